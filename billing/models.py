@@ -1,0 +1,337 @@
+"""The application's tables: customers, subscriptions, usage events, spend limits, invoices,
+API keys and worker heartbeats."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from plans.models import Meter, PlanVersion
+from wallets.fields import AmountField
+from wallets.models import Asset, LedgerTransaction, Wallet
+
+INVOICE_AMOUNT = {"max_digits": 30, "decimal_places": 4}
+
+
+class Customer(models.Model):
+    external_id = models.CharField(max_length=255, unique=True, help_text="The integrator's id.")
+    name = models.CharField(max_length=255)
+    email = models.EmailField(blank=True, default="")
+    currency = models.ForeignKey(
+        Asset,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"kind": Asset.Kind.CURRENCY},
+        help_text="Billing currency (ISO 4217).",
+    )
+    tax_rate = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        default=Decimal("0"),
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Percent.",
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    wallet = models.OneToOneField(Wallet, on_delete=models.PROTECT, related_name="customer")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["external_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tax_rate__gte=0) & Q(tax_rate__lte=100), name="customer_tax_0_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.external_id})"
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        TRIALING = "trialing", "Trialing"
+        ACTIVE = "active", "Active"
+        CANCELED = "canceled", "Canceled (ends at period end)"
+        ENDED = "ended", "Ended"
+
+    class Overage(models.TextChoices):
+        WALLET = "wallet", "Prepaid from the wallet"
+        INVOICE = "invoice", "Postpaid on the invoice"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
+    plan_version = models.ForeignKey(
+        PlanVersion, on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    seats = models.PositiveIntegerField(default=1)
+    overage = models.CharField(max_length=16, choices=Overage.choices, default=Overage.WALLET)
+    started_at = models.DateTimeField()
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField()
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    next_plan_version = models.ForeignKey(
+        PlanVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Plan change scheduled for the period end.",
+    )
+    next_seats = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seat decrease scheduled for the period end."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["current_period_end"], name="subscription_period_end")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(current_period_end__gt=F("current_period_start")),
+                name="subscription_period_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(current_period_start__gte=F("started_at")),
+                name="subscription_period_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer.external_id} on {self.plan_version}"
+
+
+class UsageEvent(models.Model):
+    """One usage event as received. ``event_id`` is the integrator's idempotency key. A
+    declined event is kept (for the portal and the admin) but charges nothing."""
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        REVERSED = "reversed", "Reversed"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="events")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="events")
+    quantity = AmountField()
+    timestamp = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    decline_code = models.CharField(max_length=64, blank=True, default="")
+    period_start = models.DateTimeField(null=True, blank=True)
+    included = AmountField(default=0)
+    billable = AmountField(default=0)
+    amount = AmountField(default=0)
+    asset = models.ForeignKey(Asset, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    accrued = AmountField(default=0)
+    ledger_transaction = models.ForeignKey(
+        LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    request_hash = models.CharField(max_length=64, blank=True, default="")
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-timestamp"], name="event_customer_time"),
+            models.Index(fields=["customer", "meter", "-timestamp"], name="event_customer_meter"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="event_quantity_nonneg"),
+            models.CheckConstraint(
+                condition=Q(included__gte=0) & Q(billable__gte=0) & Q(amount__gte=0)
+                & Q(accrued__gte=0),
+                name="event_charge_nonneg",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ({self.status})"
+
+
+class SpendLimit(models.Model):
+    class Window(models.TextChoices):
+        PERIOD = "period", "Billing period"
+        DAY = "day", "Calendar day (UTC)"
+
+    class Mode(models.TextChoices):
+        HARD = "hard", "Hard: decline"
+        SOFT = "soft", "Soft: alert only"
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="spend_limit")
+    amount = AmountField(help_text="In the customer's billing currency.")
+    window = models.CharField(max_length=8, choices=Window.choices, default=Window.PERIOD)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.HARD)
+    alert_thresholds = ArrayField(
+        models.PositiveSmallIntegerField(), default=list, blank=True, help_text="Percents."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="spendlimit_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mode} limit {self.amount.normalize()} per {self.window}"
+
+
+class Invoice(models.Model):
+    class Kind(models.TextChoices):
+        SUBSCRIPTION = "subscription", "Subscription period"
+        ONE_OFF = "one_off", "One-off"
+        CREDIT_NOTE = "credit_note", "Credit note"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        FINALIZED = "finalized", "Finalized"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SUBSCRIPTION)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    number = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    currency = models.ForeignKey(
+        Asset,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"kind": Asset.Kind.CURRENCY},
+    )
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    subtotal = models.DecimalField(**INVOICE_AMOUNT, default=0)
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=0)
+    tax = models.DecimalField(**INVOICE_AMOUNT, default=0)
+    total = models.DecimalField(**INVOICE_AMOUNT, default=0)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    payment_reference = models.CharField(max_length=255, blank=True, default="")
+    voided_at = models.DateTimeField(null=True, blank=True)
+    credit_note_for = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    reason = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="invoice_customer")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=Q(kind="subscription"),
+                name="invoice_one_per_subscription_period",
+            ),
+            models.CheckConstraint(
+                condition=Q(total=F("subtotal") + F("tax")), name="invoice_total_is_sum"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(number__isnull=False),
+                name="invoice_numbered_when_final",
+            ),
+            models.CheckConstraint(
+                condition=Q(tax_rate__gte=0) & Q(tax_rate__lte=100), name="invoice_tax_0_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"draft #{self.pk}"
+
+
+class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        BASE_FEE = "base_fee", "Base fee"
+        SEATS = "seats", "Seats"
+        USAGE = "usage", "Usage"
+        OUTCOME = "outcome", "Outcome"
+        CREDIT_PURCHASE = "credit_purchase", "Credit purchase"
+        PRORATION = "proration", "Proration"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.CharField(max_length=500)
+    meter = models.ForeignKey(Meter, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    quantity = AmountField(null=True, blank=True)
+    unit_price = AmountField(null=True, blank=True)
+    amount = models.DecimalField(**INVOICE_AMOUNT, help_text="Rounded once to the minor unit.")
+    amount_exact = AmountField(help_text="Before rounding.")
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    computation = models.JSONField(default=dict, blank=True, help_text="How it was computed.")
+
+    class Meta:
+        ordering = ["invoice", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class ApiKey(models.Model):
+    """An integrator's key. Only a SHA-256 hash of the secret is stored; the key is shown once.
+    Keys are 256-bit random, so a plain hash is as safe as a slow one and costs microseconds on
+    every request."""
+
+    class Scope(models.TextChoices):
+        EVENTS = "events", "events: send usage, holds"
+        READ = "read", "read: every GET"
+        MANAGE = "manage", "manage: everything else"
+
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = ArrayField(models.CharField(max_length=16, choices=Scope.choices))
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Heartbeat(models.Model):
+    """Last time a Celery worker ran the scheduled heartbeat task: proof that beat schedules
+    and a worker executes. Shown by /healthz and in the admin."""
+
+    name = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=255, blank=True, default="")
+    last_seen_at = models.DateTimeField()
+    runs = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_seen_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,49 @@
+"""Billfold's default beat schedule. It is written into django-celery-beat's tables after
+``migrate`` only where an entry is missing, so what staff change in the admin (interval,
+enabled) is never overwritten. Later issues add their jobs here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    name: str
+    task: str
+    every_seconds: int
+    description: str
+
+
+DEFAULT_SCHEDULE: tuple[ScheduledJob, ...] = (
+    ScheduledJob(
+        name="Worker heartbeat",
+        task="billing.heartbeat",
+        every_seconds=60,
+        description="Records that beat schedules and a worker runs (shown by /healthz).",
+    ),
+)
+
+
+def schedule_install_defaults(apps) -> int:
+    """Create the missing default entries. Returns how many were created."""
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    created = 0
+    for job in DEFAULT_SCHEDULE:
+        if PeriodicTask.objects.filter(name=job.name).exists():
+            continue
+        interval, _ = IntervalSchedule.objects.get_or_create(
+            every=job.every_seconds, period="seconds"
+        )
+        PeriodicTask.objects.create(
+            name=job.name, task=job.task, interval=interval, description=job.description
+        )
+        created += 1
+    if created:
+        PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
+        # tell a running beat to reload its schedule
+        from django.utils import timezone
+
+        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+    return created

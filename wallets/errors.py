@@ -1,0 +1,65 @@
+"""Billfold's domain errors. Each has a stable ``code`` (API.md Conventions) and an HTTP
+status; the API maps them once to problem details, the admin once to messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BillfoldError(Exception):
+    code = "error"
+    status = 400
+    title = "Request failed"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: dict[str, list[str]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        self.errors = errors or {}
+        self.extra = extra or {}
+        super().__init__(self.detail)
+
+
+class ValidationFailed(BillfoldError):
+    code = "invalid"
+    status = 400
+    title = "Invalid request"
+
+
+class NotFound(BillfoldError):
+    code = "not_found"
+    status = 404
+    title = "Not found"
+
+
+class IdempotencyConflict(BillfoldError):
+    code = "idempotency_conflict"
+    status = 409
+    title = "Idempotency key reused with a different request"
+
+
+class Declined(BillfoldError):
+    """A charge that was refused; nothing changed."""
+
+    status = 402
+    title = "Declined"
+
+
+class InsufficientFunds(Declined):
+    code = "insufficient_funds"
+    title = "Insufficient funds"
+
+
+class NegativeBalance(Declined):
+    code = "negative_balance"
+    title = "The wallet has a negative balance"
+
+
+class HoldNotPending(BillfoldError):
+    code = "hold_not_pending"
+    status = 409
+    title = "The hold is not pending"
