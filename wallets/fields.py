@@ -12,7 +12,7 @@ AMOUNT_PLACES = 12
 ZERO = Decimal("0")
 
 
-def AmountField(**kwargs) -> models.DecimalField:  # noqa: N802 - reads like a field class
+def AmountField(**kwargs) -> models.DecimalField:
     kwargs.setdefault("max_digits", AMOUNT_DIGITS)
     kwargs.setdefault("decimal_places", AMOUNT_PLACES)
     return models.DecimalField(**kwargs)

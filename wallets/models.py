@@ -135,6 +135,11 @@ class Account(models.Model):
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
     posted = AmountField(default=0)
     held = AmountField(default=0)
+    debt = AmountField(
+        default=0,
+        help_text="Owed beyond every grant (a capture larger than the wallet could pay); "
+        "posted = sum of grant remainders - debt.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -156,8 +161,9 @@ class Account(models.Model):
                 name="account_unique_system_asset",
             ),
             models.CheckConstraint(condition=Q(held__gte=0), name="account_held_nonnegative"),
+            models.CheckConstraint(condition=Q(debt__gte=0), name="account_debt_nonnegative"),
             models.CheckConstraint(
-                condition=Q(wallet__isnull=False) | (Q(posted=0) & Q(held=0)),
+                condition=Q(wallet__isnull=False) | (Q(posted=0) & Q(held=0) & Q(debt=0)),
                 name="account_system_keeps_no_balance",
             ),
         ]
@@ -278,6 +284,12 @@ class LedgerTransaction(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["wallet", "-id"], name="txn_wallet_recent")]
+        constraints = [
+            # a transaction is reversed at most once
+            models.UniqueConstraint(
+                fields=["reverses"], condition=Q(reverses__isnull=False), name="txn_reversed_once"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"txn {self.pk} {self.kind}"

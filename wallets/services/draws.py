@@ -1,0 +1,155 @@
+"""The burn-down order and drawing from grants (PRODUCT.md §2).
+
+``ledger_draw`` is the one place that takes value out of a wallet's grants. It runs under the
+lock of the wallet account (see ``ledger.accounts_lock``) and returns what it took from which
+grant; the caller posts the entries. Order:
+
+1. allowance grants scoped to the meter being charged;
+2. then every other eligible grant by priority (lower first),
+3. then earliest expiry (grants that never expire last),
+4. then oldest, then id (a total order, so the result is deterministic).
+
+A grant is eligible when it is active, not past its expiry, has something not held, and is
+either unscoped or scoped to the meter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import F, Q
+
+from wallets.errors import InsufficientFunds, NegativeBalance
+from wallets.models import Account, Grant
+
+ZERO = Decimal(0)
+FAR_FUTURE = datetime.max
+
+
+@dataclass(frozen=True)
+class Funding:
+    """``amount`` taken from ``grant_id`` (None: beyond every grant, i.e. new debt)."""
+
+    grant_id: str | None
+    asset: str
+    amount: Decimal
+
+    def as_json(self) -> dict:
+        return {"grant": self.grant_id, "asset": self.asset, "amount": str(self.amount)}
+
+
+def burn_down_key(grant: Grant, meter: str | None) -> tuple:
+    scoped_allowance = (
+        grant.purpose == Grant.Purpose.ALLOWANCE
+        and meter is not None
+        and meter in (grant.meters or ())
+    )
+    expires = grant.expires_at
+    return (
+        0 if scoped_allowance else 1,
+        grant.priority,
+        expires is None,
+        expires.replace(tzinfo=None) if expires else FAR_FUTURE,
+        grant.created_at,
+        grant.pk,
+    )
+
+
+def eligible_grants(
+    *, wallet_id: int, asset: str, meter: str | None, now: datetime, ids: Iterable[str] = ()
+) -> list[Grant]:
+    """Grants of the wallet in ``asset`` that may pay for ``meter`` now, in burn-down order."""
+    scope = Q(meters__isnull=True) | Q(meters=[])
+    if meter is not None:
+        scope |= Q(meters__contains=[meter])
+    query = Grant.objects.filter(
+        scope,
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+        wallet_id=wallet_id,
+        asset_id=asset,
+        status=Grant.Status.ACTIVE,
+        remaining__gt=F("held"),
+    )
+    grants = list(query)
+    return sorted(grants, key=lambda g: burn_down_key(g, meter))
+
+
+def plan_draw(grants: Sequence[Grant], amount: Decimal) -> list[tuple[Grant, Decimal]]:
+    """Take ``amount`` from ``grants`` in the order given; may cover less than asked."""
+    plan: list[tuple[Grant, Decimal]] = []
+    left = amount
+    for grant in grants:
+        if left <= 0:
+            break
+        take = min(grant.remaining - grant.held, left)
+        if take > 0:
+            plan.append((grant, take))
+            left -= take
+    return plan
+
+
+def ledger_draw(
+    *,
+    account: Account,
+    amount: Decimal,
+    meter: str | None,
+    now: datetime,
+    mode: str = "all",
+    prefer: Sequence[tuple[Grant, Decimal]] = (),
+) -> list[Funding]:
+    """Take ``amount`` of ``account``'s asset from its wallet's grants and update them.
+
+    ``mode``: ``all`` — all or nothing (``InsufficientFunds``); ``partial`` — as much as the
+    grants cover; ``overdraw`` — whatever the grants cannot cover becomes debt (a capture:
+    the work is done). ``prefer`` lists grants (with a cap each) to draw from first: the
+    grants a hold reserved. The account row must be locked by the caller. Nothing is posted.
+    """
+    if amount <= 0:
+        return []
+    if mode == "all" and account.debt > 0:
+        raise NegativeBalance(
+            f"The wallet owes {account.debt.normalize()} {account.asset_id}; top it up first.",
+            extra={"asset": account.asset_id},
+        )
+    plan: list[tuple[Grant, Decimal]] = []
+    left = amount
+    used: set[str] = set()
+    for grant, cap in prefer:
+        take = min(cap, grant.remaining - grant.held, left)
+        if take > 0:
+            plan.append((grant, take))
+            used.add(grant.pk)
+            left -= take
+    if left > 0:
+        others = [
+            g
+            for g in eligible_grants(
+                wallet_id=account.wallet_id, asset=account.asset_id, meter=meter, now=now
+            )
+            if g.pk not in used
+        ]
+        more = plan_draw(others, left)
+        plan.extend(more)
+        left -= sum((take for _, take in more), ZERO)
+    if left > 0 and mode == "all":
+        covered = amount - left
+        raise InsufficientFunds(
+            f"The wallet can pay {covered.normalize()} of {amount.normalize()} {account.asset_id}.",
+            extra={"asset": account.asset_id, "available": str(covered)},
+        )
+    fundings = []
+    for grant, take in sorted(plan, key=lambda item: item[0].pk):
+        Grant.objects.filter(pk=grant.pk).update(remaining=F("remaining") - take)
+        grant.remaining -= take
+    for grant, take in plan:
+        fundings.append(Funding(grant.pk, account.asset_id, take))
+    if left > 0 and mode == "overdraw":
+        fundings.append(Funding(None, account.asset_id, left))
+    return fundings
+
+
+def funded(fundings: Iterable[Funding]) -> Decimal:
+    return sum((f.amount for f in fundings), ZERO)

@@ -1,0 +1,313 @@
+"""Holds (authorizations): reserve value in burn-down order, then capture (less than, equal to
+or more than held), void, or expire. A hold leaves ``pending`` exactly once: every path locks
+the wallet accounts in id order, then moves the hold with a conditional UPDATE on its status."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from wallets.errors import (
+    HoldNotPending,
+    InsufficientFunds,
+    NegativeBalance,
+    NotFound,
+    ValidationFailed,
+)
+from wallets.models import Account, Grant, Hold, HoldAllocation, LedgerTransaction
+
+from .amounts import check_amount
+from .draws import Funding, eligible_grants, ledger_draw, plan_draw
+from .idempotency import idempotency_claim, idempotency_store
+from .ledger import Leg, accounts_lock, asset_get, ledger_post, system_account, wallet_get
+
+MAX_HOLD_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class HoldLeg:
+    """Reserve (or, at capture, charge) ``amount`` of ``asset`` for ``meter``. ``partial``
+    reserves what the grants cover instead of declining (units from allowances)."""
+
+    asset: str
+    amount: Decimal
+    meter: str | None = None
+    partial: bool = False
+
+
+def ledger_hold(
+    *,
+    hold_id: str,
+    wallet_id: int,
+    accounts: dict[str, Account],
+    legs: Sequence[HoldLeg],
+    expires_at: datetime,
+    now: datetime,
+    metadata: dict | None = None,
+) -> tuple[Hold, dict[str, Decimal]]:
+    """Reserve ``legs`` under locked ``accounts``; returns the hold and what it reserved per
+    asset. All or nothing for legs that are not partial."""
+    plans: list[tuple[HoldLeg, list[tuple[Grant, Decimal]]]] = []
+    for leg in legs:
+        account = accounts[leg.asset]
+        if not leg.partial and account.debt > 0:
+            raise NegativeBalance(
+                f"The wallet owes {account.debt.normalize()} {leg.asset}; top it up first.",
+                extra={"asset": leg.asset},
+            )
+        grants = eligible_grants(wallet_id=wallet_id, asset=leg.asset, meter=leg.meter, now=now)
+        plan = plan_draw(grants, leg.amount)
+        covered = sum((take for _, take in plan), Decimal(0))
+        if not leg.partial and covered < leg.amount:
+            raise InsufficientFunds(
+                f"The wallet can reserve {covered.normalize()} of {leg.amount.normalize()} "
+                f"{leg.asset}.",
+                extra={"asset": leg.asset, "available": str(covered)},
+            )
+        plans.append((leg, plan))
+    hold = Hold.objects.create(
+        id=hold_id,
+        wallet_id=wallet_id,
+        expires_at=expires_at,
+        created_at=now,
+        metadata=metadata or {},
+    )
+    reserved: dict[str, Decimal] = defaultdict(Decimal)
+    per_grant: dict[str, tuple[Grant, Decimal]] = {}
+    for leg, plan in plans:
+        for grant, take in plan:
+            prior = per_grant.get(grant.pk, (grant, Decimal(0)))[1]
+            per_grant[grant.pk] = (grant, prior + take)
+            grant.held += take  # later legs in the same asset see it as reserved
+            reserved[leg.asset] += take
+    HoldAllocation.objects.bulk_create(
+        HoldAllocation(hold=hold, grant_id=gid, asset_id=grant.asset_id, amount=amount)
+        for gid, (grant, amount) in per_grant.items()
+    )
+    for gid in sorted(per_grant):
+        Grant.objects.filter(pk=gid).update(held=F("held") + per_grant[gid][1])
+    for asset in sorted(reserved, key=lambda code: accounts[code].pk):
+        Account.objects.filter(pk=accounts[asset].pk).update(held=F("held") + reserved[asset])
+        accounts[asset].held += reserved[asset]
+    return hold, dict(reserved)
+
+
+def ledger_hold_release(
+    *, hold: Hold, accounts: dict[str, Account]
+) -> dict[str, list[tuple[Grant, Decimal]]]:
+    """Give back what ``hold`` reserved (the accounts must be locked and the hold just moved
+    out of pending). Returns, per asset, the grants and amounts it had reserved, in the order
+    it reserved them, so a capture can draw from them first."""
+    allocations = list(hold.allocations.select_related("grant").order_by("id"))
+    released: dict[str, list[tuple[Grant, Decimal]]] = defaultdict(list)
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for allocation in sorted(allocations, key=lambda a: a.grant_id):
+        Grant.objects.filter(pk=allocation.grant_id).update(held=F("held") - allocation.amount)
+    for allocation in allocations:
+        grant = allocation.grant
+        grant.refresh_from_db(fields=["held", "remaining", "status"])
+        released[allocation.asset_id].append((grant, allocation.amount))
+        totals[allocation.asset_id] += allocation.amount
+    for asset in sorted(totals, key=lambda code: accounts[code].pk):
+        Account.objects.filter(pk=accounts[asset].pk).update(held=F("held") - totals[asset])
+        accounts[asset].held -= totals[asset]
+    return released
+
+
+def _hold_assets(hold_id: str) -> tuple[Hold, list[str]]:
+    try:
+        hold = Hold.objects.get(pk=hold_id)
+    except Hold.DoesNotExist:
+        raise NotFound(f"Unknown hold '{hold_id}'.") from None
+    return hold, sorted(set(hold.allocations.values_list("asset_id", flat=True)))
+
+
+def hold_move(*, hold: Hold, status: str, now: datetime, require_live: bool = True) -> None:
+    """Move ``hold`` out of pending, once. A hold past its expiry counts as expired."""
+    query = Hold.objects.filter(pk=hold.pk, status=Hold.Status.PENDING)
+    if require_live:
+        query = query.filter(expires_at__gt=now)
+    if not query.update(status=status, resolved_at=now):
+        hold.refresh_from_db()
+        state = hold.status
+        if state == Hold.Status.PENDING:
+            state = "expired"
+        raise HoldNotPending(f"Hold {hold.pk} is {state}.", extra={"hold_status": state})
+    hold.status, hold.resolved_at = status, now
+
+
+def _check_legs(legs: Sequence[HoldLeg]) -> list[HoldLeg]:
+    if not legs:
+        raise ValidationFailed("Nothing to hold.", errors={"legs": ["At least one."]})
+    checked = []
+    for leg in legs:
+        asset_get(leg.asset)
+        checked.append(
+            HoldLeg(leg.asset, check_amount(leg.amount, allow_zero=True), leg.meter, leg.partial)
+        )
+    return checked
+
+
+def hold_create(
+    *,
+    wallet_id: int,
+    hold_id: str,
+    legs: Sequence[HoldLeg],
+    expires_in: int = 600,
+    metadata: dict | None = None,
+) -> Hold:
+    """Reserve value for a usage about to happen. Idempotent by ``hold_id``."""
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int)
+        or not 0 < expires_in <= MAX_HOLD_SECONDS
+    ):
+        raise ValidationFailed(
+            "expires_in must be 1 to 604800 seconds.", errors={"expires_in": ["1–604800."]}
+        )
+    checked = _check_legs(legs)
+    now = timezone.now()
+    request = {
+        "wallet": wallet_id,
+        "legs": [[leg.asset, leg.amount, leg.meter, leg.partial] for leg in checked],
+        "expires_in": expires_in,
+    }
+    with transaction.atomic():
+        slot = idempotency_claim(scope="wallets.hold", key=hold_id, request=request)
+        if slot.replay:
+            return Hold.objects.get(pk=slot.result["hold"])
+        wallet_get(wallet_id)
+        accounts = accounts_lock(wallet_id, [leg.asset for leg in checked])
+        holds_release_expired(wallet_id=wallet_id, accounts=accounts, now=now)
+        hold, _ = ledger_hold(
+            hold_id=hold_id,
+            wallet_id=wallet_id,
+            accounts=accounts,
+            legs=checked,
+            expires_at=now + timedelta(seconds=expires_in),
+            now=now,
+            metadata=metadata,
+        )
+        idempotency_store(slot, result={"hold": hold.pk}, status_code=201)
+    return hold
+
+
+def hold_capture(
+    *, hold_id: str, charges: Sequence[HoldLeg], reference: str = ""
+) -> tuple[Hold, LedgerTransaction]:
+    """Charge the actual amounts: drawn first from the grants the hold reserved, then in
+    burn-down order, and beyond every grant as debt (the work is done). The rest of the
+    hold is released. At most once."""
+    checked = [HoldLeg(c.asset, check_amount(c.amount, allow_zero=True), c.meter) for c in charges]
+    for leg in checked:
+        asset_get(leg.asset)
+    now = timezone.now()
+    with transaction.atomic():
+        hold, assets = _hold_assets(hold_id)
+        accounts = accounts_lock(hold.wallet_id, set(assets) | {c.asset for c in checked})
+        hold_move(hold=hold, status=Hold.Status.CAPTURED, now=now)
+        released = ledger_hold_release(hold=hold, accounts=accounts)
+        fundings: list[Funding] = []
+        revenue_legs: list[Leg] = []
+        for leg in checked:
+            got = ledger_draw(
+                account=accounts[leg.asset],
+                amount=leg.amount,
+                meter=leg.meter,
+                now=now,
+                mode="overdraw",
+                prefer=released.get(leg.asset, ()),
+            )
+            fundings.extend(got)
+            if leg.amount:
+                revenue_legs.append(
+                    Leg(system_account(Account.System.REVENUE, leg.asset), leg.amount)
+                )
+        txn = ledger_post(
+            kind=LedgerTransaction.Kind.CAPTURE,
+            legs=[Leg(accounts[f.asset], -f.amount, f.grant_id) for f in fundings] + revenue_legs,
+            wallet_id=hold.wallet_id,
+            reference=reference or hold.pk,
+            description=f"capture of hold {hold.pk}",
+            metadata={"hold": hold.pk},
+        )
+        Hold.objects.filter(pk=hold.pk).update(capture_transaction=txn)
+        hold.capture_transaction = txn
+    return hold, txn
+
+
+def hold_void(*, hold_id: str) -> Hold:
+    """Release a pending hold without charging. Voiding a voided hold changes nothing."""
+    now = timezone.now()
+    with transaction.atomic():
+        hold, assets = _hold_assets(hold_id)
+        if hold.status == Hold.Status.VOIDED:
+            return hold
+        accounts = accounts_lock(hold.wallet_id, assets)
+        hold_move(hold=hold, status=Hold.Status.VOIDED, now=now)
+        ledger_hold_release(hold=hold, accounts=accounts)
+    return hold
+
+
+def hold_expire(*, hold_id: str, now: datetime | None = None) -> Hold | None:
+    """Expire one hold past its expiry; None when it is not due or not pending."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        hold, assets = _hold_assets(hold_id)
+        if hold.status != Hold.Status.PENDING or hold.expires_at > now:
+            return None
+        accounts = accounts_lock(hold.wallet_id, assets)
+        try:
+            hold_move(hold=hold, status=Hold.Status.EXPIRED, now=now, require_live=False)
+        except HoldNotPending:
+            return None
+        ledger_hold_release(hold=hold, accounts=accounts)
+    return hold
+
+
+def holds_expire_due(*, now: datetime | None = None, batch: int = 500) -> list[str]:
+    """Expire every pending hold past its expiry. Safe twice or concurrently."""
+    now = now or timezone.now()
+    done: list[str] = []
+    last = ""
+    while True:
+        ids = list(
+            Hold.objects.filter(status=Hold.Status.PENDING, expires_at__lte=now, pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return done
+        for hold_id in ids:
+            if hold_expire(hold_id=hold_id, now=now) is not None:
+                done.append(hold_id)
+        last = ids[-1]
+
+
+def holds_release_expired(*, wallet_id: int, accounts: dict[str, Account], now: datetime) -> int:
+    """Expire, inside the caller's transaction, the wallet's holds that passed their expiry
+    and reserve only assets among the locked ``accounts``: an expired hold never blocks a
+    charge, even before the periodic sweep reaches it."""
+    if not any(account.held > 0 for account in accounts.values()):
+        return 0
+    count = 0
+    due = Hold.objects.filter(
+        wallet_id=wallet_id, status=Hold.Status.PENDING, expires_at__lte=now
+    ).order_by("pk")
+    for hold in due:
+        assets = set(hold.allocations.values_list("asset_id", flat=True))
+        if not assets <= set(accounts):
+            continue  # reserves an asset whose account this transaction has not locked
+        if Hold.objects.filter(pk=hold.pk, status=Hold.Status.PENDING).update(
+            status=Hold.Status.EXPIRED, resolved_at=now
+        ):
+            ledger_hold_release(hold=hold, accounts=accounts)
+            count += 1
+    return count

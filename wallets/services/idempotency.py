@@ -1,0 +1,94 @@
+"""Idempotency kept in the database: a key claimed in the same transaction as its effect, with
+a hash of the request. A replay returns the stored result; the same key with another request
+is refused (``IdempotencyConflict``). Concurrent callers with one key serialize on the unique
+index: the second waits for the first to commit, then replays its result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+
+from wallets.errors import IdempotencyConflict, ValidationFailed
+from wallets.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 255
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def request_hash(request: Mapping[str, Any]) -> str:
+    body = json.dumps(_canonical(request), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass
+class IdempotencySlot:
+    record_id: int
+    replay: bool
+    status_code: int
+    result: dict[str, Any]
+
+
+def check_key(key: str) -> str:
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            "The idempotency key must be 1–255 characters.",
+            errors={"idempotency_key": ["1–255 characters."]},
+        )
+    return key
+
+
+def idempotency_claim(*, scope: str, key: str, request: Mapping[str, Any]) -> IdempotencySlot:
+    """Claim ``key`` for this transaction or find its earlier result. Must run inside
+    ``transaction.atomic()``: the claim commits or rolls back with the effect."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("idempotency_claim must run inside transaction.atomic()")
+    check_key(key)
+    digest = request_hash(request)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO wallets_idempotencyrecord
+                (scope, key, request_hash, status_code, response, created_at)
+            VALUES (%s, %s, %s, 0, '{}'::jsonb, now())
+            ON CONFLICT (scope, key) DO NOTHING
+            RETURNING id
+            """,
+            [scope, key, digest],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return IdempotencySlot(record_id=row[0], replay=False, status_code=0, result={})
+    record = IdempotencyRecord.objects.get(scope=scope, key=key)
+    if record.request_hash != digest:
+        raise IdempotencyConflict(
+            f"The key '{key}' was already used with a different request.",
+            errors={"idempotency_key": ["Already used with a different request."]},
+        )
+    return IdempotencySlot(
+        record_id=record.pk, replay=True, status_code=record.status_code, result=record.response
+    )
+
+
+def idempotency_store(
+    slot: IdempotencySlot, *, result: dict[str, Any], status_code: int = 200
+) -> None:
+    IdempotencyRecord.objects.filter(pk=slot.record_id).update(
+        response=result, status_code=status_code
+    )
