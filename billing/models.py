@@ -134,7 +134,9 @@ class UsageEvent(models.Model):
     included = AmountField(default=0)
     billable = AmountField(default=0)
     amount = AmountField(default=0)
-    asset = models.ForeignKey(Asset, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(
+        Asset, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     accrued = AmountField(default=0)
     ledger_transaction = models.ForeignKey(
         LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -152,7 +154,9 @@ class UsageEvent(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=0), name="event_quantity_nonneg"),
             models.CheckConstraint(
-                condition=Q(included__gte=0) & Q(billable__gte=0) & Q(amount__gte=0)
+                condition=Q(included__gte=0)
+                & Q(billable__gte=0)
+                & Q(amount__gte=0)
                 & Q(accrued__gte=0),
                 name="event_charge_nonneg",
             ),
@@ -272,7 +276,9 @@ class InvoiceLine(models.Model):
     position = models.PositiveIntegerField(default=0)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     description = models.CharField(max_length=500)
-    meter = models.ForeignKey(Meter, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    meter = models.ForeignKey(
+        Meter, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     quantity = AmountField(null=True, blank=True)
     unit_price = AmountField(null=True, blank=True)
     amount = models.DecimalField(**INVOICE_AMOUNT, help_text="Rounded once to the minor unit.")
