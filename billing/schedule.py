@@ -22,6 +22,24 @@ DEFAULT_SCHEDULE: tuple[ScheduledJob, ...] = (
         every_seconds=60,
         description="Records that beat schedules and a worker runs (shown by /healthz).",
     ),
+    ScheduledJob(
+        name="Expire holds",
+        task="wallets.expire_holds",
+        every_seconds=30,
+        description="Releases pending holds past their expiry.",
+    ),
+    ScheduledJob(
+        name="Expire grants",
+        task="wallets.expire_grants",
+        every_seconds=60,
+        description="Moves what remains of grants past their expiry to the expiry account.",
+    ),
+    ScheduledJob(
+        name="Reconcile the ledger",
+        task="wallets.reconcile",
+        every_seconds=3600,
+        description="Checks ledger invariants 1-4 and logs any drift as an error.",
+    ),
 )
 
 

@@ -1,7 +1,26 @@
 from django.urls import path
 
+from . import assets, wallets
 from .views_meta import WhoAmIView
 
 urlpatterns = [
     path("whoami", WhoAmIView.as_view(), name="api-whoami"),
+    path("assets", assets.AssetListView.as_view(), name="api-assets"),
+    path("assets/<str:code>", assets.AssetDetailView.as_view(), name="api-asset"),
+    path(
+        "customers/<str:external_id>/grants",
+        wallets.CustomerGrantsView.as_view(),
+        name="api-customer-grants",
+    ),
+    path(
+        "customers/<str:external_id>/wallet",
+        wallets.CustomerWalletView.as_view(),
+        name="api-customer-wallet",
+    ),
+    path(
+        "customers/<str:external_id>/transactions",
+        wallets.CustomerTransactionsView.as_view(),
+        name="api-customer-transactions",
+    ),
+    path("grants/<str:grant_id>/void", wallets.GrantVoidView.as_view(), name="api-grant-void"),
 ]

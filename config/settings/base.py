@@ -105,7 +105,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["billing.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["billing.api.auth.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["billing.api.parsers.DecimalJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "billing.api.errors.problem_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,

@@ -1,0 +1,66 @@
+"""Serializer fields for decimals as API.md wants them: strings out, strings or integers in
+(JSON numbers arrive as exact Decimals, never floats), checked by the same rules as the
+services (finite, < 10^18, at most 12 places)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from wallets.errors import ValidationFailed
+from wallets.fields import AMOUNT_PLACES
+from wallets.services.amounts import check_amount, to_decimal
+
+
+def decimal_str(value: Decimal | None, places: int | None = AMOUNT_PLACES) -> str | None:
+    """A Decimal as API text: fixed ``places`` (12 for ledger amounts), or as stored."""
+    if value is None:
+        return None
+    if places is None:
+        return format(Decimal(value), "f")
+    return format(Decimal(value).quantize(Decimal(1).scaleb(-places)), "f")
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "10.00"})
+class DecimalString(serializers.Field):
+    default_error_messages = {"invalid": 'A decimal number as a string, e.g. "10.00".'}
+
+    def __init__(
+        self,
+        *,
+        positive: bool = True,
+        allow_zero: bool = False,
+        signed: bool = False,
+        places: int | None = AMOUNT_PLACES,
+        **kwargs,
+    ):
+        self.positive = positive
+        self.allow_zero = allow_zero
+        self.signed = signed
+        self.places = places
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> Decimal:
+        try:
+            if self.signed:
+                number = to_decimal(data, field=self.field_name or "value")
+                check_amount(abs(number), field=self.field_name or "value", allow_zero=True)
+                return number
+            return check_amount(
+                data,
+                field=self.field_name or "value",
+                positive=self.positive,
+                allow_zero=self.allow_zero,
+            )
+        except ValidationFailed as exc:
+            messages = [m for ms in exc.errors.values() for m in ms] or [exc.detail]
+            raise serializers.ValidationError(messages) from None
+
+    def to_representation(self, value) -> str | None:
+        return decimal_str(value, self.places)
+
+
+OpenApiDecimal = OpenApiTypes.DECIMAL

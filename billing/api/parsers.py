@@ -1,0 +1,27 @@
+"""JSON parsing without floats: every JSON number becomes a Decimal exactly as written, and
+the non-standard constants NaN and Infinity are refused (PRODUCT.md §3: no floats anywhere)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+MAX_DEPTH_HINT = "The body must be a JSON document."
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a valid number")
+
+
+class DecimalJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", "utf-8")
+        try:
+            raw = stream.read().decode(encoding) if stream is not None else ""
+            return json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise ParseError(f"Malformed JSON: {exc}") from None
