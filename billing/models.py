@@ -104,6 +104,12 @@ class Subscription(models.Model):
                 condition=Q(current_period_start__gte=F("started_at")),
                 name="subscription_period_after_start",
             ),
+            # events find "the" subscription of a customer: at most one is live at a time
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=Q(status__in=["trialing", "active", "canceled"]),
+                name="subscription_one_live_per_customer",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -64,3 +64,21 @@ class DecimalString(serializers.Field):
 
 
 OpenApiDecimal = OpenApiTypes.DECIMAL
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObject(serializers.Field):
+    """A free-form JSON object (metadata, event properties). Numbers in it are the
+    integrator's data: integers stay exact, other numbers become JSON floats."""
+
+    default_error_messages = {"invalid": "A JSON object."}
+
+    def to_internal_value(self, data) -> dict:
+        from billing.api.parsers import plain_json
+
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        return plain_json(data)
+
+    def to_representation(self, value) -> dict:
+        return value

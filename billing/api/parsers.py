@@ -25,3 +25,16 @@ class DecimalJSONParser(JSONParser):
             return json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ParseError(f"Malformed JSON: {exc}") from None
+
+
+def plain_json(value):
+    """Free-form JSON (metadata, event properties) with the parser's Decimals turned back into
+    JSON numbers: integers stay exact, other numbers become floats. These values are the
+    integrator's own data, never amounts Billfold computes with."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: plain_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_json(item) for item in value]
+    return value

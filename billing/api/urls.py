@@ -1,12 +1,18 @@
 from django.urls import path
 
-from . import assets, wallets
+from . import assets, customers, wallets
 from .views_meta import WhoAmIView
 
 urlpatterns = [
     path("whoami", WhoAmIView.as_view(), name="api-whoami"),
     path("assets", assets.AssetListView.as_view(), name="api-assets"),
     path("assets/<str:code>", assets.AssetDetailView.as_view(), name="api-asset"),
+    path("customers", customers.CustomerListView.as_view(), name="api-customers"),
+    path(
+        "customers/<str:external_id>",
+        customers.CustomerDetailView.as_view(),
+        name="api-customer",
+    ),
     path(
         "customers/<str:external_id>/grants",
         wallets.CustomerGrantsView.as_view(),

@@ -17,8 +17,14 @@ def post_grant(api, body, customer="acme", **headers):
 def test_grant_top_up_shows_in_wallet_and_ledger(api, customer):
     r = post_grant(
         api,
-        {"id": "g-1", "asset": "USD", "amount": "20.00", "purpose": "paid",
-         "cost": {"amount": "20.00", "currency": "USD"}, "reference": "card 4242"},
+        {
+            "id": "g-1",
+            "asset": "USD",
+            "amount": "20.00",
+            "purpose": "paid",
+            "cost": {"amount": "20.00", "currency": "USD"},
+            "reference": "card 4242",
+        },
     )
     assert r.status_code == 201, r.content
     body = r.json()
@@ -30,8 +36,13 @@ def test_grant_top_up_shows_in_wallet_and_ledger(api, customer):
     wallet = api.get("/api/v1/customers/acme/wallet").json()
     assert wallet["customer"] == "acme"
     assert wallet["balances"] == [
-        {"asset": "USD", "posted": "20.000000000000", "held": "0.000000000000",
-         "available": "20.000000000000", "debt": "0.000000000000"}
+        {
+            "asset": "USD",
+            "posted": "20.000000000000",
+            "held": "0.000000000000",
+            "available": "20.000000000000",
+            "debt": "0.000000000000",
+        }
     ]
     assert [(g["id"], g["remaining"]) for g in wallet["grants"]] == [("g-1", "20.000000000000")]
 
@@ -89,7 +100,10 @@ def test_grant_idempotency_key_header(api, customer):
         ({"asset": "USD", "amount": "1", "expires_at": "2000-01-01T00:00:00Z"}, "expires_at"),
         ({"asset": "USD", "amount": "1", "expires_at": "yesterday"}, "expires_at"),
         ({"asset": "USD", "amount": "1", "meters": "llm"}, "meters"),
-        ({"asset": "USD", "amount": "1", "cost": {"amount": "1", "currency": "XYZ"}}, "cost.currency"),
+        (
+            {"asset": "USD", "amount": "1", "cost": {"amount": "1", "currency": "XYZ"}},
+            "cost.currency",
+        ),
         ({"asset": "USD", "amount": "1", "reference": "x" * 100_000}, "reference"),
         ({"id": "", "asset": "USD", "amount": "1"}, "id"),
     ],
@@ -146,14 +160,25 @@ def test_scopes(make_api_client, customer):
 def test_assets_create_list_and_get(api, db):
     r = api.post(
         "/api/v1/assets",
-        {"code": "credits", "name": "Credits", "decimals": 0,
-         "rates": [{"currency": "USD", "rate": "0.01"}]},
+        {
+            "code": "credits",
+            "name": "Credits",
+            "decimals": 0,
+            "rates": [{"currency": "USD", "rate": "0.01"}],
+        },
         format="json",
     )
     assert r.status_code == 201, r.content
-    assert r.json() == {"code": "credits", "name": "Credits", "kind": "custom", "decimals": 0,
-                        "rates": [{"currency": "USD", "rate": "0.01"}]}
-    assert api.get("/api/v1/assets/credits").json()["rates"] == [{"currency": "USD", "rate": "0.01"}]
+    assert r.json() == {
+        "code": "credits",
+        "name": "Credits",
+        "kind": "custom",
+        "decimals": 0,
+        "rates": [{"currency": "USD", "rate": "0.01"}],
+    }
+    assert api.get("/api/v1/assets/credits").json()["rates"] == [
+        {"currency": "USD", "rate": "0.01"}
+    ]
     usd = api.get("/api/v1/assets/USD").json()
     assert (usd["kind"], usd["decimals"]) == ("currency", 2)
     assert api.get("/api/v1/assets/JPY").json()["decimals"] == 0
@@ -166,8 +191,9 @@ def test_assets_create_list_and_get(api, db):
     assert iso.status_code == 400
     bad = api.post("/api/v1/assets", {"code": "x", "decimals": 13}, format="json")
     assert bad.status_code == 400 and "decimals" in bad.json()["errors"]
-    badrate = api.post("/api/v1/assets", {"code": "y", "rates": [{"currency": "USD", "rate": "-1"}]},
-                       format="json")
+    badrate = api.post(
+        "/api/v1/assets", {"code": "y", "rates": [{"currency": "USD", "rate": "-1"}]}, format="json"
+    )
     assert badrate.status_code == 400
     assert Asset.objects.filter(kind="custom").count() == 1
     assert api.get("/api/v1/assets/nothing").status_code == 404
