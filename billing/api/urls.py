@@ -1,12 +1,18 @@
 from django.urls import path
 
-from . import assets, customers, wallets
+from . import assets, catalog, customers, subscriptions, wallets
 from .views_meta import WhoAmIView
 
 urlpatterns = [
     path("whoami", WhoAmIView.as_view(), name="api-whoami"),
     path("assets", assets.AssetListView.as_view(), name="api-assets"),
     path("assets/<str:code>", assets.AssetDetailView.as_view(), name="api-asset"),
+    path("meters", catalog.MeterListView.as_view(), name="api-meters"),
+    path("meters/<str:code>", catalog.MeterDetailView.as_view(), name="api-meter"),
+    path("plans", catalog.PlanListView.as_view(), name="api-plans"),
+    path("plans/<str:code>", catalog.PlanDetailView.as_view(), name="api-plan"),
+    path("plans/<str:code>/versions", catalog.PlanVersionsView.as_view(), name="api-plan-versions"),
+    path("subscriptions", subscriptions.SubscriptionListView.as_view(), name="api-subscriptions"),
     path("customers", customers.CustomerListView.as_view(), name="api-customers"),
     path(
         "customers/<str:external_id>",

@@ -1,0 +1,243 @@
+"""The catalogue over the API: meters and plans with their versions (API.md "Catalogue")."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+
+from billing.api.fields import JSONObject
+from billing.api.idempotency import idempotency_key, idempotent
+from billing.api.pagination import ApiCursorPagination
+from plans.models import Meter, Plan, PlanVersion
+from plans.pricing import describe_price
+from plans.services import (
+    meter_create,
+    plan_create,
+    plan_version_as_spec,
+    plan_version_publish,
+    price_spec,
+)
+from wallets.errors import NotFound, ValidationFailed
+
+
+class MeterSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    unit = serializers.CharField(max_length=32)
+    aggregation = serializers.ChoiceField(choices=Meter.Aggregation.values)
+    property = serializers.CharField(max_length=128, required=False, allow_null=True, default=None)
+
+    def to_representation(self, meter: Meter) -> dict:
+        return {
+            "id": meter.pk,
+            "code": meter.code,
+            "name": meter.name,
+            "unit": meter.unit_id,
+            "aggregation": meter.aggregation,
+            "property": meter.event_property,
+        }
+
+
+class CodePagination(ApiCursorPagination):
+    ordering = "code"
+
+
+class MeterListView(generics.GenericAPIView):
+    serializer_class = MeterSerializer
+    pagination_class = CodePagination
+    queryset = Meter.objects.all()
+
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(MeterSerializer(page, many=True).data)
+
+    @extend_schema(request=MeterSerializer, responses={201: MeterSerializer})
+    def post(self, request):
+        def create() -> Response:
+            data = MeterSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            values = data.validated_data
+            meter = meter_create(
+                code=values["code"],
+                name=values["name"],
+                unit=values["unit"],
+                aggregation=values["aggregation"],
+                event_property=values["property"],
+            )
+            return Response(MeterSerializer(meter).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, scope="meters", key=idempotency_key(request), handler=create)
+
+
+class MeterDetailView(generics.GenericAPIView):
+    serializer_class = MeterSerializer
+
+    def get(self, request, code: str):
+        meter = Meter.objects.filter(code=code).first()
+        if meter is None:
+            raise NotFound(f"Unknown meter '{code}'.")
+        return Response(MeterSerializer(meter).data)
+
+
+def _money(value: Decimal | None, decimals: int) -> str | None:
+    if value is None:
+        return None
+    return format(value.quantize(Decimal(1).scaleb(-decimals)), "f")
+
+
+def version_json(version: PlanVersion) -> dict:
+    """A version in API.md's plan shape, plus ``version``, ids and readable descriptions."""
+    spec = plan_version_as_spec(version)
+    decimals = version.currency.decimals
+    prices = []
+    for price, item in zip(version.prices.all(), spec["prices"], strict=True):
+        prices.append(
+            {
+                "id": price.pk,
+                **item,
+                "description": describe_price(
+                    price_spec(price),
+                    included=price.included,
+                    unit=price.meter.unit_id,
+                    asset=price.asset_id,
+                ),
+            }
+        )
+    return {
+        "id": version.pk,
+        "code": version.plan.code,
+        "name": version.name,
+        "version": version.version,
+        **spec,
+        "base_fee": _money(version.base_fee, decimals),
+        "seat_price": _money(version.seat_price, decimals),
+        "prices": prices,
+        "created_at": version.created_at.isoformat(),
+    }
+
+
+PLAN_EXAMPLE = {
+    "code": "pro",
+    "name": "Pro",
+    "currency": "USD",
+    "interval": "month",
+    "base_fee": "49.00",
+    "base_fee_timing": "in_advance",
+    "seat_price": None,
+    "trial_days": 0,
+    "prices": [
+        {
+            "meter": "llm_tokens",
+            "filter": {"model": "gpt-4o"},
+            "included": "1000000",
+            "model": "graduated",
+            "asset": "USD",
+            "tiers": [
+                {"up_to": "10000000", "unit_price": "0.000002", "flat_fee": "0"},
+                {"up_to": None, "unit_price": "0.0000015"},
+            ],
+        }
+    ],
+}
+
+PlanBody = inline_serializer(
+    "PlanBody",
+    {
+        "code": serializers.CharField(),
+        "name": serializers.CharField(),
+        "currency": serializers.CharField(),
+        "interval": serializers.ChoiceField(choices=PlanVersion.Interval.values),
+        "base_fee": serializers.CharField(required=False),
+        "base_fee_timing": serializers.ChoiceField(
+            choices=PlanVersion.Timing.values, required=False
+        ),
+        "seat_price": serializers.CharField(required=False, allow_null=True),
+        "trial_days": serializers.IntegerField(required=False),
+        "prices": serializers.ListField(child=JSONObject(), required=False),
+    },
+)
+
+
+def _plan_body(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise ValidationFailed("The body must be a JSON object.")
+    return request.data
+
+
+def _latest(plan: Plan) -> PlanVersion:
+    return (
+        plan.versions.select_related("plan", "currency")
+        .prefetch_related("prices__meter")
+        .order_by("-version")
+        .first()
+    )
+
+
+class PlanListView(generics.GenericAPIView):
+    pagination_class = CodePagination
+    queryset = Plan.objects.filter(archived_at__isnull=True)
+
+    @extend_schema(responses={200: PlanBody})
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response([version_json(_latest(p)) for p in page])
+
+    @extend_schema(
+        request=PlanBody,
+        responses={201: PlanBody},
+        examples=[OpenApiExample("Hybrid plan", value=PLAN_EXAMPLE)],
+    )
+    def post(self, request):
+        def create() -> Response:
+            body = _plan_body(request)
+            version = plan_create(
+                code=body.get("code"),
+                name=body.get("name"),
+                description=body.get("description", "")
+                if isinstance(body.get("description"), str)
+                else "",
+                spec=body,
+            )
+            return Response(version_json(version), status=status.HTTP_201_CREATED)
+
+        return idempotent(request, scope="plans", key=idempotency_key(request), handler=create)
+
+
+def plan_by_code(code: str) -> Plan:
+    plan = Plan.objects.filter(code=code).first()
+    if plan is None:
+        raise NotFound(f"Unknown plan '{code}'.")
+    return plan
+
+
+class PlanDetailView(generics.GenericAPIView):
+    @extend_schema(responses={200: PlanBody})
+    def get(self, request, code: str):
+        return Response(version_json(_latest(plan_by_code(code))))
+
+
+class PlanVersionsView(generics.GenericAPIView):
+    pagination_class = None
+
+    @extend_schema(responses={200: PlanBody})
+    def get(self, request, code: str):
+        plan = plan_by_code(code)
+        versions = plan.versions.select_related("plan", "currency").prefetch_related(
+            "prices__meter"
+        )
+        return Response({"results": [version_json(v) for v in versions], "next": None})
+
+    @extend_schema(request=PlanBody, responses={201: PlanBody})
+    def post(self, request, code: str):
+        def publish() -> Response:
+            plan = plan_by_code(code)
+            body = _plan_body(request)
+            version = plan_version_publish(plan=plan, spec=body, name=body.get("name"))
+            return Response(version_json(version), status=status.HTTP_201_CREATED)
+
+        return idempotent(
+            request, scope="plan-versions", key=idempotency_key(request), handler=publish
+        )
