@@ -200,6 +200,57 @@ class SpendLimit(models.Model):
         return f"{self.mode} limit {self.amount.normalize()} per {self.window}"
 
 
+class ChargeItem(models.Model):
+    """A charge waiting for an invoice: seat and plan-change prorations, credits for unused
+    time, and (later) accrued usage. Period close moves the open items of a subscription onto
+    its invoice. ``source`` makes each item idempotent."""
+
+    class Kind(models.TextChoices):
+        BASE_FEE = "base_fee", "Base fee"
+        SEATS = "seats", "Seats"
+        USAGE = "usage", "Usage"
+        OUTCOME = "outcome", "Outcome"
+        PRORATION = "proration", "Proration"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="charge_items")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="charge_items"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    description = models.CharField(max_length=500)
+    currency = models.ForeignKey(
+        Asset,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"kind": Asset.Kind.CURRENCY},
+    )
+    quantity = AmountField(null=True, blank=True)
+    unit_price = AmountField(null=True, blank=True)
+    amount = AmountField(help_text="Exact; negative for a credit. Rounded once on the invoice.")
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=255, unique=True)
+    invoice = models.ForeignKey(
+        "Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="charge_items"
+    )
+    computation = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["subscription", "created_at"],
+                condition=Q(invoice__isnull=True),
+                name="chargeitem_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
 class Invoice(models.Model):
     class Kind(models.TextChoices):
         SUBSCRIPTION = "subscription", "Subscription period"
