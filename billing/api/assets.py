@@ -52,6 +52,7 @@ class AssetListView(generics.GenericAPIView):
         kind = self.request.query_params.get("kind")
         return query.filter(kind=kind) if kind else query
 
+    @extend_schema(operation_id="assets_list", responses=AssetSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(AssetSerializer(page, many=True).data)

@@ -50,6 +50,7 @@ class MeterListView(generics.GenericAPIView):
     pagination_class = CodePagination
     queryset = Meter.objects.all()
 
+    @extend_schema(operation_id="meters_list", responses=MeterSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(MeterSerializer(page, many=True).data)
@@ -180,7 +181,7 @@ class PlanListView(generics.GenericAPIView):
     pagination_class = CodePagination
     queryset = Plan.objects.filter(archived_at__isnull=True)
 
-    @extend_schema(responses={200: PlanBody})
+    @extend_schema(operation_id="plans_list", responses={200: PlanBody})
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([version_json(_latest(p)) for p in page])
@@ -222,7 +223,7 @@ class PlanDetailView(generics.GenericAPIView):
 class PlanVersionsView(generics.GenericAPIView):
     pagination_class = None
 
-    @extend_schema(responses={200: PlanBody})
+    @extend_schema(operation_id="plans_versions_list", responses={200: PlanBody})
     def get(self, request, code: str):
         plan = plan_by_code(code)
         versions = plan.versions.select_related("plan", "currency").prefetch_related(

@@ -53,6 +53,7 @@ class CustomerPatchSerializer(serializers.Serializer):
 class CustomerListView(generics.GenericAPIView):
     serializer_class = CustomerSerializer
 
+    @extend_schema(operation_id="customers_list", responses=CustomerSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(customer_list())
         return self.get_paginated_response(CustomerSerializer(page, many=True).data)

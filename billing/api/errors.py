@@ -5,14 +5,16 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf
+from rest_framework import status as http
 from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
 from wallets.errors import BillfoldError
 
@@ -20,8 +22,17 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "https://billfold.dev/problems/"
 CONTENT_TYPE = "application/problem+json"
+_CORE_MEMBERS = frozenset({"type", "title", "status", "detail", "code", "errors"})
+
+
+class RequestTooLarge(drf.APIException):
+    status_code = http.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
 
 _DRF_CODES = {
+    RequestTooLarge: ("too_large", "Request body too large"),
     drf.ParseError: ("malformed", "Malformed request"),
     drf.AuthenticationFailed: ("unauthenticated", "Authentication failed"),
     drf.NotAuthenticated: ("unauthenticated", "Authentication required"),
@@ -52,7 +63,8 @@ def problem(
         "code": code,
         "errors": errors or {},
     }
-    body.update(extra)
+    # extension members (RFC 9457 §3.2) never replace the standard ones
+    body.update({k: v for k, v in extra.items() if k not in _CORE_MEMBERS})
     return body
 
 
@@ -61,9 +73,10 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if key == "non_field_errors" and not prefix:
-                name = "non_field_errors"
+            if isinstance(key, int):  # ListField / DictField children
+                name = f"{prefix}[{key}]"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
             for k, v in _flatten(value, name).items():
                 out.setdefault(k, []).extend(v)
     elif isinstance(detail, list):
@@ -82,7 +95,31 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     return Response(body, status=body["status"], content_type=CONTENT_TYPE, headers=headers)
 
 
+def set_rollback() -> None:
+    """DRF's ``set_rollback`` (roll back ``ATOMIC_REQUESTS``), imported late: the parser and the
+    authentication of this package are loaded while ``rest_framework.views`` is being
+    imported, and this module is imported by them."""
+    from rest_framework.views import set_rollback as drf_set_rollback
+
+    drf_set_rollback()
+
+
+def _unavailable(exc: Exception) -> Response:
+    logger.warning("database unavailable: %s", exc)
+    return problem_response(
+        problem(
+            status=503,
+            code="unavailable",
+            title="Service unavailable",
+            detail="The database could not complete the request; nothing was written. Retry later.",
+        ),
+        headers={"Retry-After": "1"},
+    )
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF ``EXCEPTION_HANDLER``: every error a view raises as problem details. Returns None
+    (→ a 500 through handler500) only for what is a bug."""
     if isinstance(exc, BillfoldError):
         set_rollback()
         return problem_response(
@@ -92,27 +129,45 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
                 title=exc.title,
                 detail=exc.detail,
                 errors=exc.errors,
-                **exc.extra,
+                **{k: v for k, v in exc.extra.items() if k not in _CORE_MEMBERS},
             )
         )
-    if isinstance(exc, Http404):
+    if isinstance(exc, OperationalError | InterfaceError):
+        # connection lost or refused, statement timeout, deadlock, serialization failure:
+        # transient, and the failed transaction wrote nothing
+        set_rollback()
+        return _unavailable(exc)
+    if isinstance(exc, DataError):
+        # a value PostgreSQL cannot store (too long, out of range) that validation missed:
+        # still the client's input, so a 400, but logged as the validation gap it is
+        set_rollback()
+        logger.warning("input reached the database unvalidated: %s", exc)
+        return problem_response(
+            problem(
+                status=400,
+                code="invalid",
+                title="Invalid request",
+                detail="A value in the request is out of range or too long.",
+            )
+        )
+    if isinstance(exc, DjangoValidationError):
+        set_rollback()
+        if hasattr(exc, "error_dict"):
+            errors = {
+                ("non_field_errors" if k == "__all__" else k): list(v)
+                for k, v in exc.message_dict.items()
+            }
+        else:
+            errors = {"non_field_errors": list(exc.messages)}
+        exc = drf.ValidationError(errors)
+    elif isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = drf.PermissionDenied()
-    if isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DatabaseError) and "connection" in str(exc).lower()
-    ):
-        set_rollback()
-        logger.warning("database unavailable: %s", exc)
-        return problem_response(
-            problem(
-                status=503,
-                code="unavailable",
-                title="Service unavailable",
-                detail="The database is not reachable; nothing was written. Retry later.",
-            ),
-            headers={"Retry-After": "1"},
-        )
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        exc = drf.ParseError(str(exc) or None)
     if isinstance(exc, drf.APIException):
         set_rollback()
         code, title = "error", "Request failed"
@@ -130,7 +185,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
             headers["WWW-Authenticate"] = 'Bearer realm="api"'
         if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
+            headers["Retry-After"] = str(math.ceil(exc.wait))
         return problem_response(
             problem(status=exc.status_code, code=code, title=title, detail=detail, errors=errors),
             headers=headers,
@@ -146,7 +201,7 @@ def _django_problem(status: int, code: str, title: str, detail: str) -> JsonResp
     )
 
 
-def api_not_found(request, exception=None):
+def api_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler404: problem details under /api/, Django's page elsewhere."""
     if request.path.startswith("/api/"):
         return _django_problem(404, "not_found", "Not found", f"No resource at {request.path}.")
@@ -155,7 +210,7 @@ def api_not_found(request, exception=None):
     return page_not_found(request, exception)
 
 
-def api_server_error(request):
+def api_server_error(request: HttpRequest) -> HttpResponse:
     """handler500: problem details under /api/ (never an HTML trace)."""
     if request.path.startswith("/api/"):
         return _django_problem(

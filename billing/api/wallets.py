@@ -92,6 +92,7 @@ class CustomerGrantsView(generics.GenericAPIView):
         customer = customer_get(external_id=self.kwargs["external_id"])
         return wallet_grants(wallet_id=customer.wallet_id)
 
+    @extend_schema(operation_id="customers_grants_list", responses=GrantSerializer(many=True))
     def get(self, request, external_id: str):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([grant_json(g, external_id) for g in page])
@@ -248,6 +249,9 @@ def transaction_json(txn: LedgerTransaction, wallet_id: int) -> dict:
 class CustomerTransactionsView(generics.GenericAPIView):
     serializer_class = TransactionSerializer
 
+    @extend_schema(
+        operation_id="customers_transactions_list", responses=TransactionSerializer(many=True)
+    )
     def get(self, request, external_id: str):
         customer = customer_get(external_id=external_id)
         query = wallet_transactions(wallet_id=customer.wallet_id).prefetch_related(

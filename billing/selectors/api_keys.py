@@ -1,11 +1,19 @@
+"""Reads of API keys: the per-request authentication lookup and lookups for the commands."""
+
 from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import ApiKey
+
+KEY_PREFIX = "bf_"
+# A key is "bf_<12 hex>_<43 url-safe chars>" (about 60 characters); anything much longer is
+# not a key and is refused before it is hashed or reaches the database.
+KEY_MAX_LENGTH = 200
 
 # last_used_at is a convenience for staff, not an audit trail: write it at most once a minute
 # per key so a busy key does not turn into a hot row.
@@ -17,8 +25,11 @@ def api_key_hash(raw: str) -> str:
 
 
 def api_key_authenticate(raw: str) -> ApiKey | None:
-    """The active key whose secret is ``raw``, or None. Revoked keys fail at once."""
-    if not raw.startswith("bf_") or len(raw) > 200:
+    """The active key whose secret is ``raw``, or None. Revoked keys fail at once (no cache).
+
+    Keys are 256-bit random, so looking the SHA-256 hash up through its unique index leaks
+    nothing useful through timing."""
+    if not raw.startswith(KEY_PREFIX) or len(raw) > KEY_MAX_LENGTH or not raw.isascii():
         return None
     key = (
         ApiKey.objects.filter(key_hash=api_key_hash(raw), revoked_at__isnull=True)
@@ -28,7 +39,22 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     if key is None:
         return None
     now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        # conditional, so concurrent requests of one key write the row at most once
+        ApiKey.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION),
+            pk=key.pk,
+        ).update(last_used_at=now)
         key.last_used_at = now
     return key
+
+
+def api_key_get_by_prefix(prefix: str) -> ApiKey | None:
+    """The key (active or revoked) with this prefix. Accepts the bare prefix shown in the
+    admin (``1a2b3c4d5e6f``) or the start of the key itself (``bf_1a2b3c4d5e6f_…``)."""
+    prefix = prefix.strip()
+    if prefix.startswith(KEY_PREFIX):
+        prefix = prefix[len(KEY_PREFIX) :].split("_", 1)[0]
+    if not prefix:
+        return None
+    return ApiKey.objects.filter(prefix=prefix).first()

@@ -1,43 +1,66 @@
+"""Making and revoking API keys. The secret is returned once and only its SHA-256 is stored."""
+
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import ApiKey
-from billing.selectors.api_keys import api_key_hash
+from billing.selectors.api_keys import KEY_PREFIX, api_key_hash
 from wallets.errors import ValidationFailed
 
-SCOPES = tuple(ApiKey.Scope.values)
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+SCOPES: tuple[str, ...] = tuple(ApiKey.Scope.values)
+NAME_MAX_LENGTH = ApiKey._meta.get_field("name").max_length
 
 
-def api_key_create(*, name: str, scopes: list[str], created_by=None) -> tuple[ApiKey, str]:
+def api_key_create(
+    *, name: str, scopes: Iterable[str], created_by: AbstractBaseUser | None = None
+) -> tuple[ApiKey, str]:
     """Make a key. Returns the row and the secret, which is shown once and never stored."""
     name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise ValidationFailed("A key needs a name of 1–200 characters.", errors={"name": ["Required."]})
+    if not name:
+        raise ValidationFailed("A key needs a name.", errors={"name": ["This field is required."]})
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationFailed(
+            f"A key's name has at most {NAME_MAX_LENGTH} characters.",
+            errors={"name": [f"Ensure this field has no more than {NAME_MAX_LENGTH} characters."]},
+        )
     wanted = sorted({s.strip() for s in scopes if s.strip()})
     unknown = [s for s in wanted if s not in SCOPES]
-    if unknown or not wanted:
+    if unknown:
         raise ValidationFailed(
-            f"Scopes must be among {', '.join(SCOPES)}.",
-            errors={"scopes": [f"Unknown scope: {s}" for s in unknown] or ["At least one scope."]},
+            f"Unknown scope(s) {', '.join(unknown)}; scopes are {', '.join(SCOPES)}.",
+            errors={"scopes": [f"Unknown scope: {s}." for s in unknown]},
         )
-    prefix = secrets.token_hex(4)
-    raw = f"bf_{prefix}_{secrets.token_urlsafe(32)}"
-    with transaction.atomic():
-        key = ApiKey.objects.create(
-            name=name,
-            prefix=prefix,
-            key_hash=api_key_hash(raw),
-            scopes=wanted,
-            created_by=created_by,
+    if not wanted:
+        raise ValidationFailed(
+            f"A key needs at least one scope among {', '.join(SCOPES)}.",
+            errors={"scopes": ["At least one scope is required."]},
         )
+    # 48 bits of prefix (only an identifier: collisions are practically impossible and would
+    # only fail the insert) and 256 bits of secret.
+    prefix = secrets.token_hex(6)
+    raw = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        name=name,
+        prefix=prefix,
+        key_hash=api_key_hash(raw),
+        scopes=wanted,
+        created_by=created_by,
+    )
     return key, raw
 
 
 def api_key_revoke(*, key: ApiKey) -> ApiKey:
-    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    key.refresh_from_db()
+    """Revoke at once; the key fails on its next request. Revoking twice keeps the first
+    revocation time."""
+    ApiKey.objects.filter(Q(revoked_at__isnull=True), pk=key.pk).update(revoked_at=timezone.now())
+    key.refresh_from_db(fields=["revoked_at"])
     return key

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -95,6 +96,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves the admin's and the API docs' static files from the app directories in
+# every environment (no CDN, no separate web server needed; see WHITENOISE_USE_FINDERS).
+WHITENOISE_USE_FINDERS = True
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns when it is missing; collectstatic fills it
+WHITENOISE_AUTOREFRESH = env.bool("DJANGO_DEBUG", default=False)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # a batch of 1,000 events fits
 
 CACHES = {
     "default": env.cache_url("CACHE_URL", default="locmemcache://billfold"),
@@ -122,14 +129,28 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # the schema and its docs page are public: a stale Authorization header must not break them
+    "SERVE_AUTHENTICATION": [],
+    # validatorUrl None: Swagger UI would otherwise call an outside validator (docs work offline)
+    "SWAGGER_UI_SETTINGS": {
+        "deepLinking": True,
+        "persistAuthorization": True,
+        "validatorUrl": None,
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "billing.api.schema.problem_responses_postprocess",
+    ],
 }
 
 # --- Celery ------------------------------------------------------------------------------------
 # With no CELERY_BROKER_URL, a broker on the file system under .data/broker: no server needed,
-# shared by the web process, the workers and beat on one machine.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+# shared by the web process, the workers and beat on one machine. It suits development and one
+# worker; use Redis or RabbitMQ when more run (docs/operations.md).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = Path(env("CELERY_BROKER_DIR", default=str(DATA_DIR / "broker")))
+    _data_dir = Path(env("BILLFOLD_DATA_DIR", default=str(DATA_DIR)))
+    _broker_dir = Path(env("CELERY_BROKER_DIR", default=str(_data_dir / "broker")))
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -140,6 +161,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "polling_interval": 0.2,
     }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -148,6 +170,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = False  # set per task: only idempotent tasks ack late
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=2)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
