@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from plans.models import Meter, PlanVersion
-from wallets.fields import AmountField
+from wallets.fields import AmountField, plain
 from wallets.models import Asset, LedgerTransaction, Wallet
 
 INVOICE_AMOUNT = {"max_digits": 30, "decimal_places": 4}
@@ -156,6 +156,7 @@ class UsageEvent(models.Model):
         indexes = [
             models.Index(fields=["customer", "-timestamp"], name="event_customer_time"),
             models.Index(fields=["customer", "meter", "-timestamp"], name="event_customer_meter"),
+            models.Index(fields=["-timestamp", "-id"], name="event_recent"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=0), name="event_quantity_nonneg"),
@@ -197,7 +198,7 @@ class SpendLimit(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.mode} limit {self.amount.normalize()} per {self.window}"
+        return f"{self.mode} limit {plain(self.amount)} per {self.window}"
 
 
 class ChargeItem(models.Model):

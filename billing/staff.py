@@ -22,6 +22,7 @@ SERVICE_WRITTEN = {
     ("wallets", "idempotencyrecord"),
     ("billing", "usageevent"),
     ("billing", "heartbeat"),
+    ("billing", "chargeitem"),
 }
 
 # models Finance may delete (configuration; everything with money history is PROTECTed anyway)

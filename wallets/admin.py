@@ -16,11 +16,15 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import quote
 from django.core.exceptions import ValidationError
-from django.db.models import Case, F, IntegerField, Model, Q, Value, When
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Case, F, IntegerField, Model, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -37,6 +41,7 @@ from .models import (
     LedgerTransaction,
     Wallet,
 )
+from .services.assets import asset_create
 
 EMPTY = "—"
 WALLET_PANEL_GRANTS = 50
@@ -126,7 +131,8 @@ def selected_object_filter(field: str, title: str) -> type[admin.SimpleListFilte
             try:
                 pk = related._meta.pk.to_python(value)
             except ValidationError:
-                return []
+                # offered all the same, so queryset() applies it and the changelist reports it
+                return [(value, f"#{value}")]
             obj = related._default_manager.filter(pk=pk).first()
             return [(value, str(obj) if obj is not None else f"#{value}")]
 
@@ -134,8 +140,11 @@ def selected_object_filter(field: str, title: str) -> type[admin.SimpleListFilte
             value = self.value()
             if not value:
                 return queryset
-            # a malformed value raises here; the changelist answers with its "?e=1" page
-            return queryset.filter(**{field: value})
+            try:
+                return queryset.filter(**{field: value})
+            except (ValueError, ValidationError) as exc:
+                # the changelist answers with its "?e=1" page
+                raise IncorrectLookupParameters(exc) from exc
 
     SelectedObjectFilter.title = title
     SelectedObjectFilter.__name__ = f"Selected{field.title().replace('_', '')}Filter"
@@ -168,6 +177,28 @@ class IndexedSearchMixin:
         return queryset.filter(condition), False
 
 
+class EstimatedCountPaginator(Paginator):
+    """An exact ``COUNT(*)`` scans the whole table; on an unfiltered list of a table with
+    millions of rows (usage, ledger) the page uses PostgreSQL's own row estimate instead, once
+    the table is past ``exact_below`` rows. Filtered lists are counted exactly."""
+
+    exact_below = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if isinstance(qs, QuerySet) and not qs.query.where:
+            with connections[qs.db].cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [qs.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            if row is not None and row[0] >= self.exact_below:
+                return int(row[0])
+        return super().count
+
+
 # --- permissions and services -------------------------------------------------------------------
 
 
@@ -197,6 +228,9 @@ class ServiceFormMixin:
     fields), with the user's input kept. The admin's transaction has rolled back by then, so
     nothing was written."""
 
+    # service error keys that name a form field differently
+    service_error_fields: dict[str, str] = {}
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
@@ -211,12 +245,14 @@ class ServiceFormMixin:
         failure: ValidationFailed | None = getattr(request, "_service_errors", None)
         if failure is None:
             return form_class
+        renamed = self.service_error_fields
 
         class ServiceErrorsForm(form_class):
             def clean(self):
                 cleaned = super().clean()
                 placed = False
-                for field, messages in failure.errors.items():
+                for key, messages in failure.errors.items():
+                    field = renamed.get(key, key)
                     for message in messages:
                         self.add_error(field if field in self.fields else None, message)
                         placed = True
@@ -387,14 +423,12 @@ class AssetAddForm(forms.ModelForm):
         model = Asset
         fields = ("code", "name", "decimals")
 
-    def save(self, commit: bool = True) -> Asset:
-        # staff make custom units; ISO currencies come with the installation
-        self.instance.kind = Asset.Kind.CUSTOM
-        return super().save(commit=commit)
-
 
 @admin.register(Asset)
-class AssetAdmin(admin.ModelAdmin):
+class AssetAdmin(ServiceFormMixin, admin.ModelAdmin):
+    """Staff add custom units (``asset_create``); ISO currencies come with the installation.
+    Rates are edited inline."""
+
     list_display = ("code", "name", "kind", "decimals", "rates_display", "created_at")
     list_filter = ("kind",)
     search_fields = ("code", "name")
@@ -424,6 +458,14 @@ class AssetAdmin(admin.ModelAdmin):
         if obj is not None and obj.is_currency:
             return ()
         return self.inlines
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        asset = asset_create(code=data["code"], name=data["name"], decimals=data["decimals"])
+        adopt_saved(obj, asset)  # the rates inline is saved next, onto this asset
 
     @admin.display(description="Rates")
     def rates_display(self, obj: Asset) -> str:
@@ -523,6 +565,7 @@ class AccountAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     exact_search_fields = ("wallet__owner", "asset__code")
     search_help_text = "Exact wallet owner (customer:<external id>), asset code or account id."
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fields = (
         "holder",
         "asset",
@@ -677,6 +720,7 @@ class LedgerTransactionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.Model
     exact_search_fields = ("reference", "wallet__owner")
     search_help_text = "Transaction id, exact reference or exact wallet owner."
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fields = (
         "id",
         "created_at",
@@ -730,6 +774,7 @@ class LedgerEntryAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
     exact_search_fields = ("transaction__reference", "grant__id")
     search_help_text = "Entry id, exact transaction reference or grant id."
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fields = (
         "id",
         "created_at",
@@ -805,6 +850,7 @@ class HoldAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_pk = False
     search_help_text = "Exact hold id or wallet owner."
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fields = (
         "id",
         "wallet_display",
@@ -860,5 +906,6 @@ class IdempotencyRecordAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.Model
     search_pk = False
     search_help_text = "Exact idempotency key."
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fields = ("scope", "key", "request_hash", "status_code", "response", "created_at")
     readonly_fields = fields

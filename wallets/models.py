@@ -18,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from djmoney.models.fields import MoneyField
 
-from .fields import AmountField
+from .fields import AmountField, plain
 
 ASSET_CODE_RE = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"
 
@@ -97,13 +97,13 @@ class AssetRate(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"1 {self.asset_id} = {self.rate.normalize()} {self.currency_id}"
+        return f"1 {self.asset_id} = {plain(self.rate)} {self.currency_id}"
 
 
 class Wallet(models.Model):
     """Balances in any number of assets. The owner is a label (e.g. ``customer:acme``)."""
 
-    owner = models.CharField(max_length=255, unique=True)
+    owner = models.CharField(max_length=300, unique=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -250,7 +250,7 @@ class Grant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.id} ({self.purpose} {self.remaining.normalize()} {self.asset_id})"
+        return f"{self.id} ({self.purpose} {plain(self.remaining)} {self.asset_id})"
 
     @property
     def available(self):
@@ -319,7 +319,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount.normalize()} {self.asset_id} → account {self.account_id}"
+        return f"{plain(self.amount)} {self.asset_id} → account {self.account_id}"
 
 
 class Hold(models.Model):
@@ -370,7 +370,7 @@ class HoldAllocation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount.normalize()} {self.asset_id} of {self.grant_id}"
+        return f"{plain(self.amount)} {self.asset_id} of {self.grant_id}"
 
 
 class IdempotencyRecord(models.Model):

@@ -11,239 +11,635 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('plans', '0001_initial'),
-        ('wallets', '0001_initial'),
+        ("plans", "0001_initial"),
+        ("wallets", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Heartbeat',
+            name="Heartbeat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, unique=True)),
-                ('hostname', models.CharField(blank=True, default='', max_length=255)),
-                ('last_seen_at', models.DateTimeField()),
-                ('runs', models.PositiveBigIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=64, unique=True)),
+                ("hostname", models.CharField(blank=True, default="", max_length=255)),
+                ("last_seen_at", models.DateTimeField()),
+                ("runs", models.PositiveBigIntegerField(default=0)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('prefix', models.CharField(editable=False, max_length=16, unique=True)),
-                ('key_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('scopes', django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('events', 'events: send usage, holds'), ('read', 'read: every GET'), ('manage', 'manage: everything else')], max_length=16), size=None)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("prefix", models.CharField(editable=False, max_length=16, unique=True)),
+                ("key_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "scopes",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.CharField(
+                            choices=[
+                                ("events", "events: send usage, holds"),
+                                ("read", "read: every GET"),
+                                ("manage", "manage: everything else"),
+                            ],
+                            max_length=16,
+                        ),
+                        size=None,
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API key',
-                'ordering': ['-created_at'],
+                "verbose_name": "API key",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(help_text="The integrator's id.", max_length=255, unique=True)),
-                ('name', models.CharField(max_length=255)),
-                ('email', models.EmailField(blank=True, default='', max_length=254)),
-                ('tax_rate', models.DecimalField(decimal_places=4, default=Decimal('0'), help_text='Percent.', max_digits=7, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(100)])),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('currency', models.ForeignKey(help_text='Billing currency (ISO 4217).', limit_choices_to={'kind': 'currency'}, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallets.asset')),
-                ('wallet', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='customer', to='wallets.wallet')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(help_text="The integrator's id.", max_length=255, unique=True),
+                ),
+                ("name", models.CharField(max_length=255)),
+                ("email", models.EmailField(blank=True, default="", max_length=254)),
+                (
+                    "tax_rate",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=Decimal("0"),
+                        help_text="Percent.",
+                        max_digits=7,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "currency",
+                    models.ForeignKey(
+                        help_text="Billing currency (ISO 4217).",
+                        limit_choices_to={"kind": "currency"},
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="wallets.asset",
+                    ),
+                ),
+                (
+                    "wallet",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="customer",
+                        to="wallets.wallet",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['external_id'],
+                "ordering": ["external_id"],
             },
         ),
         migrations.CreateModel(
-            name='Invoice',
+            name="Invoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('subscription', 'Subscription period'), ('one_off', 'One-off'), ('credit_note', 'Credit note')], default='subscription', max_length=16)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('finalized', 'Finalized'), ('paid', 'Paid'), ('void', 'Void')], default='draft', max_length=16)),
-                ('number', models.CharField(blank=True, max_length=32, null=True, unique=True)),
-                ('period_start', models.DateTimeField(blank=True, null=True)),
-                ('period_end', models.DateTimeField(blank=True, null=True)),
-                ('subtotal', models.DecimalField(decimal_places=4, default=0, max_digits=30)),
-                ('tax_rate', models.DecimalField(decimal_places=4, default=0, max_digits=7)),
-                ('tax', models.DecimalField(decimal_places=4, default=0, max_digits=30)),
-                ('total', models.DecimalField(decimal_places=4, default=0, max_digits=30)),
-                ('issued_at', models.DateTimeField(blank=True, null=True)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('finalized_at', models.DateTimeField(blank=True, null=True)),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('payment_reference', models.CharField(blank=True, default='', max_length=255)),
-                ('voided_at', models.DateTimeField(blank=True, null=True)),
-                ('reason', models.CharField(blank=True, default='', max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('credit_note_for', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='credit_notes', to='billing.invoice')),
-                ('currency', models.ForeignKey(limit_choices_to={'kind': 'currency'}, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallets.asset')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='billing.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("subscription", "Subscription period"),
+                            ("one_off", "One-off"),
+                            ("credit_note", "Credit note"),
+                        ],
+                        default="subscription",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("finalized", "Finalized"),
+                            ("paid", "Paid"),
+                            ("void", "Void"),
+                        ],
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                ("number", models.CharField(blank=True, max_length=32, null=True, unique=True)),
+                ("period_start", models.DateTimeField(blank=True, null=True)),
+                ("period_end", models.DateTimeField(blank=True, null=True)),
+                ("subtotal", models.DecimalField(decimal_places=4, default=0, max_digits=30)),
+                ("tax_rate", models.DecimalField(decimal_places=4, default=0, max_digits=7)),
+                ("tax", models.DecimalField(decimal_places=4, default=0, max_digits=30)),
+                ("total", models.DecimalField(decimal_places=4, default=0, max_digits=30)),
+                ("issued_at", models.DateTimeField(blank=True, null=True)),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("finalized_at", models.DateTimeField(blank=True, null=True)),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("payment_reference", models.CharField(blank=True, default="", max_length=255)),
+                ("voided_at", models.DateTimeField(blank=True, null=True)),
+                ("reason", models.CharField(blank=True, default="", max_length=500)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "credit_note_for",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="credit_notes",
+                        to="billing.invoice",
+                    ),
+                ),
+                (
+                    "currency",
+                    models.ForeignKey(
+                        limit_choices_to={"kind": "currency"},
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="wallets.asset",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="invoices",
+                        to="billing.customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='InvoiceLine',
+            name="InvoiceLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('kind', models.CharField(choices=[('base_fee', 'Base fee'), ('seats', 'Seats'), ('usage', 'Usage'), ('outcome', 'Outcome'), ('credit_purchase', 'Credit purchase'), ('proration', 'Proration'), ('adjustment', 'Adjustment')], max_length=16)),
-                ('description', models.CharField(max_length=500)),
-                ('quantity', models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True)),
-                ('unit_price', models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True)),
-                ('amount', models.DecimalField(decimal_places=4, help_text='Rounded once to the minor unit.', max_digits=30)),
-                ('amount_exact', models.DecimalField(decimal_places=12, help_text='Before rounding.', max_digits=38)),
-                ('period_start', models.DateTimeField(blank=True, null=True)),
-                ('period_end', models.DateTimeField(blank=True, null=True)),
-                ('computation', models.JSONField(blank=True, default=dict, help_text='How it was computed.')),
-                ('invoice', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='billing.invoice')),
-                ('meter', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='plans.meter')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("base_fee", "Base fee"),
+                            ("seats", "Seats"),
+                            ("usage", "Usage"),
+                            ("outcome", "Outcome"),
+                            ("credit_purchase", "Credit purchase"),
+                            ("proration", "Proration"),
+                            ("adjustment", "Adjustment"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("description", models.CharField(max_length=500)),
+                (
+                    "quantity",
+                    models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True),
+                ),
+                (
+                    "unit_price",
+                    models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=4, help_text="Rounded once to the minor unit.", max_digits=30
+                    ),
+                ),
+                (
+                    "amount_exact",
+                    models.DecimalField(
+                        decimal_places=12, help_text="Before rounding.", max_digits=38
+                    ),
+                ),
+                ("period_start", models.DateTimeField(blank=True, null=True)),
+                ("period_end", models.DateTimeField(blank=True, null=True)),
+                (
+                    "computation",
+                    models.JSONField(blank=True, default=dict, help_text="How it was computed."),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="billing.invoice",
+                    ),
+                ),
+                (
+                    "meter",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="plans.meter",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['invoice', 'position', 'id'],
+                "ordering": ["invoice", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='SpendLimit',
+            name="SpendLimit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=12, help_text="In the customer's billing currency.", max_digits=38)),
-                ('window', models.CharField(choices=[('period', 'Billing period'), ('day', 'Calendar day (UTC)')], default='period', max_length=8)),
-                ('mode', models.CharField(choices=[('hard', 'Hard: decline'), ('soft', 'Soft: alert only')], default='hard', max_length=8)),
-                ('alert_thresholds', django.contrib.postgres.fields.ArrayField(base_field=models.PositiveSmallIntegerField(), blank=True, default=list, help_text='Percents.', size=None)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('customer', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='spend_limit', to='billing.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=12,
+                        help_text="In the customer's billing currency.",
+                        max_digits=38,
+                    ),
+                ),
+                (
+                    "window",
+                    models.CharField(
+                        choices=[("period", "Billing period"), ("day", "Calendar day (UTC)")],
+                        default="period",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("hard", "Hard: decline"), ("soft", "Soft: alert only")],
+                        default="hard",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "alert_thresholds",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.PositiveSmallIntegerField(),
+                        blank=True,
+                        default=list,
+                        help_text="Percents.",
+                        size=None,
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "customer",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="spend_limit",
+                        to="billing.customer",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Subscription',
+            name="Subscription",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('trialing', 'Trialing'), ('active', 'Active'), ('canceled', 'Canceled (ends at period end)'), ('ended', 'Ended')], default='active', max_length=16)),
-                ('seats', models.PositiveIntegerField(default=1)),
-                ('overage', models.CharField(choices=[('wallet', 'Prepaid from the wallet'), ('invoice', 'Postpaid on the invoice')], default='wallet', max_length=16)),
-                ('started_at', models.DateTimeField()),
-                ('current_period_start', models.DateTimeField()),
-                ('current_period_end', models.DateTimeField()),
-                ('trial_ends_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_at_period_end', models.BooleanField(default=False)),
-                ('canceled_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('next_seats', models.PositiveIntegerField(blank=True, help_text='Seat decrease scheduled for the period end.', null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='subscriptions', to='billing.customer')),
-                ('next_plan_version', models.ForeignKey(blank=True, help_text='Plan change scheduled for the period end.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='plans.planversion')),
-                ('plan_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='subscriptions', to='plans.planversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("trialing", "Trialing"),
+                            ("active", "Active"),
+                            ("canceled", "Canceled (ends at period end)"),
+                            ("ended", "Ended"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("seats", models.PositiveIntegerField(default=1)),
+                (
+                    "overage",
+                    models.CharField(
+                        choices=[
+                            ("wallet", "Prepaid from the wallet"),
+                            ("invoice", "Postpaid on the invoice"),
+                        ],
+                        default="wallet",
+                        max_length=16,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("current_period_start", models.DateTimeField()),
+                ("current_period_end", models.DateTimeField()),
+                ("trial_ends_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_at_period_end", models.BooleanField(default=False)),
+                ("canceled_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "next_seats",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Seat decrease scheduled for the period end.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="subscriptions",
+                        to="billing.customer",
+                    ),
+                ),
+                (
+                    "next_plan_version",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Plan change scheduled for the period end.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="plans.planversion",
+                    ),
+                ),
+                (
+                    "plan_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="subscriptions",
+                        to="plans.planversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddField(
-            model_name='invoice',
-            name='subscription',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='invoices', to='billing.subscription'),
+            model_name="invoice",
+            name="subscription",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="invoices",
+                to="billing.subscription",
+            ),
         ),
         migrations.CreateModel(
-            name='UsageEvent',
+            name="UsageEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=255, unique=True)),
-                ('quantity', models.DecimalField(decimal_places=12, max_digits=38)),
-                ('timestamp', models.DateTimeField()),
-                ('properties', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('accepted', 'Accepted'), ('declined', 'Declined'), ('reversed', 'Reversed')], max_length=16)),
-                ('decline_code', models.CharField(blank=True, default='', max_length=64)),
-                ('period_start', models.DateTimeField(blank=True, null=True)),
-                ('included', models.DecimalField(decimal_places=12, default=0, max_digits=38)),
-                ('billable', models.DecimalField(decimal_places=12, default=0, max_digits=38)),
-                ('amount', models.DecimalField(decimal_places=12, default=0, max_digits=38)),
-                ('accrued', models.DecimalField(decimal_places=12, default=0, max_digits=38)),
-                ('request_hash', models.CharField(blank=True, default='', max_length=64)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('reversed_at', models.DateTimeField(blank=True, null=True)),
-                ('asset', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallets.asset')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='billing.customer')),
-                ('ledger_transaction', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallets.ledgertransaction')),
-                ('meter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='events', to='plans.meter')),
-                ('subscription', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='events', to='billing.subscription')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=255, unique=True)),
+                ("quantity", models.DecimalField(decimal_places=12, max_digits=38)),
+                ("timestamp", models.DateTimeField()),
+                ("properties", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("accepted", "Accepted"),
+                            ("declined", "Declined"),
+                            ("reversed", "Reversed"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("decline_code", models.CharField(blank=True, default="", max_length=64)),
+                ("period_start", models.DateTimeField(blank=True, null=True)),
+                ("included", models.DecimalField(decimal_places=12, default=0, max_digits=38)),
+                ("billable", models.DecimalField(decimal_places=12, default=0, max_digits=38)),
+                ("amount", models.DecimalField(decimal_places=12, default=0, max_digits=38)),
+                ("accrued", models.DecimalField(decimal_places=12, default=0, max_digits=38)),
+                ("request_hash", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "received_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("reversed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="wallets.asset",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="billing.customer",
+                    ),
+                ),
+                (
+                    "ledger_transaction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="wallets.ledgertransaction",
+                    ),
+                ),
+                (
+                    "meter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="plans.meter",
+                    ),
+                ),
+                (
+                    "subscription",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="events",
+                        to="billing.subscription",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-timestamp', '-id'],
+                "ordering": ["-timestamp", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='customer',
-            constraint=models.CheckConstraint(condition=models.Q(('tax_rate__gte', 0), ('tax_rate__lte', 100)), name='customer_tax_0_100'),
+            model_name="customer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("tax_rate__gte", 0), ("tax_rate__lte", 100)),
+                name="customer_tax_0_100",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='spendlimit',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='spendlimit_positive'),
+            model_name="spendlimit",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="spendlimit_positive"
+            ),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['current_period_end'], name='subscription_period_end'),
+            model_name="subscription",
+            index=models.Index(fields=["current_period_end"], name="subscription_period_end"),
         ),
         migrations.AddConstraint(
-            model_name='subscription',
-            constraint=models.CheckConstraint(condition=models.Q(('current_period_end__gt', models.F('current_period_start'))), name='subscription_period_ordered'),
+            model_name="subscription",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("current_period_end__gt", models.F("current_period_start"))),
+                name="subscription_period_ordered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='subscription',
-            constraint=models.CheckConstraint(condition=models.Q(('current_period_start__gte', models.F('started_at'))), name='subscription_period_after_start'),
+            model_name="subscription",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("current_period_start__gte", models.F("started_at"))),
+                name="subscription_period_after_start",
+            ),
         ),
         migrations.AddIndex(
-            model_name='invoice',
-            index=models.Index(fields=['customer', '-created_at'], name='invoice_customer'),
+            model_name="invoice",
+            index=models.Index(fields=["customer", "-created_at"], name="invoice_customer"),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind', 'subscription')), fields=('subscription', 'period_start'), name='invoice_one_per_subscription_period'),
+            model_name="invoice",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind", "subscription")),
+                fields=("subscription", "period_start"),
+                name="invoice_one_per_subscription_period",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('total', django.db.models.expressions.CombinedExpression(models.F('subtotal'), '+', models.F('tax')))), name='invoice_total_is_sum'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "total",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("subtotal"), "+", models.F("tax")
+                        ),
+                    )
+                ),
+                name="invoice_total_is_sum",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'draft'), ('number__isnull', False), _connector='OR'), name='invoice_numbered_when_final'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status", "draft"), ("number__isnull", False), _connector="OR"),
+                name="invoice_numbered_when_final",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='invoice',
-            constraint=models.CheckConstraint(condition=models.Q(('tax_rate__gte', 0), ('tax_rate__lte', 100)), name='invoice_tax_0_100'),
+            model_name="invoice",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("tax_rate__gte", 0), ("tax_rate__lte", 100)),
+                name="invoice_tax_0_100",
+            ),
         ),
         migrations.AddIndex(
-            model_name='usageevent',
-            index=models.Index(fields=['customer', '-timestamp'], name='event_customer_time'),
+            model_name="usageevent",
+            index=models.Index(fields=["customer", "-timestamp"], name="event_customer_time"),
         ),
         migrations.AddIndex(
-            model_name='usageevent',
-            index=models.Index(fields=['customer', 'meter', '-timestamp'], name='event_customer_meter'),
+            model_name="usageevent",
+            index=models.Index(
+                fields=["customer", "meter", "-timestamp"], name="event_customer_meter"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='usageevent',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 0)), name='event_quantity_nonneg'),
+            model_name="usageevent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 0)), name="event_quantity_nonneg"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='usageevent',
-            constraint=models.CheckConstraint(condition=models.Q(('included__gte', 0), ('billable__gte', 0), ('amount__gte', 0), ('accrued__gte', 0)), name='event_charge_nonneg'),
+            model_name="usageevent",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("included__gte", 0),
+                    ("billable__gte", 0),
+                    ("amount__gte", 0),
+                    ("accrued__gte", 0),
+                ),
+                name="event_charge_nonneg",
+            ),
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0002_staff_groups'),
-        ('plans', '0002_immutable_versions'),
+        ("billing", "0002_staff_groups"),
+        ("plans", "0002_immutable_versions"),
     ]
 
     operations = [
         migrations.AddConstraint(
-            model_name='subscription',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['trialing', 'active', 'canceled'])), fields=('customer',), name='subscription_one_live_per_customer'),
+            model_name="subscription",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["trialing", "active", "canceled"])),
+                fields=("customer",),
+                name="subscription_one_live_per_customer",
+            ),
         ),
     ]

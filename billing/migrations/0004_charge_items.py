@@ -6,35 +6,107 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0003_one_live_subscription'),
-        ('wallets', '0003_account_debt_and_single_reversal'),
+        ("billing", "0003_one_live_subscription"),
+        ("wallets", "0003_account_debt_and_single_reversal"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ChargeItem',
+            name="ChargeItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('base_fee', 'Base fee'), ('seats', 'Seats'), ('usage', 'Usage'), ('outcome', 'Outcome'), ('proration', 'Proration'), ('adjustment', 'Adjustment')], max_length=16)),
-                ('description', models.CharField(max_length=500)),
-                ('quantity', models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True)),
-                ('unit_price', models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True)),
-                ('amount', models.DecimalField(decimal_places=12, help_text='Exact; negative for a credit. Rounded once on the invoice.', max_digits=38)),
-                ('period_start', models.DateTimeField(blank=True, null=True)),
-                ('period_end', models.DateTimeField(blank=True, null=True)),
-                ('source', models.CharField(max_length=255, unique=True)),
-                ('computation', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('currency', models.ForeignKey(limit_choices_to={'kind': 'currency'}, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallets.asset')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='charge_items', to='billing.customer')),
-                ('invoice', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='charge_items', to='billing.invoice')),
-                ('subscription', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='charge_items', to='billing.subscription')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("base_fee", "Base fee"),
+                            ("seats", "Seats"),
+                            ("usage", "Usage"),
+                            ("outcome", "Outcome"),
+                            ("proration", "Proration"),
+                            ("adjustment", "Adjustment"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("description", models.CharField(max_length=500)),
+                (
+                    "quantity",
+                    models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True),
+                ),
+                (
+                    "unit_price",
+                    models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(
+                        decimal_places=12,
+                        help_text="Exact; negative for a credit. Rounded once on the invoice.",
+                        max_digits=38,
+                    ),
+                ),
+                ("period_start", models.DateTimeField(blank=True, null=True)),
+                ("period_end", models.DateTimeField(blank=True, null=True)),
+                ("source", models.CharField(max_length=255, unique=True)),
+                ("computation", models.JSONField(blank=True, default=dict)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "currency",
+                    models.ForeignKey(
+                        limit_choices_to={"kind": "currency"},
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="wallets.asset",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="charge_items",
+                        to="billing.customer",
+                    ),
+                ),
+                (
+                    "invoice",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="charge_items",
+                        to="billing.invoice",
+                    ),
+                ),
+                (
+                    "subscription",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="charge_items",
+                        to="billing.subscription",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
-                'indexes': [models.Index(condition=models.Q(('invoice__isnull', True)), fields=['subscription', 'created_at'], name='chargeitem_open')],
+                "ordering": ["created_at", "id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("invoice__isnull", True)),
+                        fields=["subscription", "created_at"],
+                        name="chargeitem_open",
+                    )
+                ],
             },
         ),
     ]

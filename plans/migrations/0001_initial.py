@@ -6,133 +6,361 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('wallets', '0001_initial'),
+        ("wallets", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Meter',
+            name="Meter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('aggregation', models.CharField(choices=[('sum', 'Sum of quantities'), ('count', 'Count of events'), ('max', 'Maximum quantity'), ('unique_count', 'Unique values of a property'), ('latest', 'Latest quantity')], max_length=16)),
-                ('event_property', models.CharField(blank=True, help_text='Event property for unique_count.', max_length=128, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallets.asset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "aggregation",
+                    models.CharField(
+                        choices=[
+                            ("sum", "Sum of quantities"),
+                            ("count", "Count of events"),
+                            ("max", "Maximum quantity"),
+                            ("unique_count", "Unique values of a property"),
+                            ("latest", "Latest quantity"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "event_property",
+                    models.CharField(
+                        blank=True,
+                        help_text="Event property for unique_count.",
+                        max_length=128,
+                        null=True,
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "unit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="wallets.asset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='Plan',
+            name="Plan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('archived_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True, default="")),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("archived_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['code'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('code__regex', '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$')), name='plan_code_format')],
+                "ordering": ["code"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("code__regex", "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")),
+                        name="plan_code_format",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='PlanVersion',
+            name="PlanVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('name', models.CharField(max_length=200)),
-                ('interval', models.CharField(choices=[('day', 'Daily'), ('week', 'Weekly'), ('month', 'Monthly'), ('year', 'Yearly')], max_length=8)),
-                ('base_fee', models.DecimalField(decimal_places=12, default=0, max_digits=38)),
-                ('base_fee_timing', models.CharField(choices=[('in_advance', 'In advance'), ('in_arrears', 'In arrears')], default='in_advance', max_length=16)),
-                ('seat_price', models.DecimalField(blank=True, decimal_places=12, help_text='Per seat per interval, in advance.', max_digits=38, null=True)),
-                ('trial_days', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('currency', models.ForeignKey(limit_choices_to={'kind': 'currency'}, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallets.asset')),
-                ('plan', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='plans.plan')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("version", models.PositiveIntegerField()),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "interval",
+                    models.CharField(
+                        choices=[
+                            ("day", "Daily"),
+                            ("week", "Weekly"),
+                            ("month", "Monthly"),
+                            ("year", "Yearly"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("base_fee", models.DecimalField(decimal_places=12, default=0, max_digits=38)),
+                (
+                    "base_fee_timing",
+                    models.CharField(
+                        choices=[("in_advance", "In advance"), ("in_arrears", "In arrears")],
+                        default="in_advance",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "seat_price",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=12,
+                        help_text="Per seat per interval, in advance.",
+                        max_digits=38,
+                        null=True,
+                    ),
+                ),
+                ("trial_days", models.PositiveIntegerField(default=0)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "currency",
+                    models.ForeignKey(
+                        limit_choices_to={"kind": "currency"},
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="wallets.asset",
+                    ),
+                ),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="plans.plan",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['plan', '-version'],
+                "ordering": ["plan", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='Price',
+            name="Price",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('filter', models.JSONField(blank=True, default=dict, help_text='Event properties to match, e.g. {"model": "gpt-4o"}.')),
-                ('included', models.DecimalField(decimal_places=12, default=0, help_text='Included quantity per period (the allowance).', max_digits=38)),
-                ('model', models.CharField(choices=[('per_unit', 'Per unit'), ('package', 'Package'), ('graduated', 'Graduated'), ('volume', 'Volume')], max_length=16)),
-                ('unit_price', models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True)),
-                ('package_size', models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True)),
-                ('package_price', models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True)),
-                ('tiers', models.JSONField(blank=True, help_text='[{"up_to": "10000000" or null, "unit_price": "0.000002", "flat_fee": "0"}]', null=True)),
-                ('asset', models.ForeignKey(help_text='Asset charged.', on_delete=django.db.models.deletion.PROTECT, related_name='+', to='wallets.asset')),
-                ('meter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='prices', to='plans.meter')),
-                ('plan_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='prices', to='plans.planversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "filter",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Event properties to match, e.g. {"model": "gpt-4o"}.',
+                    ),
+                ),
+                (
+                    "included",
+                    models.DecimalField(
+                        decimal_places=12,
+                        default=0,
+                        help_text="Included quantity per period (the allowance).",
+                        max_digits=38,
+                    ),
+                ),
+                (
+                    "model",
+                    models.CharField(
+                        choices=[
+                            ("per_unit", "Per unit"),
+                            ("package", "Package"),
+                            ("graduated", "Graduated"),
+                            ("volume", "Volume"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "unit_price",
+                    models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True),
+                ),
+                (
+                    "package_size",
+                    models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True),
+                ),
+                (
+                    "package_price",
+                    models.DecimalField(blank=True, decimal_places=12, max_digits=38, null=True),
+                ),
+                (
+                    "tiers",
+                    models.JSONField(
+                        blank=True,
+                        help_text='[{"up_to": "10000000" or null, "unit_price": "0.000002", "flat_fee": "0"}]',
+                        null=True,
+                    ),
+                ),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        help_text="Asset charged.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="wallets.asset",
+                    ),
+                ),
+                (
+                    "meter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="prices",
+                        to="plans.meter",
+                    ),
+                ),
+                (
+                    "plan_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="prices",
+                        to="plans.planversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['plan_version', 'position', 'id'],
+                "ordering": ["plan_version", "position", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='meter',
-            constraint=models.CheckConstraint(condition=models.Q(('code__regex', '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$')), name='meter_code_format'),
+            model_name="meter",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("code__regex", "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")),
+                name="meter_code_format",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='meter',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('aggregation', 'unique_count'), ('event_property__isnull', False)), models.Q(models.Q(('aggregation', 'unique_count'), _negated=True), ('event_property__isnull', True)), _connector='OR'), name='meter_property_iff_unique_count'),
+            model_name="meter",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("aggregation", "unique_count"), ("event_property__isnull", False)),
+                    models.Q(
+                        models.Q(("aggregation", "unique_count"), _negated=True),
+                        ("event_property__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="meter_property_iff_unique_count",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='planversion',
-            constraint=models.UniqueConstraint(fields=('plan', 'version'), name='planversion_unique'),
+            model_name="planversion",
+            constraint=models.UniqueConstraint(
+                fields=("plan", "version"), name="planversion_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='planversion',
-            constraint=models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='planversion_from_1'),
+            model_name="planversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("version__gte", 1)), name="planversion_from_1"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='planversion',
-            constraint=models.CheckConstraint(condition=models.Q(('base_fee__gte', 0)), name='planversion_fee_nonneg'),
+            model_name="planversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("base_fee__gte", 0)), name="planversion_fee_nonneg"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='planversion',
-            constraint=models.CheckConstraint(condition=models.Q(('seat_price__isnull', True), ('seat_price__gte', 0), _connector='OR'), name='planversion_seat_nonneg'),
+            model_name="planversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("seat_price__isnull", True), ("seat_price__gte", 0), _connector="OR"
+                ),
+                name="planversion_seat_nonneg",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='price',
-            constraint=models.CheckConstraint(condition=models.Q(('included__gte', 0)), name='price_included_nonneg'),
+            model_name="price",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("included__gte", 0)), name="price_included_nonneg"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='price',
-            constraint=models.CheckConstraint(condition=models.Q(('unit_price__isnull', True), ('unit_price__gte', 0), _connector='OR'), name='price_unit_price_nonneg'),
+            model_name="price",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("unit_price__isnull", True), ("unit_price__gte", 0), _connector="OR"
+                ),
+                name="price_unit_price_nonneg",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='price',
-            constraint=models.CheckConstraint(condition=models.Q(('package_size__isnull', True), ('package_size__gt', 0), _connector='OR'), name='price_package_size_positive'),
+            model_name="price",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("package_size__isnull", True), ("package_size__gt", 0), _connector="OR"
+                ),
+                name="price_package_size_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='price',
-            constraint=models.CheckConstraint(condition=models.Q(('package_price__isnull', True), ('package_price__gte', 0), _connector='OR'), name='price_package_price_nonneg'),
+            model_name="price",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("package_price__isnull", True), ("package_price__gte", 0), _connector="OR"
+                ),
+                name="price_package_price_nonneg",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='price',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('model', 'per_unit'), _negated=True), ('unit_price__isnull', False), _connector='OR'), name='price_per_unit_has_unit_price'),
+            model_name="price",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("model", "per_unit"), _negated=True),
+                    ("unit_price__isnull", False),
+                    _connector="OR",
+                ),
+                name="price_per_unit_has_unit_price",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='price',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('model', 'package'), _negated=True), models.Q(('package_size__isnull', False), ('package_price__isnull', False)), _connector='OR'), name='price_package_has_size_and_price'),
+            model_name="price",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("model", "package"), _negated=True),
+                    models.Q(("package_size__isnull", False), ("package_price__isnull", False)),
+                    _connector="OR",
+                ),
+                name="price_package_has_size_and_price",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='price',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('model__in', ['graduated', 'volume']), _negated=True), ('tiers__isnull', False), _connector='OR'), name='price_tiered_has_tiers'),
+            model_name="price",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("model__in", ["graduated", "volume"]), _negated=True),
+                    ("tiers__isnull", False),
+                    _connector="OR",
+                ),
+                name="price_tiered_has_tiers",
+            ),
         ),
     ]
