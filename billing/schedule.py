@@ -35,6 +35,12 @@ DEFAULT_SCHEDULE: tuple[ScheduledJob, ...] = (
         description="Moves what remains of grants past their expiry to the expiry account.",
     ),
     ScheduledJob(
+        name="End trials",
+        task="billing.end_trials",
+        every_seconds=300,
+        description="Moves subscriptions whose trial is over to active.",
+    ),
+    ScheduledJob(
         name="Reconcile the ledger",
         task="wallets.reconcile",
         every_seconds=3600,

@@ -13,6 +13,26 @@ urlpatterns = [
     path("plans/<str:code>", catalog.PlanDetailView.as_view(), name="api-plan"),
     path("plans/<str:code>/versions", catalog.PlanVersionsView.as_view(), name="api-plan-versions"),
     path("subscriptions", subscriptions.SubscriptionListView.as_view(), name="api-subscriptions"),
+    path(
+        "subscriptions/<str:subscription_id>",
+        subscriptions.SubscriptionDetailView.as_view(),
+        name="api-subscription",
+    ),
+    path(
+        "subscriptions/<str:subscription_id>/change-plan",
+        subscriptions.SubscriptionChangePlanView.as_view(),
+        name="api-subscription-change-plan",
+    ),
+    path(
+        "subscriptions/<str:subscription_id>/cancel",
+        subscriptions.SubscriptionCancelView.as_view(),
+        name="api-subscription-cancel",
+    ),
+    path(
+        "subscriptions/<str:subscription_id>/charges",
+        subscriptions.SubscriptionChargesView.as_view(),
+        name="api-subscription-charges",
+    ),
     path("customers", customers.CustomerListView.as_view(), name="api-customers"),
     path(
         "customers/<str:external_id>",
