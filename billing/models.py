@@ -147,9 +147,21 @@ class UsageEvent(models.Model):
     ledger_transaction = models.ForeignKey(
         LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    price = models.ForeignKey(
+        "plans.Price", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    hold_id = models.CharField(
+        max_length=255, blank=True, default="", help_text="The hold this event captured."
+    )
     request_hash = models.CharField(max_length=64, blank=True, default="")
+    response = models.JSONField(
+        null=True, blank=True, help_text="The original response, returned on a replay."
+    )
     received_at = models.DateTimeField(default=timezone.now, editable=False)
     reversed_at = models.DateTimeField(null=True, blank=True)
+    reversal_transaction = models.ForeignKey(
+        LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-timestamp", "-id"]
@@ -171,6 +183,100 @@ class UsageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} ({self.status})"
+
+
+class UsageCounter(models.Model):
+    """The running totals of one price in one period of a subscription, updated in the same
+    transaction as each event: ``billable`` is the period's cumulative billable quantity that
+    prices the next increment (graduated tiers, packages)."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="counters"
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    price = models.ForeignKey("plans.Price", on_delete=models.PROTECT, related_name="+")
+    quantity = AmountField(default=0)
+    included = AmountField(default=0)
+    billable = AmountField(default=0)
+    amount = AmountField(default=0, help_text="Charged to the wallet, in the price's asset.")
+    accrued = AmountField(default=0, help_text="Postpaid: left for the period's invoice.")
+    events = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period_start", "price"], name="counter_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0)
+                & Q(included__gte=0)
+                & Q(billable__gte=0)
+                & Q(amount__gte=0)
+                & Q(accrued__gte=0),
+                name="counter_nonnegative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.period_start:%Y-%m-%d} price {self.price_id}"
+
+
+class SpendCounter(models.Model):
+    """Spend of a customer in one spend-limit window (billing period or UTC day), in the
+    billing currency: the value of usage charges, whatever paid for them."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    window = models.CharField(max_length=8)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    spent = AmountField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "window", "window_start"], name="spendcounter_unique"
+            ),
+            models.CheckConstraint(condition=Q(spent__gte=0), name="spendcounter_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.window} {self.window_start:%Y-%m-%d}: {plain(self.spent)}"
+
+
+class Alert(models.Model):
+    """A spend-limit threshold reached (once per window each), or a limit exceeded."""
+
+    class Kind(models.TextChoices):
+        THRESHOLD = "spend_limit.threshold_reached", "Spend threshold reached"
+        EXCEEDED = "spend_limit.exceeded", "Spend limit exceeded"
+        BALANCE_LOW = "wallet.balance_low", "Wallet balance low"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(max_length=48, choices=Kind.choices)
+    threshold = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Percent.")
+    window_start = models.DateTimeField(null=True, blank=True)
+    limit_amount = AmountField(null=True, blank=True)
+    spent = AmountField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    event_id = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "kind", "window_start", "threshold"],
+                condition=Q(kind="spend_limit.threshold_reached"),
+                name="alert_threshold_once_per_window",
+            )
+        ]
+
+    def __str__(self) -> str:
+        if self.threshold is not None:
+            return f"{self.customer_id}: {self.threshold}% of spend limit"
+        return f"{self.customer_id}: {self.get_kind_display()}"
 
 
 class SpendLimit(models.Model):

@@ -23,6 +23,9 @@ SERVICE_WRITTEN = {
     ("billing", "usageevent"),
     ("billing", "heartbeat"),
     ("billing", "chargeitem"),
+    ("billing", "usagecounter"),
+    ("billing", "spendcounter"),
+    ("billing", "alert"),
 }
 
 # models Finance may delete (configuration; everything with money history is PROTECTed anyway)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import assets, catalog, customers, subscriptions, wallets
+from . import assets, catalog, customers, events, subscriptions, wallets
 from .views_meta import WhoAmIView
 
 urlpatterns = [
@@ -32,6 +32,24 @@ urlpatterns = [
         "subscriptions/<str:subscription_id>/charges",
         subscriptions.SubscriptionChargesView.as_view(),
         name="api-subscription-charges",
+    ),
+    path("events", events.EventsView.as_view(), name="api-events"),
+    path("events/batch", events.EventBatchView.as_view(), name="api-events-batch"),
+    path("events/<str:event_id>", events.EventDetailView.as_view(), name="api-event"),
+    path(
+        "events/<str:event_id>/reverse", events.EventReverseView.as_view(), name="api-event-reverse"
+    ),
+    path("holds", events.HoldsView.as_view(), name="api-holds"),
+    path("holds/<str:hold_id>", events.HoldDetailView.as_view(), name="api-hold"),
+    path("holds/<str:hold_id>/capture", events.HoldCaptureView.as_view(), name="api-hold-capture"),
+    path("holds/<str:hold_id>/void", events.HoldVoidView.as_view(), name="api-hold-void"),
+    path(
+        "customers/<str:external_id>/usage", events.UsageView.as_view(), name="api-customer-usage"
+    ),
+    path(
+        "customers/<str:external_id>/spend-limit",
+        events.SpendLimitView.as_view(),
+        name="api-customer-spend-limit",
     ),
     path("customers", customers.CustomerListView.as_view(), name="api-customers"),
     path(

@@ -1,0 +1,370 @@
+"""Usage over the API (API.md "Usage"): events, batches, reversal, holds; and a customer's
+usage and spend limit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+
+from billing.api.errors import CONTENT_TYPE
+from billing.api.fields import DecimalString, JSONObject
+from billing.api.idempotency import REPLAYED, idempotency_key, idempotent
+from billing.models import SpendLimit, UsageEvent
+from billing.selectors.customers import customer_get
+from billing.selectors.usage import usage_for_period
+from billing.services.charging import (
+    EventData,
+    Outcome,
+    event_charge,
+    event_data,
+    event_get,
+    event_reverse,
+)
+from billing.services.holds import (
+    hold_authorize,
+    hold_cancel,
+    hold_capture_usage,
+    hold_get,
+    hold_json,
+)
+from billing.services.spend import spend_limit_delete, spend_limit_set
+from wallets.errors import BillfoldError, NotFound, ValidationFailed
+
+MAX_BATCH = 1000
+
+
+class EventInputSerializer(serializers.Serializer):
+    id = serializers.CharField(max_length=255)
+    customer = serializers.CharField(max_length=255)
+    meter = serializers.CharField(max_length=64)
+    quantity = DecimalString(allow_zero=True, required=False, default=None, places=None)
+    timestamp = serializers.DateTimeField(required=False, default=None)
+    properties = JSONObject(required=False, default=dict)
+
+    def to_event(self) -> EventData:
+        v = self.validated_data
+        return event_data(
+            id=v["id"],
+            customer=v["customer"],
+            meter=v["meter"],
+            quantity=v["quantity"] if v["quantity"] is not None else "1",
+            timestamp=v["timestamp"],
+            properties=v["properties"],
+        )
+
+
+def _outcome_response(outcome: Outcome) -> Response:
+    headers = {REPLAYED: "true"} if outcome.replayed else {}
+    content_type = CONTENT_TYPE if outcome.status_code >= 400 else None
+    return Response(
+        outcome.body, status=outcome.status_code, headers=headers, content_type=content_type
+    )
+
+
+def _parse_event(payload: Any) -> EventData:
+    data = EventInputSerializer(data=payload)
+    data.is_valid(raise_exception=True)
+    return data.to_event()
+
+
+EventBody = inline_serializer(
+    "Event",
+    {
+        "id": serializers.CharField(),
+        "status": serializers.ChoiceField(choices=["accepted", "declined", "reversed"]),
+        "customer": serializers.CharField(),
+        "meter": serializers.CharField(),
+        "quantity": serializers.CharField(),
+        "timestamp": serializers.DateTimeField(),
+        "charge": JSONObject(),
+        "balances": serializers.ListField(child=JSONObject()),
+    },
+)
+
+
+class EventsView(generics.GenericAPIView):
+    write_scope = "events"
+
+    @extend_schema(
+        operation_id="events_list",
+        parameters=[
+            OpenApiParameter(name, str, required=False)
+            for name in ("customer", "meter", "status", "since", "until")
+        ],
+        responses=EventBody,
+    )
+    def get(self, request):
+        query = UsageEvent.objects.select_related("customer", "meter")
+        params = request.query_params
+        if "customer" in params:
+            query = query.filter(customer=customer_get(external_id=params["customer"]))
+        if "meter" in params:
+            query = query.filter(meter__code=params["meter"])
+        if "status" in params:
+            if params["status"] not in UsageEvent.Status.values:
+                raise ValidationFailed(
+                    "Unknown status.", errors={"status": list(UsageEvent.Status.values)}
+                )
+            query = query.filter(status=params["status"])
+        for name, lookup in (("since", "timestamp__gte"), ("until", "timestamp__lt")):
+            if name in params:
+                query = query.filter(**{lookup: _parse_time(params[name], name)})
+        page = self.paginate_queryset(query)
+        return self.get_paginated_response([event_json(e) for e in page])
+
+    @extend_schema(request=EventInputSerializer, responses={201: EventBody, 402: EventBody})
+    def post(self, request):
+        return _outcome_response(event_charge(data=_parse_event(request.data)))
+
+
+def _parse_time(value: str, name: str) -> datetime:
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or timezone.is_naive(parsed):
+        raise ValidationFailed(
+            f"{name} must be an ISO 8601 time with an offset.", errors={name: ["Invalid time."]}
+        )
+    return parsed
+
+
+def event_json(event: UsageEvent) -> dict[str, Any]:
+    body = dict(event.response or {})
+    body.update(
+        {
+            "id": event.event_id,
+            "status": event.status,
+            "customer": event.customer.external_id,
+            "meter": event.meter.code,
+            "quantity": format(event.quantity.normalize(), "f") if event.quantity else "0",
+            "timestamp": event.timestamp.isoformat(),
+            "received_at": event.received_at.isoformat(),
+        }
+    )
+    if event.status == UsageEvent.Status.DECLINED:
+        body["decline_code"] = event.decline_code
+    if event.reversed_at:
+        body["reversed_at"] = event.reversed_at.isoformat()
+    return body
+
+
+class EventDetailView(generics.GenericAPIView):
+    write_scope = "events"
+
+    @extend_schema(responses=EventBody)
+    def get(self, request, event_id: str):
+        return Response(event_json(event_get(event_id=event_id)))
+
+
+class EventReverseView(generics.GenericAPIView):
+    write_scope = "events"
+
+    @extend_schema(request=None, responses=EventBody)
+    def post(self, request, event_id: str):
+        def reverse() -> Response:
+            return Response(event_json(event_reverse(event_id=event_id)))
+
+        return idempotent(
+            request, scope="event-reverse", key=idempotency_key(request), handler=reverse
+        )
+
+
+BatchBody = inline_serializer(
+    "EventBatch", {"events": serializers.ListField(child=EventInputSerializer())}
+)
+
+
+class EventBatchView(generics.GenericAPIView):
+    write_scope = "events"
+
+    @extend_schema(request=BatchBody, responses={200: JSONObject()})
+    def post(self, request):
+        events = request.data.get("events") if isinstance(request.data, dict) else None
+        if not isinstance(events, list):
+            raise ValidationFailed(
+                'The body must be {"events": [...]}.', errors={"events": ["A list of events."]}
+            )
+        if len(events) > MAX_BATCH:
+            raise ValidationFailed(
+                f"At most {MAX_BATCH} events in a batch.",
+                errors={"events": [f"At most {MAX_BATCH} events; got {len(events)}."]},
+            )
+        return Response({"results": [_batch_one(item) for item in events]})
+
+
+def _batch_one(item: Any) -> dict[str, Any]:
+    event_id = item.get("id") if isinstance(item, dict) else None
+    try:
+        outcome = event_charge(data=_parse_event(item))
+    except serializers.ValidationError as exc:
+        from billing.api.errors import _flatten
+
+        return {
+            "id": event_id,
+            "status": "invalid",
+            "code": "invalid",
+            "errors": _flatten(exc.detail),
+            "charge": None,
+            "replayed": False,
+        }
+    except BillfoldError as exc:
+        return {
+            "id": event_id,
+            "status": "invalid",
+            "code": exc.code,
+            "detail": exc.detail,
+            "errors": exc.errors,
+            "charge": None,
+            "replayed": False,
+        }
+    body = outcome.body
+    if outcome.status_code == 402:
+        return {
+            "id": event_id,
+            "status": "declined",
+            "code": body.get("code"),
+            "charge": None,
+            "replayed": outcome.replayed,
+        }
+    return {
+        "id": event_id,
+        "status": body.get("status", "accepted"),
+        "code": None,
+        "charge": body.get("charge"),
+        "balances": body.get("balances"),
+        "replayed": outcome.replayed,
+    }
+
+
+# --- holds ---------------------------------------------------------------------------------------
+
+
+class HoldInputSerializer(EventInputSerializer):
+    expires_in = serializers.IntegerField(min_value=1, max_value=7 * 24 * 3600, default=600)
+
+
+class CaptureSerializer(serializers.Serializer):
+    quantity = DecimalString(allow_zero=True, places=None)
+    event_id = serializers.CharField(max_length=255, required=False, default=None)
+
+
+HoldBody = inline_serializer(
+    "Hold",
+    {
+        "id": serializers.CharField(),
+        "status": serializers.CharField(),
+        "held": serializers.ListField(child=JSONObject()),
+        "expires_at": serializers.DateTimeField(),
+    },
+)
+
+
+class HoldsView(generics.GenericAPIView):
+    write_scope = "events"
+
+    @extend_schema(request=HoldInputSerializer, responses={201: HoldBody, 402: HoldBody})
+    def post(self, request):
+        data = HoldInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = hold_authorize(data=data.to_event(), expires_in=data.validated_data["expires_in"])
+        return _outcome_response(outcome)
+
+
+class HoldDetailView(generics.GenericAPIView):
+    write_scope = "events"
+
+    @extend_schema(responses=HoldBody)
+    def get(self, request, hold_id: str):
+        return Response(hold_json(hold_get(hold_id=hold_id)))
+
+
+class HoldCaptureView(generics.GenericAPIView):
+    write_scope = "events"
+
+    @extend_schema(request=CaptureSerializer, responses=HoldBody)
+    def post(self, request, hold_id: str):
+        data = CaptureSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = hold_capture_usage(
+            hold_id=hold_id,
+            quantity=data.validated_data["quantity"],
+            event_id=data.validated_data["event_id"],
+        )
+        return _outcome_response(outcome)
+
+
+class HoldVoidView(generics.GenericAPIView):
+    write_scope = "events"
+
+    @extend_schema(request=None, responses=HoldBody)
+    def post(self, request, hold_id: str):
+        def void() -> Response:
+            return Response(hold_cancel(hold_id=hold_id))
+
+        return idempotent(request, scope="hold-void", key=idempotency_key(request), handler=void)
+
+
+# --- usage and spend limits ---------------------------------------------------------------
+
+
+class SpendLimitSerializer(serializers.Serializer):
+    amount = DecimalString(places=None)
+    window = serializers.ChoiceField(choices=SpendLimit.Window.values, default="period")
+    mode = serializers.ChoiceField(choices=SpendLimit.Mode.values, default="hard")
+    alert_thresholds = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=100), default=list, max_length=10
+    )
+
+
+def spend_limit_json(limit: SpendLimit) -> dict[str, Any]:
+    return {
+        "customer": limit.customer.external_id,
+        "amount": format(limit.amount.normalize(), "f"),
+        "currency": limit.customer.currency_id,
+        "window": limit.window,
+        "mode": limit.mode,
+        "alert_thresholds": limit.alert_thresholds,
+        "updated_at": limit.updated_at.isoformat(),
+    }
+
+
+class SpendLimitView(generics.GenericAPIView):
+    serializer_class = SpendLimitSerializer
+
+    def get(self, request, external_id: str):
+        customer = customer_get(external_id=external_id)
+        limit = SpendLimit.objects.filter(customer=customer).first()
+        if limit is None:
+            raise NotFound(f"{external_id} has no spend limit.")
+        return Response(spend_limit_json(limit))
+
+    @extend_schema(request=SpendLimitSerializer, responses=SpendLimitSerializer)
+    def put(self, request, external_id: str):
+        customer = customer_get(external_id=external_id)
+        data = SpendLimitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        limit = spend_limit_set(customer=customer, **data.validated_data)
+        return Response(spend_limit_json(limit))
+
+    def delete(self, request, external_id: str):
+        spend_limit_delete(customer=customer_get(external_id=external_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UsageView(generics.GenericAPIView):
+    pagination_class = None
+
+    @extend_schema(parameters=[OpenApiParameter("at", str, required=False)], responses=JSONObject())
+    def get(self, request, external_id: str):
+        customer = customer_get(external_id=external_id)
+        at = request.query_params.get("at")
+        moment = _parse_time(at, "at") if at else timezone.now()
+        return Response(usage_for_period(customer=customer, at=moment))

@@ -1,0 +1,765 @@
+"""Charging one usage event (PRODUCT.md §2), in one database transaction with its insert:
+
+1. units first: draw the quantity from the wallet's grants in the meter's unit (the meter's
+   allowance first); what they cover is *included*, the rest *billable*;
+2. price the billable part over the period's cumulative billable quantity (a counter per
+   subscription, period and price, updated in the same transaction);
+3. pay from the wallet's grants in the price's asset, in burn-down order;
+4. a shortfall accrues to the period's invoice for postpaid (``invoice``) subscriptions in
+   the billing currency; otherwise the event is declined and nothing changes;
+5. a hard spend limit declines what would take the window's spend above it.
+
+The service first decides, holding the locks of the wallet accounts it touches (reads only),
+then writes. A declined event is recorded with its code and charges nothing. The integrator's
+event id makes it idempotent: a replay returns the stored response; the same id with another
+body is an ``IdempotencyConflict``; concurrent duplicates are charged once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing.models import Invoice, Subscription, UsageCounter, UsageEvent
+from billing.selectors.prices import CachedPrice, price_for_event
+from billing.services import spend as spend_service
+from billing.services.spend import SpendLimitExceeded  # noqa: F401 - part of this API
+from plans.models import Meter
+from plans.periods import period_containing
+from plans.pricing import increment_amount
+from wallets.errors import (
+    BillfoldError,
+    Declined,
+    IdempotencyConflict,
+    InsufficientFunds,
+    NegativeBalance,
+    NotFound,
+    ValidationFailed,
+)
+from wallets.models import Account, Grant, LedgerTransaction
+from wallets.services import (
+    Funding,
+    Leg,
+    accounts_lock,
+    eligible_grants,
+    holds_release_expired,
+    ledger_grant,
+    ledger_post,
+    request_hash,
+    system_account,
+)
+from wallets.services.draws import plan_draw
+
+ZERO = Decimal(0)
+LIVE = ("trialing", "active", "canceled")
+
+
+class Unprocessable(BillfoldError):
+    status = 422
+    title = "The event cannot be processed"
+
+
+class UnknownCustomer(Unprocessable):
+    code = "unknown_customer"
+
+
+class UnknownMeter(Unprocessable):
+    code = "unknown_meter"
+
+
+class NoActiveSubscription(Unprocessable):
+    code = "no_active_subscription"
+
+
+class PeriodClosed(Unprocessable):
+    code = "period_closed"
+
+
+class InvalidTimestamp(Unprocessable):
+    code = "invalid_timestamp"
+
+
+class _Duplicate(Exception):
+    """A concurrent request with the same event id committed first."""
+
+
+@dataclass(frozen=True)
+class EventData:
+    id: str
+    customer: str
+    meter: str
+    quantity: Decimal
+    timestamp: datetime
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def hash(self) -> str:
+        return request_hash(
+            {
+                "id": self.id,
+                "customer": self.customer,
+                "meter": self.meter,
+                "quantity": self.quantity,
+                "timestamp": self.timestamp.isoformat(),
+                "properties": self.properties,
+            }
+        )
+
+
+@dataclass
+class Outcome:
+    """What the API answers: ``status_code`` and ``body`` (the stored response)."""
+
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+    event: UsageEvent | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status_code == 201 or self.body.get("status") == "accepted"
+
+
+@dataclass(frozen=True)
+class Context:
+    customer_id: int
+    external_id: str
+    wallet_id: int
+    currency: str
+    subscription_id: int
+    version_id: int
+    started_at: datetime
+    interval: str
+    overage: str
+    current_period_start: datetime
+    current_period_end: datetime
+    status: str
+    meter_id: int
+    meter_code: str
+    unit: str
+    aggregation: str
+    unit_is_currency: bool
+
+
+RESOLVE_SQL = """
+SELECT c.id, c.external_id, c.wallet_id, c.currency_id,
+       s.id, s.plan_version_id, s.started_at, v.interval, s.overage,
+       s.current_period_start, s.current_period_end, s.status,
+       m.id, m.code, m.unit_id, m.aggregation, ua.kind
+FROM billing_customer c
+LEFT JOIN billing_subscription s
+       ON s.customer_id = c.id AND s.status IN ('trialing', 'active', 'canceled')
+LEFT JOIN plans_planversion v ON v.id = s.plan_version_id
+LEFT JOIN plans_meter m ON m.code = %s
+LEFT JOIN wallets_asset ua ON ua.code = m.unit_id
+WHERE c.external_id = %s
+"""
+
+
+def _resolve(data: EventData) -> Context:
+    with connection.cursor() as cursor:
+        cursor.execute(RESOLVE_SQL, [data.meter, data.customer])
+        row = cursor.fetchone()
+    if row is None:
+        raise UnknownCustomer(
+            f"No customer with external_id '{data.customer}'.",
+            errors={"customer": ["Unknown customer."]},
+        )
+    if row[12] is None:
+        raise UnknownMeter(f"No meter '{data.meter}'.", errors={"meter": ["Unknown meter."]})
+    if row[4] is None:
+        raise NoActiveSubscription(f"{data.customer} has no active subscription.")
+    return Context(*row[:16], unit_is_currency=row[16] == "currency")
+
+
+def _period(ctx: Context, data: EventData, now: datetime) -> tuple[datetime, datetime]:
+    tolerance = timedelta(seconds=settings.BILLFOLD["FUTURE_EVENT_TOLERANCE_SECONDS"])
+    if data.timestamp > now + tolerance:
+        raise InvalidTimestamp(
+            "The timestamp is more than 5 minutes in the future.",
+            errors={"timestamp": ["At most 5 minutes ahead of the server's clock."]},
+        )
+    if data.timestamp < ctx.started_at:
+        raise NoActiveSubscription(
+            f"{data.customer}'s subscription starts {ctx.started_at.isoformat()}, after the event."
+        )
+    if ctx.status == Subscription.Status.CANCELED and data.timestamp >= ctx.current_period_end:
+        raise NoActiveSubscription(f"{data.customer}'s subscription ended.")
+    start, end = period_containing(ctx.started_at, ctx.interval, data.timestamp)
+    if start < ctx.current_period_start:
+        closed = (
+            Invoice.objects.filter(
+                subscription_id=ctx.subscription_id,
+                kind=Invoice.Kind.SUBSCRIPTION,
+                period_start=start,
+            )
+            .exclude(status=Invoice.Status.DRAFT)
+            .exists()
+        )
+        if closed:
+            raise PeriodClosed(
+                f"The period {start:%Y-%m-%d} – {end:%Y-%m-%d} is invoiced; "
+                "the event can no longer be accepted."
+            )
+    return start, end
+
+
+def _money_text(value: Decimal, is_currency: bool, decimals: int) -> str:
+    places = 12 if is_currency else decimals
+    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+def event_replay(data: EventData) -> Outcome | None:
+    """The stored answer for an event id already seen, or None. A different body with the
+    same id is an ``IdempotencyConflict``."""
+    row = (
+        UsageEvent.objects.filter(event_id=data.id)
+        .values("request_hash", "response", "status")
+        .first()
+    )
+    if row is None:
+        return None
+    if row["request_hash"] != data.hash():
+        raise IdempotencyConflict(
+            f"The event id '{data.id}' was already used with a different body.",
+            errors={"id": ["Already used with a different body."]},
+        )
+    response = row["response"] or {}
+    code = 201 if response.get("status", row["status"]) in ("accepted", "reversed") else 402
+    return Outcome(status_code=code, body=response, replayed=True)
+
+
+@dataclass
+class _Charge:
+    included: Decimal = ZERO
+    billable: Decimal = ZERO
+    amount: Decimal = ZERO
+    accrued: Decimal = ZERO
+    asset: str | None = None
+    unit_plan: list[tuple[Grant, Decimal]] = field(default_factory=list)
+    money_plan: list[tuple[Grant, Decimal]] = field(default_factory=list)
+    price: CachedPrice | None = None
+    spend: Decimal = ZERO
+
+
+def _ensure_allowance(
+    ctx: Context, price: CachedPrice, account: Account, start: datetime, end: datetime, now
+) -> None:
+    """A period the periodic close has not reached yet still gets its allowance."""
+    if price.included <= 0 or start <= ctx.current_period_start or end <= now:
+        return
+    source = f"allowance:{ctx.subscription_id}:{price.id}:{start.isoformat()}"
+    if Grant.objects.filter(source=source).exists():
+        return
+    ledger_grant(
+        account=account,
+        amount=price.included,
+        purpose=Grant.Purpose.ALLOWANCE,
+        priority=0,
+        expires_at=end,
+        meters=[ctx.meter_code],
+        reference="allowance",
+        source=source,
+        now=now,
+    )
+
+
+def _decide(
+    ctx: Context,
+    data: EventData,
+    accounts: dict[str, Account],
+    period: tuple[datetime, datetime],
+    price: CachedPrice | None,
+    now: datetime,
+    *,
+    prefer: dict[str, list[tuple[Grant, Decimal]]] | None = None,
+    overdraw: bool = False,
+) -> _Charge:
+    """Steps 1–4 with reads only (the account rows are locked by the caller)."""
+    charge = _Charge(price=price)
+    quantity = Decimal(1) if ctx.aggregation == Meter.Aggregation.COUNT else data.quantity
+    prefer = prefer or {}
+    for account in accounts.values():
+        if account.debt > 0 and not overdraw:
+            raise NegativeBalance(
+                f"The wallet owes {_plain(account.debt)} {account.asset_id}; top it up first.",
+                extra={"asset": account.asset_id},
+            )
+    # 1. units first
+    unit_grants = _with_preferred(
+        eligible_grants(wallet_id=ctx.wallet_id, asset=ctx.unit, meter=ctx.meter_code, now=now),
+        prefer.get(ctx.unit, []),
+    )
+    if price is not None and price.asset == ctx.unit:
+        unit_grants = []  # a price in the meter's own unit: the units are the payment
+    charge.unit_plan = plan_draw(unit_grants, quantity)
+    charge.included = sum((take for _, take in charge.unit_plan), ZERO)
+    charge.billable = quantity - charge.included
+    if price is None or charge.billable == 0:
+        return charge
+    # 2. price the billable part over the period's cumulative billable quantity
+    before = (
+        UsageCounter.objects.filter(
+            subscription_id=ctx.subscription_id, period_start=period[0], price_id=price.id
+        )
+        .values_list("billable", flat=True)
+        .first()
+    ) or ZERO
+    places = 12 if price.asset_is_currency else price.asset_decimals
+    charge.amount = increment_amount(
+        price.spec, before=before, quantity=charge.billable, places=places
+    )
+    charge.asset = price.asset
+    if charge.amount == 0:
+        return charge
+    # 3. pay from grants in burn-down order
+    money_grants = _with_preferred(
+        eligible_grants(wallet_id=ctx.wallet_id, asset=price.asset, meter=ctx.meter_code, now=now),
+        prefer.get(price.asset, []),
+    )
+    if price.asset == ctx.unit:
+        money_grants = _after_units(money_grants, charge.unit_plan)
+    charge.money_plan = plan_draw(money_grants, charge.amount)
+    paid = sum((take for _, take in charge.money_plan), ZERO)
+    shortfall = charge.amount - paid
+    # 4. shortfall: accrue (postpaid, billing currency), overdraw (a capture), or decline
+    if shortfall > 0:
+        if ctx.overage == Subscription.Overage.INVOICE and price.asset == ctx.currency:
+            charge.accrued = shortfall
+        elif not overdraw:
+            raise InsufficientFunds(
+                f"The wallet can pay {_plain(paid)} of {_plain(charge.amount)} {price.asset}.",
+                extra={"asset": price.asset, "available": str(paid)},
+            )
+    return charge
+
+
+def _with_preferred(grants: list[Grant], preferred: list[tuple[Grant, Decimal]]) -> list[Grant]:
+    """A hold's grants first (even if they expired since), then the rest in burn-down order."""
+    if not preferred:
+        return grants
+    ids = {g.pk for g, _ in preferred}
+    return [g for g, _ in preferred] + [g for g in grants if g.pk not in ids]
+
+
+def _after_units(grants: list[Grant], unit_plan: list[tuple[Grant, Decimal]]) -> list[Grant]:
+    taken = {g.pk: t for g, t in unit_plan}
+    for grant in grants:
+        grant.remaining -= taken.get(grant.pk, ZERO)
+    return grants
+
+
+def _apply(
+    ctx: Context,
+    data: EventData,
+    accounts: dict[str, Account],
+    period: tuple[datetime, datetime],
+    charge: _Charge,
+    now: datetime,
+    *,
+    overdraw: bool = False,
+    kind: str = LedgerTransaction.Kind.DRAW,
+    reference: str = "",
+) -> tuple[LedgerTransaction | None, list[Funding]]:
+    """Write what ``_decide`` decided: grants, the counter, the ledger."""
+    from django.db.models import F
+
+    fundings: list[Funding] = []
+    legs: list[Leg] = []
+    for asset, plan in ((ctx.unit, charge.unit_plan), (charge.asset, charge.money_plan)):
+        for grant, take in plan:
+            fundings.append(Funding(grant.pk, asset, take))
+            legs.append(Leg(accounts[asset], -take, grant.pk))
+    for grant_id, take in sorted(
+        ((f.grant_id, f.amount) for f in fundings), key=lambda item: item[0]
+    ):
+        Grant.objects.filter(pk=grant_id).update(remaining=F("remaining") - take)
+    paid = sum((f.amount for f in fundings if f.asset == charge.asset), ZERO)
+    debt = ZERO
+    if overdraw and charge.asset and charge.amount - paid - charge.accrued > 0:
+        debt = charge.amount - paid - charge.accrued
+        fundings.append(Funding(None, charge.asset, debt))
+        legs.append(Leg(accounts[charge.asset], -debt, None))
+    if charge.included:
+        legs.append(Leg(system_account(Account.System.REVENUE, ctx.unit), charge.included))
+    if paid + debt:
+        legs.append(Leg(system_account(Account.System.REVENUE, charge.asset), paid + debt))
+    txn = None
+    if legs:
+        txn = ledger_post(
+            kind=kind,
+            legs=legs,
+            wallet_id=ctx.wallet_id,
+            reference=reference or data.id,
+            description=f"{ctx.meter_code} × {_plain(data.quantity)}",
+            metadata={"event": data.id, "meter": ctx.meter_code},
+        )
+    if charge.price is not None:
+        _counter_add(ctx, charge, period, data, now)
+    return txn, fundings
+
+
+COUNTER_SQL = """
+INSERT INTO billing_usagecounter
+    (subscription_id, period_start, period_end, price_id, quantity, included, billable,
+     amount, accrued, events, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s)
+ON CONFLICT (subscription_id, period_start, price_id) DO UPDATE SET
+    quantity = billing_usagecounter.quantity + EXCLUDED.quantity,
+    included = billing_usagecounter.included + EXCLUDED.included,
+    billable = billing_usagecounter.billable + EXCLUDED.billable,
+    amount = billing_usagecounter.amount + EXCLUDED.amount,
+    accrued = billing_usagecounter.accrued + EXCLUDED.accrued,
+    events = billing_usagecounter.events + 1,
+    updated_at = EXCLUDED.updated_at
+"""
+
+
+def _counter_add(ctx: Context, charge: _Charge, period, data: EventData, now) -> None:
+    quantity = charge.included + charge.billable
+    with connection.cursor() as cursor:
+        cursor.execute(
+            COUNTER_SQL,
+            [
+                ctx.subscription_id,
+                period[0],
+                period[1],
+                charge.price.id,
+                quantity,
+                charge.included,
+                charge.billable,
+                charge.amount - charge.accrued,
+                charge.accrued,
+                now,
+            ],
+        )
+
+
+def _body(
+    ctx: Context,
+    data: EventData,
+    status: str,
+    charge: _Charge | None,
+    fundings: list[Funding],
+    accounts: dict[str, Account],
+    decimals: dict[str, tuple[bool, int]],
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": data.id,
+        "status": status,
+        "customer": ctx.external_id,
+        "meter": ctx.meter_code,
+        "quantity": _plain(data.quantity),
+        "timestamp": data.timestamp.isoformat(),
+        "properties": data.properties,
+    }
+    if charge is not None:
+        asset = charge.asset or (charge.price.asset if charge.price else ctx.currency)
+        is_cur, dec = decimals.get(asset, (True, 12))
+        body["charge"] = {
+            "included": _plain(charge.included),
+            "billable": _plain(charge.billable),
+            "amount": _money_text(charge.amount, is_cur, dec),
+            "asset": asset,
+            "funding": [_funding_json(f, decimals) for f in fundings[len(charge.unit_plan) :]],
+            "included_from": [
+                _funding_json(f, decimals) for f in fundings[: len(charge.unit_plan)]
+            ],
+            "accrued": _plain(charge.accrued),
+        }
+    body["balances"] = [
+        {
+            "asset": code,
+            "available": _money_text(
+                account.posted - account.held, *decimals.get(code, (True, 12))
+            ),
+        }
+        for code, account in sorted(accounts.items(), key=lambda item: item[1].pk)
+    ]
+    return body
+
+
+def _funding_json(f: Funding, decimals: dict[str, tuple[bool, int]]) -> dict[str, Any]:
+    return {
+        "grant": f.grant_id,
+        "asset": f.asset,
+        "amount": _money_text(f.amount, *decimals.get(f.asset, (True, 12))),
+    }
+
+
+def _asset_decimals(codes: set[str]) -> dict[str, tuple[bool, int]]:
+    from wallets.models import Asset
+
+    return {
+        a.code: (a.is_currency, a.decimals)
+        for a in Asset.objects.filter(code__in=[c for c in codes if c])
+    }
+
+
+INSERT_EVENT_SQL = """
+INSERT INTO billing_usageevent
+    (event_id, customer_id, subscription_id, meter_id, quantity, timestamp, properties, status,
+     decline_code, period_start, included, billable, amount, asset_id, accrued,
+     ledger_transaction_id, price_id, hold_id, request_hash, response, received_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (event_id) DO NOTHING
+RETURNING id
+"""
+
+
+def _insert_event(
+    ctx: Context,
+    data: EventData,
+    *,
+    status: str,
+    code: str,
+    period_start: datetime | None,
+    charge: _Charge | None,
+    txn: LedgerTransaction | None,
+    body: dict,
+    now: datetime,
+    hold_id: str = "",
+) -> int:
+    from psycopg.types.json import Jsonb
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            INSERT_EVENT_SQL,
+            [
+                data.id,
+                ctx.customer_id,
+                ctx.subscription_id,
+                ctx.meter_id,
+                data.quantity,
+                data.timestamp,
+                Jsonb(data.properties),
+                status,
+                code,
+                period_start,
+                charge.included if charge else ZERO,
+                charge.billable if charge else ZERO,
+                charge.amount if charge else ZERO,
+                charge.asset if charge else None,
+                charge.accrued if charge else ZERO,
+                txn.pk if txn else None,
+                charge.price.id if charge and charge.price else None,
+                hold_id,
+                data.hash(),
+                Jsonb(body),
+                now,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise _Duplicate()
+    return row[0]
+
+
+def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:
+    """Price, authorize and debit one usage event, exactly once (see the module docstring).
+
+    Raises ``ValidationFailed`` / ``Unprocessable`` (nothing written) for events that cannot
+    be processed; returns a 201 outcome when accepted and a 402 outcome (recorded) when
+    declined."""
+    now = now or timezone.now()
+    replay = event_replay(data)
+    if replay is not None:
+        return replay
+    ctx = _resolve(data)
+    period = _period(ctx, data, now)
+    price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
+    if price is not None and price.spec.model == "volume":
+        realtime = False
+    else:
+        realtime = ctx.aggregation in Meter.ADDITIVE
+    try:
+        with transaction.atomic():
+            return _charge_locked(ctx, data, period, price if realtime else None, now)
+    except _Duplicate:
+        replay = event_replay(data)
+        if replay is None:  # pragma: no cover - the duplicate committed, so it is there
+            raise
+        return replay
+
+
+def _charge_locked(ctx, data, period, price, now) -> Outcome:
+    assets = {ctx.unit} | ({price.asset} if price else set())
+    accounts = accounts_lock(ctx.wallet_id, assets)
+    holds_release_expired(wallet_id=ctx.wallet_id, accounts=accounts, now=now)
+    if price is not None:
+        _ensure_allowance(ctx, price, accounts[ctx.unit], period[0], period[1], now)
+    decimals = _asset_decimals(assets)
+    try:
+        charge = _decide(ctx, data, accounts, period, price, now)
+        charge.spend = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)
+        spend_service.spend_record(
+            customer_id=ctx.customer_id,
+            currency=ctx.currency,
+            value=charge.spend,
+            period=(ctx.current_period_start, ctx.current_period_end)
+            if period[0] == ctx.current_period_start
+            else period,
+            now=now,
+            event_id=data.id,
+            enforce=True,
+        )
+    except Declined as declined:
+        body = _body(ctx, data, "declined", None, [], accounts, decimals)
+        body["decline_code"] = declined.code
+        _insert_event(
+            ctx,
+            data,
+            status="declined",
+            code=declined.code,
+            period_start=period[0],
+            charge=None,
+            txn=None,
+            body=body,
+            now=now,
+        )
+        problem = {
+            "type": f"https://billfold.dev/problems/{declined.code}",
+            "title": declined.title,
+            "status": 402,
+            "detail": declined.detail,
+            "code": declined.code,
+            "errors": {},
+            **declined.extra,
+            "event": body,
+        }
+        return Outcome(status_code=402, body=problem)
+    txn, fundings = _apply(ctx, data, accounts, period, charge, now)
+    body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
+    _insert_event(
+        ctx,
+        data,
+        status="accepted",
+        code="",
+        period_start=period[0],
+        charge=charge,
+        txn=txn,
+        body=body,
+        now=now,
+    )
+    return Outcome(status_code=201, body=body)
+
+
+def event_data(
+    *,
+    id: str,
+    customer: str,
+    meter: str,
+    quantity: Any = "1",
+    timestamp: datetime | None = None,
+    properties: dict | None = None,
+    now: datetime | None = None,
+) -> EventData:
+    """Check an event's fields (``ValidationFailed`` names each bad one)."""
+    from wallets.services.amounts import check_amount
+
+    errors: dict[str, list[str]] = {}
+    for name, value in (("id", id), ("customer", customer), ("meter", meter)):
+        if not isinstance(value, str) or not value or len(value) > 255:
+            errors[name] = ["1–255 characters."]
+    try:
+        qty = check_amount(quantity, field="quantity", allow_zero=True)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+        qty = ZERO
+    if timestamp is not None and timezone.is_naive(timestamp):
+        errors["timestamp"] = ["A time with an offset."]
+    if properties is not None and not isinstance(properties, dict):
+        errors["properties"] = ["A JSON object."]
+    if errors:
+        raise ValidationFailed("Invalid event.", errors=errors)
+    return EventData(
+        id=id,
+        customer=customer,
+        meter=meter,
+        quantity=qty,
+        timestamp=timestamp or now or timezone.now(),
+        properties=properties or {},
+    )
+
+
+def event_get(*, event_id: str) -> UsageEvent:
+    event = UsageEvent.objects.select_related("customer", "meter").filter(event_id=event_id).first()
+    if event is None:
+        raise NotFound(f"No event '{event_id}'.")
+    return event
+
+
+class EventNotAccepted(BillfoldError):
+    code = "event_not_accepted"
+    status = 409
+    title = "Only accepted events can be reversed"
+
+
+def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
+    """Reverse an accepted event (a disputed outcome): refund exactly its charge — units back
+    to the grants they came from while those have not expired, money likewise — take it out
+    of the period's counter and the spend window. Once: reversing a reversed event changes
+    nothing."""
+    from django.db.models import F
+
+    from wallets.services import ledger_refund
+
+    now = now or timezone.now()
+    event = event_get(event_id=event_id)
+    if event.status == UsageEvent.Status.REVERSED:
+        return event
+    if event.status != UsageEvent.Status.ACCEPTED:
+        raise EventNotAccepted(f"Event {event_id} is {event.status}.")
+    with transaction.atomic():
+        txn = event.ledger_transaction
+        if txn is not None:
+            assets = set(
+                txn.entries.filter(account__wallet__isnull=False).values_list("asset_id", flat=True)
+            )
+            accounts_lock(txn.wallet_id, assets)
+        moved = UsageEvent.objects.filter(pk=event.pk, status=UsageEvent.Status.ACCEPTED).update(
+            status=UsageEvent.Status.REVERSED, reversed_at=now
+        )
+        if not moved:  # reversed concurrently
+            return event_get(event_id=event_id)
+        refund = (
+            ledger_refund(txn=txn, now=now, description=f"reversal of event {event_id}")
+            if txn
+            else None
+        )
+        if event.price_id is not None:
+            UsageCounter.objects.filter(
+                subscription_id=event.subscription_id,
+                period_start=event.period_start,
+                price_id=event.price_id,
+            ).update(
+                quantity=F("quantity") - (event.included + event.billable),
+                included=F("included") - event.included,
+                billable=F("billable") - event.billable,
+                amount=F("amount") - (event.amount - event.accrued),
+                accrued=F("accrued") - event.accrued,
+                updated_at=now,
+            )
+        if event.amount and event.asset_id and event.subscription_id:
+            sub = event.subscription
+            spend_service.spend_release(
+                customer_id=event.customer_id,
+                value=spend_service.value_in_currency(
+                    event.amount, event.asset_id, event.customer.currency_id
+                ),
+                period=(event.period_start, sub.current_period_end)
+                if event.period_start == sub.current_period_start
+                else (event.period_start, event.period_start),
+                at=event.timestamp,
+            )
+        UsageEvent.objects.filter(pk=event.pk).update(reversal_transaction=refund)
+    return event_get(event_id=event_id)

@@ -1,0 +1,321 @@
+"""Holds for usage whose cost is known only afterwards (an LLM call whose output length is
+unknown): reserve the estimated cost in burn-down order, then capture the actual quantity as
+a usage event (less than, equal to, or more than held), void, or let it expire.
+
+The reservation follows the charge of an event: units from the meter's allowance first, the
+rest priced over the period's cumulative billable quantity and reserved from grants in the
+price's asset. A hard spend limit declines a hold whose estimate would pass it. A capture
+charges like an event, drawing first from the grants the hold reserved; it cannot be declined
+(the work is done): what the wallet cannot pay becomes debt, and the spend counts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import UsageEvent
+from billing.selectors.prices import price_for_event
+from billing.services import spend as spend_service
+from billing.services.charging import (
+    EventData,
+    Outcome,
+    _apply,
+    _asset_decimals,
+    _body,
+    _decide,
+    _Duplicate,
+    _insert_event,
+    _period,
+    _resolve,
+    event_replay,
+)
+from plans.models import Meter
+from wallets.errors import Declined, HoldNotPending, IdempotencyConflict, NotFound, ValidationFailed
+from wallets.models import Hold, LedgerTransaction
+from wallets.services import (
+    HoldLeg,
+    accounts_lock,
+    holds_release_expired,
+    idempotency_claim,
+    idempotency_store,
+    ledger_hold,
+    ledger_hold_release,
+)
+from wallets.services.holds import MAX_HOLD_SECONDS, hold_move
+
+ZERO = Decimal(0)
+
+
+def _hold_json(hold: Hold, reserved: dict[str, Decimal] | None = None) -> dict[str, Any]:
+    if reserved is None:
+        reserved = {}
+        for allocation in hold.allocations.all():
+            reserved[allocation.asset_id] = (
+                reserved.get(allocation.asset_id, ZERO) + allocation.amount
+            )
+    meta = hold.metadata or {}
+    decimals = _asset_decimals(set(reserved))
+    return {
+        "id": hold.pk,
+        "status": hold.status,
+        "customer": meta.get("customer"),
+        "meter": meta.get("meter"),
+        "quantity": meta.get("quantity"),
+        "properties": meta.get("properties", {}),
+        "held": [
+            {
+                "asset": asset,
+                "amount": _amount_text(amount, *decimals.get(asset, (True, 12))),
+            }
+            for asset, amount in sorted(reserved.items())
+        ],
+        "expires_at": hold.expires_at.isoformat(),
+        "created_at": hold.created_at.isoformat(),
+        "event": meta.get("event"),
+    }
+
+
+def _amount_text(value: Decimal, is_currency: bool, decimals: int) -> str:
+    places = 12 if is_currency else decimals
+    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
+
+
+def hold_authorize(
+    *, data: EventData, expires_in: int = 600, now: datetime | None = None
+) -> Outcome:
+    """Reserve the estimated cost of ``data`` (its id is the hold id). 201 with the hold, or
+    a 402 problem when the wallet cannot cover it or a hard spend limit would be passed
+    (nothing is recorded then). Idempotent by the hold id."""
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int)
+        or not 0 < expires_in <= MAX_HOLD_SECONDS
+    ):
+        raise ValidationFailed(
+            f"expires_in must be 1 to {MAX_HOLD_SECONDS} seconds.",
+            errors={"expires_in": [f"1–{MAX_HOLD_SECONDS} seconds."]},
+        )
+    now = now or timezone.now()
+    ctx = _resolve(data)
+    period = _period(ctx, data, now)
+    price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
+    if price is not None and (
+        price.spec.model == "volume" or ctx.aggregation not in Meter.ADDITIVE
+    ):
+        price = None
+    request = {"event": data.hash(), "expires_in": expires_in}
+    with transaction.atomic():
+        slot = idempotency_claim(scope="billing.hold", key=data.id, request=request)
+        if slot.replay:
+            return Outcome(status_code=slot.status_code, body=slot.result, replayed=True)
+        if Hold.objects.filter(pk=data.id).exists():
+            raise IdempotencyConflict(f"A hold '{data.id}' exists.", errors={"id": ["Taken."]})
+        assets = {ctx.unit} | ({price.asset} if price else set())
+        accounts = accounts_lock(ctx.wallet_id, assets)
+        holds_release_expired(wallet_id=ctx.wallet_id, accounts=accounts, now=now)
+        try:
+            # postpaid: a shortfall the invoice will carry (charge.accrued) is not reserved
+            charge = _decide(ctx, data, accounts, period, price, now)
+            value = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)
+            _check_spend(ctx, value, period, now)
+        except Declined as declined:
+            body = {
+                "type": f"https://billfold.dev/problems/{declined.code}",
+                "title": declined.title,
+                "status": 402,
+                "detail": declined.detail,
+                "code": declined.code,
+                "errors": {},
+                **declined.extra,
+            }
+            return Outcome(status_code=402, body=body)
+        legs = [HoldLeg(ctx.unit, charge.included, ctx.meter_code, partial=True)]
+        if charge.asset and charge.amount - charge.accrued > 0:
+            legs.append(
+                HoldLeg(charge.asset, charge.amount - charge.accrued, ctx.meter_code, partial=True)
+            )
+        hold, reserved = ledger_hold(
+            hold_id=data.id,
+            wallet_id=ctx.wallet_id,
+            accounts=accounts,
+            legs=[leg for leg in legs if leg.amount > 0],
+            expires_at=now + timedelta(seconds=expires_in),
+            now=now,
+            metadata={
+                "customer": ctx.external_id,
+                "meter": ctx.meter_code,
+                "quantity": format(data.quantity.normalize(), "f"),
+                "properties": data.properties,
+                "timestamp": data.timestamp.isoformat(),
+                "estimate": {
+                    "included": str(charge.included),
+                    "billable": str(charge.billable),
+                    "amount": str(charge.amount),
+                    "asset": charge.asset,
+                    "accrued": str(charge.accrued),
+                },
+            },
+        )
+        body = _hold_json(hold, reserved)
+        idempotency_store(slot, result=body, status_code=201)
+    return Outcome(status_code=201, body=body)
+
+
+def _check_spend(ctx, value: Decimal, period, now) -> None:
+    """A hold whose estimate would pass a hard limit is declined; nothing is recorded."""
+    from billing.models import SpendCounter, SpendLimit
+
+    limit = SpendLimit.objects.filter(customer_id=ctx.customer_id).first()
+    if limit is None or limit.mode != SpendLimit.Mode.HARD or value <= 0:
+        return
+    start, end = spend_service.window_bounds(limit.window, at=now, period=period)
+    spent = (
+        SpendCounter.objects.filter(
+            customer_id=ctx.customer_id, window=limit.window, window_start=start
+        )
+        .values_list("spent", flat=True)
+        .first()
+    )
+    if spent is None:
+        spent = spend_service.spend_in_window(customer_id=ctx.customer_id, start=start, end=end)
+    if spent + value > limit.amount:
+        raise spend_service.SpendLimitExceeded(
+            f"The hold's estimate of {value.normalize()} {ctx.currency} would pass the limit.",
+            extra={"limit": str(limit.amount), "spent": str(spent), "currency": ctx.currency},
+        )
+
+
+def hold_get(*, hold_id: str) -> Hold:
+    hold = Hold.objects.prefetch_related("allocations").filter(pk=hold_id).first()
+    if hold is None or "customer" not in (hold.metadata or {}):
+        raise NotFound(f"No hold '{hold_id}'.")
+    return hold
+
+
+def hold_json(hold: Hold) -> dict[str, Any]:
+    body = _hold_json(hold)
+    if hold.status == Hold.Status.PENDING and hold.expires_at <= timezone.now():
+        body["status"] = "expired"  # treated as expired on read, before the sweep
+    return body
+
+
+def hold_capture_usage(
+    *, hold_id: str, quantity: Decimal, event_id: str | None = None, now: datetime | None = None
+) -> Outcome:
+    """Capture a pending hold with the actual quantity, as the usage event ``event_id``
+    (default: the hold id). 200 with the hold and its event; ``HoldNotPending`` when it was
+    captured, voided or has expired. Capturing again with the same event returns the first
+    answer."""
+    now = now or timezone.now()
+    hold = hold_get(hold_id=hold_id)
+    meta = hold.metadata
+    data = EventData(
+        id=event_id or hold_id,
+        customer=meta["customer"],
+        meter=meta["meter"],
+        quantity=quantity,
+        timestamp=now,
+        properties=meta.get("properties", {}),
+    )
+    if hold.status == Hold.Status.CAPTURED:
+        done = UsageEvent.objects.filter(hold_id=hold.pk).values("event_id").first()
+        if done and done["event_id"] == data.id:
+            stored = UsageEvent.objects.get(event_id=data.id)
+            if stored.quantity == quantity:
+                return Outcome(
+                    status_code=200,
+                    body={**_hold_json(hold), "event": stored.response},
+                    replayed=True,
+                )
+    if hold.status != Hold.Status.PENDING:
+        raise HoldNotPending(
+            f"Hold {hold.pk} is {hold.status}.", extra={"hold_status": hold.status}
+        )
+    if event_replay(data) is not None:
+        raise IdempotencyConflict(
+            f"The event id '{data.id}' is taken.", errors={"event_id": ["Already used."]}
+        )
+    ctx = _resolve(data)
+    period = _period(ctx, data, now)
+    price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
+    if price is not None and (
+        price.spec.model == "volume" or ctx.aggregation not in Meter.ADDITIVE
+    ):
+        price = None
+    try:
+        with transaction.atomic():
+            held_assets = set(hold.allocations.values_list("asset_id", flat=True))
+            assets = held_assets | {ctx.unit} | ({price.asset} if price else set())
+            accounts = accounts_lock(ctx.wallet_id, assets)
+            hold_move(hold=hold, status=Hold.Status.CAPTURED, now=now)
+            released = ledger_hold_release(hold=hold, accounts=accounts)
+            charge = _decide(
+                ctx, data, accounts, period, price, now, prefer=released, overdraw=True
+            )
+            charge.spend = spend_service.value_in_currency(
+                charge.amount, charge.asset, ctx.currency
+            )
+            spend_service.spend_record(
+                customer_id=ctx.customer_id,
+                currency=ctx.currency,
+                value=charge.spend,
+                period=period,
+                now=now,
+                event_id=data.id,
+                enforce=False,
+            )
+            txn, fundings = _apply(
+                ctx,
+                data,
+                accounts,
+                period,
+                charge,
+                now,
+                overdraw=True,
+                kind=LedgerTransaction.Kind.CAPTURE,
+                reference=hold.pk,
+            )
+            if txn is not None:
+                Hold.objects.filter(pk=hold.pk).update(capture_transaction=txn)
+            decimals = _asset_decimals(set(accounts))
+            event_body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
+            event_body["hold"] = hold.pk
+            _insert_event(
+                ctx,
+                data,
+                status="accepted",
+                code="",
+                period_start=period[0],
+                charge=charge,
+                txn=txn,
+                body=event_body,
+                now=now,
+                hold_id=hold.pk,
+            )
+            hold.metadata = {**meta, "event": data.id}
+            Hold.objects.filter(pk=hold.pk).update(metadata=hold.metadata)
+    except _Duplicate:
+        raise IdempotencyConflict(
+            f"The event id '{data.id}' is taken.", errors={"event_id": ["Already used."]}
+        ) from None
+    hold.refresh_from_db()
+    return Outcome(status_code=200, body={**_hold_json(hold), "event": event_body})
+
+
+def hold_cancel(*, hold_id: str, now: datetime | None = None) -> dict[str, Any]:
+    """Void a pending hold: everything it reserved is released."""
+    from wallets.services import hold_void
+
+    hold = hold_get(hold_id=hold_id)
+    if hold.status == Hold.Status.PENDING and hold.expires_at <= (now or timezone.now()):
+        raise HoldNotPending(f"Hold {hold_id} is expired.", extra={"hold_status": "expired"})
+    if hold.status != Hold.Status.PENDING:
+        raise HoldNotPending(
+            f"Hold {hold_id} is {hold.status}.", extra={"hold_status": hold.status}
+        )
+    hold = hold_void(hold_id=hold_id)
+    return _hold_json(Hold.objects.prefetch_related("allocations").get(pk=hold.pk))

@@ -1,0 +1,288 @@
+"""Spend limits (PRODUCT.md §1, §2 step 5): spend is the value in the billing currency of a
+window's usage charges — events and captures, whatever paid for them, custom assets valued
+at their rate; base fees and seats do not count.
+
+A customer with a limit has a spend counter per window. A hard limit is enforced by a
+conditional UPDATE (``spent + v <= limit``), so concurrent events never pass it; thresholds
+fire once per window each (a unique row per threshold and window)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Sum
+
+from billing.models import Alert, Customer, SpendCounter, SpendLimit, Subscription, UsageEvent
+from wallets.errors import Declined, NotFound, ValidationFailed
+from wallets.models import AssetRate
+from wallets.services.amounts import check_amount
+
+ZERO = Decimal(0)
+MAX_THRESHOLDS = 10
+
+
+class SpendLimitExceeded(Declined):
+    code = "spend_limit_exceeded"
+    title = "Spend limit exceeded"
+
+
+def value_in_currency(amount: Decimal, asset: str | None, currency: str) -> Decimal:
+    """The money value of ``amount`` of ``asset`` in ``currency`` (0 when it has no rate)."""
+    if not amount or asset is None:
+        return ZERO
+    if asset == currency:
+        return amount
+    rate = (
+        AssetRate.objects.filter(asset_id=asset, currency_id=currency)
+        .values_list("rate", flat=True)
+        .first()
+    )
+    return amount * rate if rate is not None else ZERO
+
+
+def window_bounds(
+    window: str, *, at: datetime, period: tuple[datetime, datetime]
+) -> tuple[datetime, datetime]:
+    if window == SpendLimit.Window.DAY:
+        start = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return start, start + timedelta(days=1)
+    return period
+
+
+def _limit(customer_id: int) -> SpendLimit | None:
+    return SpendLimit.objects.filter(customer_id=customer_id).first()
+
+
+def spend_record(
+    *,
+    customer_id: int,
+    currency: str,
+    value: Decimal,
+    period: tuple[datetime, datetime],
+    now: datetime,
+    event_id: str = "",
+    enforce: bool = True,
+    at: datetime | None = None,
+) -> Decimal | None:
+    """Add ``value`` to the customer's spend in the window of ``at`` (default now). With a
+    hard limit and ``enforce``, raise ``SpendLimitExceeded`` instead of passing it (nothing
+    recorded). Returns the window's spend, or None without a limit."""
+    limit = _limit(customer_id)
+    if limit is None or value <= 0:
+        return None
+    start, end = window_bounds(limit.window, at=at or now, period=period)
+    counter_id = _counter(customer_id, limit.window, start, end)
+    hard = enforce and limit.mode == SpendLimit.Mode.HARD
+    with connection.cursor() as cursor:
+        if hard:
+            cursor.execute(
+                "UPDATE billing_spendcounter SET spent = spent + %s "
+                "WHERE id = %s AND spent + %s <= %s RETURNING spent",
+                [value, counter_id, value, limit.amount],
+            )
+        else:
+            cursor.execute(
+                "UPDATE billing_spendcounter SET spent = spent + %s WHERE id = %s RETURNING spent",
+                [value, counter_id],
+            )
+        row = cursor.fetchone()
+    if row is None:
+        spent = SpendCounter.objects.get(pk=counter_id).spent
+        _alert_exceeded(customer_id, limit, start, spent, currency, event_id)
+        raise SpendLimitExceeded(
+            f"The charge of {_text(value)} {currency} would take spend from {_text(spent)} "
+            f"above the limit of {_text(limit.amount)} {currency}.",
+            extra={"limit": str(limit.amount), "spent": str(spent), "currency": currency},
+        )
+    spent = row[0]
+    _thresholds(customer_id, limit, start, spent - value, spent, currency, event_id)
+    if limit.mode == SpendLimit.Mode.SOFT and spent > limit.amount >= spent - value:
+        _alert_exceeded(customer_id, limit, start, spent, currency, event_id)
+    return spent
+
+
+def spend_release(
+    *, customer_id: int, value: Decimal, period: tuple[datetime, datetime], at: datetime
+) -> None:
+    """Take back the spend of a reversed charge."""
+    limit = _limit(customer_id)
+    if limit is None or value <= 0:
+        return
+    start, _ = window_bounds(limit.window, at=at, period=period)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE billing_spendcounter SET spent = GREATEST(spent - %s, 0) "
+            'WHERE customer_id = %s AND "window" = %s AND window_start = %s',
+            [value, customer_id, limit.window, start],
+        )
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+def _counter(customer_id: int, window: str, start: datetime, end: datetime) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO billing_spendcounter "
+            '(customer_id, "window", window_start, window_end, spent) '
+            'VALUES (%s, %s, %s, %s, 0) ON CONFLICT (customer_id, "window", window_start) '
+            "DO NOTHING RETURNING id",
+            [customer_id, window, start, end],
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            # a new window: start from what was already spent in it (a limit set mid-window)
+            spent = spend_in_window(customer_id=customer_id, start=start, end=end)
+            if spent:
+                cursor.execute(
+                    "UPDATE billing_spendcounter SET spent = %s WHERE id = %s", [spent, row[0]]
+                )
+            return row[0]
+        cursor.execute(
+            'SELECT id FROM billing_spendcounter WHERE customer_id = %s AND "window" = %s '
+            "AND window_start = %s",
+            [customer_id, window, start],
+        )
+        return cursor.fetchone()[0]
+
+
+def spend_in_window(*, customer_id: int, start: datetime, end: datetime) -> Decimal:
+    """Spend from the events of a window, valued in the billing currency."""
+    currency = Customer.objects.values_list("currency_id", flat=True).get(pk=customer_id)
+    rows = (
+        UsageEvent.objects.filter(
+            customer_id=customer_id,
+            status=UsageEvent.Status.ACCEPTED,
+            timestamp__gte=start,
+            timestamp__lt=end,
+            asset__isnull=False,
+        )
+        .values("asset_id")
+        .annotate(total=Sum("amount"))
+    )
+    return sum((value_in_currency(r["total"], r["asset_id"], currency) for r in rows), ZERO)
+
+
+def _thresholds(customer_id, limit, start, before, after, currency, event_id) -> None:
+    crossed = [t for t in limit.alert_thresholds if before < limit.amount * t / 100 <= after]
+    if not crossed:
+        return
+    Alert.objects.bulk_create(
+        [
+            Alert(
+                customer_id=customer_id,
+                kind=Alert.Kind.THRESHOLD,
+                threshold=t,
+                window_start=start,
+                limit_amount=limit.amount,
+                spent=after,
+                currency=currency,
+                event_id=event_id,
+            )
+            for t in sorted(crossed)
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _alert_exceeded(customer_id, limit, start, spent, currency, event_id) -> None:
+    if Alert.objects.filter(
+        customer_id=customer_id, kind=Alert.Kind.EXCEEDED, window_start=start
+    ).exists():
+        return
+    Alert.objects.create(
+        customer_id=customer_id,
+        kind=Alert.Kind.EXCEEDED,
+        window_start=start,
+        limit_amount=limit.amount,
+        spent=spent,
+        currency=currency,
+        event_id=event_id,
+    )
+
+
+def spend_limit_set(
+    *,
+    customer: Customer,
+    amount: Any,
+    window: str = SpendLimit.Window.PERIOD,
+    mode: str = SpendLimit.Mode.HARD,
+    alert_thresholds: list[int] | None = None,
+) -> SpendLimit:
+    """Create or replace the customer's spend limit. Its window's spend is recomputed from
+    the events (so a limit set mid-window counts what was already spent)."""
+    errors: dict[str, list[str]] = {}
+    try:
+        value = check_amount(amount, max_places=customer.currency.decimals)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+        value = None
+    if window not in SpendLimit.Window.values:
+        errors["window"] = [f"One of {', '.join(SpendLimit.Window.values)}."]
+    if mode not in SpendLimit.Mode.values:
+        errors["mode"] = [f"One of {', '.join(SpendLimit.Mode.values)}."]
+    thresholds = alert_thresholds if alert_thresholds is not None else []
+    if (
+        not isinstance(thresholds, list)
+        or len(thresholds) > MAX_THRESHOLDS
+        or not all(
+            isinstance(t, int) and not isinstance(t, bool) and 1 <= t <= 100 for t in thresholds
+        )
+    ):
+        errors["alert_thresholds"] = [f"At most {MAX_THRESHOLDS} integers from 1 to 100."]
+    if errors:
+        raise ValidationFailed("Invalid spend limit.", errors=errors)
+    with transaction.atomic():
+        limit, _ = SpendLimit.objects.update_or_create(
+            customer=customer,
+            defaults={
+                "amount": value,
+                "window": window,
+                "mode": mode,
+                "alert_thresholds": sorted(set(thresholds)),
+            },
+        )
+        # counters of other windows no longer apply; the current one is rebuilt on next use
+        SpendCounter.objects.filter(customer=customer).delete()
+    return limit
+
+
+def spend_limit_delete(*, customer: Customer) -> None:
+    with transaction.atomic():
+        deleted, _ = SpendLimit.objects.filter(customer=customer).delete()
+        SpendCounter.objects.filter(customer=customer).delete()
+    if not deleted:
+        raise NotFound(f"{customer.external_id} has no spend limit.")
+
+
+def spend_summary(*, customer: Customer, at: datetime) -> dict[str, Any]:
+    """Spend of the window containing ``at`` (the live subscription's period, or the UTC
+    day), with the limit if there is one."""
+    limit = _limit(customer.pk)
+    sub = Subscription.objects.filter(
+        customer=customer, status__in=("trialing", "active", "canceled")
+    ).first()
+    period = (sub.current_period_start, sub.current_period_end) if sub else (at, at)
+    window = limit.window if limit else SpendLimit.Window.PERIOD
+    start, end = window_bounds(window, at=at, period=period)
+    counter = (
+        SpendCounter.objects.filter(customer=customer, window=window, window_start=start)
+        .values_list("spent", flat=True)
+        .first()
+    )
+    spent = (
+        counter
+        if counter is not None
+        else spend_in_window(customer_id=customer.pk, start=start, end=end)
+    )
+    return {
+        "amount": spent,
+        "limit": limit.amount if limit else None,
+        "currency": customer.currency_id,
+        "window": {"start": start, "end": end, "kind": window},
+        "mode": limit.mode if limit else None,
+    }
