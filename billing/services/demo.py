@@ -275,3 +275,43 @@ def demo_seed() -> DemoReport:
                 )
                 report.add(f"grant {grant_id}")
     return report
+
+
+def bench_seed(*, customers: int) -> str:
+    """Data for `make bench`: a per-token plan and ``customers`` customers with funded wallets
+    (never short of money), through the same services as everything else. Returns a new API
+    key with every scope."""
+    from billing.services.api_keys import api_key_create
+
+    with transaction.atomic():
+        if not Meter.objects.filter(code="llm_tokens").exists():
+            meter_create(code="llm_tokens", name="LLM tokens", unit="tokens", aggregation="sum")
+        if not Plan.objects.filter(code="bench").exists():
+            plan_create(
+                code="bench",
+                name="Bench (per token)",
+                spec={
+                    "currency": "USD",
+                    "interval": "month",
+                    "prices": [
+                        {"meter": "llm_tokens", "model": "per_unit", "unit_price": "0.000002"}
+                    ],
+                },
+            )
+    start = _month_start(timezone.now())
+    for n in range(1, customers + 1):
+        external_id = f"c{n:04d}"
+        if Customer.objects.filter(external_id=external_id).exists():
+            continue
+        with transaction.atomic():
+            customer = customer_create(external_id=external_id, name=external_id, currency="USD")
+            subscription_create(customer=customer, plan="bench", start=start)
+            grant_create(
+                wallet_id=customer.wallet_id,
+                asset="USD",
+                amount=Decimal("1000000"),
+                purpose="paid",
+                grant_id=f"bench-{external_id}",
+            )
+    _, raw = api_key_create(name="bench", scopes=["events", "read", "manage"])
+    return raw

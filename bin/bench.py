@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""`make bench`: Billfold's performance run (QUALITY.md "Performance").
+
+It prepares a separate database (``<db>_bench``) with 1,000 funded customers, starts gunicorn
+with production settings on it, loads it from this separate process over loopback, checks the
+ledger afterwards (zero drift) and prints, per workload, throughput, p50 and p99 beside a
+bare-SQL baseline of the same database work measured in the same run.
+
+Environment: DATABASE_URL (default: the embedded PostgreSQL), BENCH_SECONDS (per workload,
+default 10), BENCH_WORKERS (gunicorn workers, default 5), BENCH_PORT (default 8765),
+BENCH_CLIENTS (concurrent clients, default 16).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "5"))
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
+CUSTOMERS = 1000
+
+
+def base_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from config.embedded_pg import ensure_running
+
+    return ensure_running()
+
+
+def with_db(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def psycopg_dsn(url: str) -> str:
+    """A libpq connection string for psycopg from a postgresql:// URL."""
+    return url
+
+
+# --- preparing the bench database ---------------------------------------------------------------
+
+
+def prepare(url: str) -> tuple[str, str]:
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/") + "_bench"
+    admin = with_db(url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    bench_url = with_db(url, name)
+    env = {
+        **os.environ,
+        "DATABASE_URL": bench_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    out = subprocess.run(  # noqa: S603 - our own manage.py
+        [sys.executable, "manage.py", "seed_bench", "--customers", str(CUSTOMERS)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return bench_url, out.stdout.strip().splitlines()[-1]
+
+
+# --- the load generator ---------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    ok: int = 0
+    failed: int = 0
+    units: int = 0  # events (a batch request counts its events)
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.units / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+
+
+async def http(method: str, path: str, body: bytes, key: str) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    writer.write(head + body)
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    status = int(data[9:12]) if data[:5] == b"HTTP/" else 0
+    return status, data.split(b"\r\n\r\n", 1)[-1]
+
+
+async def run_load(name: str, make, key: str, clients: int, seconds: float) -> Result:
+    """``make(i)`` returns an async callable doing one unit of work → (ok, units)."""
+    result = Result(name)
+    deadline = time.perf_counter() + seconds
+    started = time.perf_counter()
+
+    async def client(i: int) -> None:
+        n = 0
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                ok, units, status = await make(i, n, key)
+            except OSError:
+                ok, units, status = False, 0, 0
+            result.latencies.append(time.perf_counter() - t0)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if ok:
+                result.ok += 1
+                result.units += units
+            else:
+                result.failed += 1
+            n += 1
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+RUN = uuid.uuid4().hex[:8]
+
+
+def event_body(event_id: str, customer: str) -> dict:
+    return {"id": event_id, "customer": customer, "meter": "llm_tokens", "quantity": "1000"}
+
+
+def single_events(hot: bool):
+    async def make(i: int, n: int, key: str):
+        customer = "c0001" if hot else f"c{random.randint(1, CUSTOMERS):04d}"
+        body = json.dumps(event_body(f"{RUN}-{'h' if hot else 's'}-{i}-{n}", customer)).encode()
+        status, _ = await http("POST", "/api/v1/events", body, key)
+        return status == 201, 1, status
+
+    return make
+
+
+def batches(size: int = 1000):
+    async def make(i: int, n: int, key: str):
+        events = [
+            event_body(f"{RUN}-b-{i}-{n}-{k}", f"c{random.randint(1, CUSTOMERS):04d}")
+            for k in range(size)
+        ]
+        status, payload = await http(
+            "POST", "/api/v1/events/batch", json.dumps({"events": events}).encode(), key
+        )
+        if status != 200:
+            return False, 0, status
+        accepted = sum(1 for r in json.loads(payload)["results"] if r["status"] == "accepted")
+        return accepted == size, accepted, status
+
+    return make
+
+
+def hold_pairs():
+    async def make(i: int, n: int, key: str):
+        hold_id = f"{RUN}-hold-{i}-{n}"
+        customer = f"c{random.randint(1, CUSTOMERS):04d}"
+        body = {
+            "id": hold_id,
+            "customer": customer,
+            "meter": "llm_tokens",
+            "quantity": "2000",
+            "expires_in": 600,
+        }
+        status, _ = await http("POST", "/api/v1/holds", json.dumps(body).encode(), key)
+        if status != 201:
+            return False, 0, status
+        status, _ = await http(
+            "POST", f"/api/v1/holds/{hold_id}/capture", b'{"quantity": "1200"}', key
+        )
+        return status == 200, 1, status
+
+    return make
+
+
+# --- the bare-SQL baseline ------------------------------------------------------------------------
+
+BASELINE_SETUP = """
+DROP TABLE IF EXISTS ev, counter, bal, ledger;
+CREATE TABLE ev (id bigserial primary key, key uuid unique, customer int, meter text,
+                 qty numeric, ts timestamptz default now());
+CREATE TABLE counter (customer int, meter text, qty numeric default 0,
+                      primary key(customer, meter));
+CREATE TABLE bal (id int primary key, amount numeric(38,12));
+CREATE TABLE ledger (id bigserial primary key, txn uuid, account int, amount numeric(38,12),
+                     created timestamptz default now());
+"""
+
+
+def _baseline_worker(args) -> tuple[int, float, list[float]]:
+    import psycopg
+
+    dsn, n_customers, seconds, batch, seed = args
+    rnd = random.Random(seed)
+    done, lat = 0, []
+    with psycopg.connect(dsn) as conn:
+        cur = conn.cursor()
+        deadline = time.perf_counter() + seconds
+        t0 = time.perf_counter()
+        while time.perf_counter() < deadline:
+            ts = time.perf_counter()
+            with conn.transaction():
+                if batch == 1:
+                    cust = rnd.randint(1, n_customers)
+                    k = uuid.uuid4()
+                    cur.execute(
+                        "INSERT INTO ev(key, customer, meter, qty) VALUES (%s,%s,'tokens',%s) "
+                        "ON CONFLICT DO NOTHING RETURNING id",
+                        (k, cust, 1000),
+                        prepare=True,
+                    )
+                    cur.execute(
+                        "UPDATE counter SET qty = qty + %s WHERE customer=%s AND meter='tokens' "
+                        "RETURNING qty",
+                        (1000, cust),
+                        prepare=True,
+                    )
+                    cur.execute(
+                        "UPDATE bal SET amount = amount - %s WHERE id=%s AND amount - %s >= 0 "
+                        "RETURNING amount",
+                        (0.002, cust, 0.002),
+                        prepare=True,
+                    )
+                    cur.execute(
+                        "INSERT INTO ledger(txn, account, amount) VALUES (%s,%s,%s),(%s,0,%s)",
+                        (k, cust, -0.002, k, 0.002),
+                        prepare=True,
+                    )
+                else:
+                    evs = [(uuid.uuid4(), rnd.randint(1, n_customers), 1000) for _ in range(batch)]
+                    with cur.copy("COPY ev(key, customer, meter, qty) FROM STDIN") as cp:
+                        for k, cust, q in evs:
+                            cp.write_row((k, cust, "tokens", q))
+                    per: dict[int, int] = {}
+                    for _, cust, q in evs:
+                        per[cust] = per.get(cust, 0) + q
+                    custs = sorted(per)
+                    cur.executemany(
+                        "UPDATE counter SET qty = qty + %s WHERE customer=%s AND meter='tokens'",
+                        [(per[x], x) for x in custs],
+                    )
+                    cur.executemany(
+                        "UPDATE bal SET amount = amount - %s WHERE id=%s AND amount - %s >= 0",
+                        [(per[x] * 0.000002, x, per[x] * 0.000002) for x in custs],
+                    )
+                    with cur.copy("COPY ledger(txn, account, amount) FROM STDIN") as cp:
+                        for k, cust, q in evs:
+                            cp.write_row((k, cust, -q * 0.000002))
+                            cp.write_row((k, 0, q * 0.000002))
+            lat.append(time.perf_counter() - ts)
+            done += batch
+        return done, time.perf_counter() - t0, lat
+
+
+def baseline(url: str, procs: int, n_customers: int, batch: int, seconds: float) -> Result:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(BASELINE_SETUP)
+        conn.execute(
+            "INSERT INTO counter SELECT g, 'tokens', 0 FROM generate_series(1,%s) g", (n_customers,)
+        )
+        conn.execute("INSERT INTO bal SELECT g, 1e12 FROM generate_series(0,%s) g", (n_customers,))
+    with mp.Pool(procs) as pool:
+        rows = pool.map(
+            _baseline_worker, [(url, n_customers, seconds, batch, i) for i in range(procs)]
+        )
+    result = Result("baseline")
+    result.units = sum(r[0] for r in rows)
+    result.seconds = max(r[1] for r in rows)
+    result.latencies = [x for r in rows for x in r[2]]
+    return result
+
+
+# --- orchestration --------------------------------------------------------------------------------
+
+
+def start_server(bench_url: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": bench_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+        "DB_CONN_MAX_AGE": "600",
+        "LOG_LEVEL": "WARNING",
+    }
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    proc = subprocess.Popen(  # noqa: S603
+        [
+            gunicorn,
+            "config.wsgi",
+            "-w",
+            str(WORKERS),
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "2048",
+            "--timeout",
+            "300",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            status, _ = asyncio.run(http("GET", "/healthz", b"", "none"))
+            if status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("gunicorn did not answer /healthz within 60 s")
+
+
+def reconcile(bench_url: str) -> str:
+    env = {
+        **os.environ,
+        "DATABASE_URL": bench_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "reconcile"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return "zero drift" if done.returncode == 0 else f"DRIFT:\n{done.stderr}"
+
+
+def main() -> int:
+    url = base_url()
+    print(
+        f"bench: {os.cpu_count()} cores, {SECONDS:.0f} s per workload, gunicorn -w {WORKERS}, "
+        f"{CLIENTS} clients",
+        flush=True,
+    )
+    bench_url, key = prepare(url)
+    server = start_server(bench_url)
+    rows = []
+    try:
+        workloads = [
+            (
+                "single events, 1,000 customers",
+                single_events(False),
+                CLIENTS,
+                (4, CUSTOMERS, 1),
+                "≥ 1,000 ev/s, p99 ≤ 50 ms",
+                lambda r: r.rate >= 1000 and r.pct(0.99) <= 50,
+            ),
+            (
+                "single events, one hot customer",
+                single_events(True),
+                CLIENTS,
+                (4, 1, 1),
+                "≥ 400 ev/s, p99 ≤ 100 ms",
+                lambda r: r.rate >= 400 and r.pct(0.99) <= 100,
+            ),
+            (
+                "batches of 1,000",
+                batches(),
+                4,
+                (2, CUSTOMERS, 500),
+                "≥ 10,000 ev/s",
+                lambda r: r.rate >= 10000,
+            ),
+            (
+                "hold + capture pairs",
+                hold_pairs(),
+                CLIENTS,
+                None,
+                "≥ 400 pairs/s",
+                lambda r: r.rate >= 400,
+            ),
+        ]
+        for name, make, clients, base_args, target, met in workloads:
+            print(f"  running: {name} …", flush=True)
+            result = asyncio.run(run_load(name, make, key, clients, SECONDS))
+            base = None
+            if base_args is not None:
+                procs, n_customers, batch = base_args
+                base = baseline(
+                    with_db(bench_url, urlsplit(bench_url).path.lstrip("/")),
+                    procs,
+                    n_customers,
+                    batch,
+                    min(SECONDS, 5),
+                )
+            rows.append((name, result, base, target, met(result)))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    drift = reconcile(bench_url)
+    print()
+    print(
+        "| workload | throughput | p50 | p99 | errors | bare-SQL baseline | ratio | target | met |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, r, base, target, ok in rows:
+        unit = "pairs/s" if "hold" in name else "ev/s"
+        base_text = f"{base.rate:,.0f} ev/s" if base else "—"
+        ratio = f"{r.rate / base.rate:.2f}" if base and base.rate else "—"
+        errors = ", ".join(f"{k}×{v}" for k, v in sorted(r.statuses.items()) if k not in (200, 201))
+        print(
+            f"| {name} | {r.rate:,.0f} {unit} | {r.pct(0.5):.1f} ms | {r.pct(0.99):.1f} ms | "
+            f"{errors or 'none'} | {base_text} | {ratio} | {target} | {'yes' if ok else 'no'} |"
+        )
+    print()
+    print(f"ledger after the run: {drift}")
+    return 0 if drift == "zero drift" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
