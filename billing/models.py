@@ -458,6 +458,23 @@ class InvoiceLine(models.Model):
         return self.description
 
 
+class InvoiceSequence(models.Model):
+    """The last number given per prefix and year. Finalizing locks its row, so numbers are
+    gapless under concurrency (a rolled-back finalization gives its number back)."""
+
+    prefix = models.CharField(max_length=8)
+    year = models.PositiveSmallIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prefix", "year"], name="invoicesequence_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}-{self.year}: {self.last}"
+
+
 class ApiKey(models.Model):
     """An integrator's key. Only a SHA-256 hash of the secret is stored; the key is shown once.
     Keys are 256-bit random, so a plain hash is as safe as a slow one and costs microseconds on

@@ -26,6 +26,7 @@ SERVICE_WRITTEN = {
     ("billing", "usagecounter"),
     ("billing", "spendcounter"),
     ("billing", "alert"),
+    ("billing", "invoicesequence"),
 }
 
 # models Finance may delete (configuration; everything with money history is PROTECTed anyway)
