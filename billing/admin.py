@@ -6,33 +6,58 @@ Adds that need more than a row go through services: a customer is created with i
 read-only. Subscriptions and invoices are read-only here until their services (plan changes,
 cancellation, finalize, void, mark paid, credit notes) are wired in as admin actions, because a
 direct edit would bypass proration, allowances and invoice numbering.
+
+Money moves from the customer page: "Top up", "Grant promotional credits", "Adjust" and "Void"
+are small form pages (``CustomerAdmin.get_urls``) that call the wallet services the API calls
+(``grant_create``, ``wallet_adjust``, ``grant_void``), only for Finance staff and superusers
+(``can_move_money``), each written to the customer's history. The customer's ledger has a
+read-only page of its own.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
+from django.contrib.admin.options import get_content_type_for_model
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from djmoney.money import Money
 
 from billing.models import (
+    Alert,
     ApiKey,
     ChargeItem,
     Customer,
     Heartbeat,
     Invoice,
     InvoiceLine,
+    InvoiceSequence,
+    SpendCounter,
     SpendLimit,
     Subscription,
+    UsageCounter,
     UsageEvent,
 )
 from billing.services.api_keys import api_key_create, api_key_revoke
 from billing.services.customers import customer_create, customer_update
-from plans.models import Meter, PlanVersion
+from billing.staff import FINANCE
+from plans.models import Meter, Plan, PlanVersion
 from wallets.admin import (
     EMPTY,
     EstimatedCountPaginator,
@@ -42,6 +67,7 @@ from wallets.admin import (
     ServiceFormMixin,
     adopt_saved,
     amount_html,
+    change_url,
     changelist_link,
     datetime_text,
     format_amount,
@@ -51,7 +77,11 @@ from wallets.admin import (
     wallet_links,
     wallet_panel,
 )
-from wallets.models import Account, LedgerTransaction, Wallet
+from wallets.errors import BillfoldError, IdempotencyConflict
+from wallets.models import Account, Asset, Grant, LedgerTransaction, Wallet
+from wallets.selectors import wallet_transactions
+from wallets.services import check_amount, grant_create, grant_void, wallet_adjust
+from wallets.services.grants import MAX_PRIORITY
 
 
 def period_text(start, end) -> str:
@@ -63,6 +93,177 @@ def period_text(start, end) -> str:
 
 def customer_link(customer: Customer) -> str:
     return link(Customer, customer.pk, customer.external_id)
+
+
+# --- money actions: who, the forms, and how service errors reach them -----------------------
+
+
+def can_move_money(user) -> bool:
+    """Whether ``user`` may top up, grant, adjust and void from the admin: Finance staff and
+    superusers. Auditors (and any other staff) read only. Cached on the user object, which
+    lives for one request."""
+    if not (user.is_active and user.is_staff):
+        return False
+    if user.is_superuser:
+        return True
+    cached = getattr(user, "_billfold_can_move_money", None)
+    if cached is None:
+        cached = user.groups.filter(name=FINANCE).exists()
+        user._billfold_can_move_money = cached
+    return cached
+
+
+def new_form_key() -> str:
+    """A fresh idempotency key for one rendering of a money form: submitting that form twice
+    (a double click, a resubmit after "back") replays the first result instead of repeating
+    it. The prefix keeps admin keys apart from any other caller's."""
+    return f"admin-{uuid.uuid4().hex}"
+
+
+def service_errors_to_form(form: forms.Form, exc: BillfoldError) -> None:
+    """Show a service's refusal on the form: ``errors`` keyed by a form field land on that
+    field, the rest (and a refusal without field errors, e.g. insufficient funds) above it."""
+    if isinstance(exc, IdempotencyConflict):
+        form.add_error(
+            None,
+            "This form was already submitted with other values. Open the form again to "
+            "record another operation.",
+        )
+        return
+    placed = False
+    for key, texts in exc.errors.items():
+        visible = key in form.fields and not form.fields[key].widget.is_hidden
+        for text in texts:
+            form.add_error(key if visible else None, text)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.detail)
+
+
+class AssetChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Asset) -> str:
+        return f"{obj.code} — {obj.name}"
+
+
+def asset_choices() -> forms.ModelChoiceField:
+    # custom units first (a handful), then the ISO currencies
+    return AssetChoiceField(queryset=Asset.objects.order_by("-kind", "code"), empty_label=None)
+
+
+def amount_field(help_text: str) -> forms.CharField:
+    """Amounts are text here and checked by the service (``check_amount``): one rule for the
+    admin and the API, and no float on the way."""
+    return forms.CharField(max_length=64, help_text=help_text)
+
+
+def reason_field(help_text: str) -> forms.CharField:
+    return forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text=help_text,
+    )
+
+
+class WalletOperationForm(forms.Form):
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=255)
+
+    def __init__(self, *args: Any, customer: Customer, **kwargs: Any) -> None:
+        self.customer = customer
+        super().__init__(*args, **kwargs)
+        if "asset" in self.fields:
+            self.fields["asset"].initial = customer.currency_id
+
+
+class TopUpForm(WalletOperationForm):
+    asset = asset_choices()
+    amount = amount_field("Paid value put into the wallet, in the asset's unit, e.g. 100.00.")
+    cost_amount = forms.CharField(
+        max_length=64,
+        required=False,
+        label="Cost",
+        help_text="What the customer paid, if it differs from the amount (e.g. for credits).",
+    )
+    cost_currency = forms.ModelChoiceField(
+        queryset=Asset.objects.filter(kind=Asset.Kind.CURRENCY).order_by("code"),
+        required=False,
+        label="Cost currency",
+    )
+    reference = forms.CharField(
+        max_length=255, required=False, help_text="Payment or invoice reference, optional."
+    )
+    reason = reason_field("Why, for the audit trail (e.g. “wire transfer received 2026-03-02”).")
+
+    def __init__(self, *args: Any, customer: Customer, **kwargs: Any) -> None:
+        super().__init__(*args, customer=customer, **kwargs)
+        self.fields["cost_currency"].initial = customer.currency_id
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        raw = (cleaned.get("cost_amount") or "").strip()
+        currency: Asset | None = cleaned.get("cost_currency")
+        cleaned["cost"] = None
+        if raw:
+            if currency is None:
+                self.add_error("cost_currency", "The currency of the cost.")
+                return cleaned
+            try:
+                value = check_amount(
+                    raw, field="cost_amount", allow_zero=True, max_places=currency.decimals
+                )
+            except BillfoldError as exc:
+                service_errors_to_form(self, exc)
+                return cleaned
+            cleaned["cost"] = Money(value, currency.code)
+        return cleaned
+
+
+class PromotionalGrantForm(WalletOperationForm):
+    asset = asset_choices()
+    amount = amount_field("Value granted, in the asset's unit.")
+    priority = forms.IntegerField(
+        min_value=0,
+        max_value=MAX_PRIORITY,
+        initial=1,
+        help_text="Lower burns first; paid top-ups have 10.",
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="UTC. Empty: never expires.",
+    )
+    meters = forms.ModelMultipleChoiceField(
+        queryset=Meter.objects.order_by("code"),
+        to_field_name="code",
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        label="Only for meters",
+        help_text="Empty: the credit pays for every meter.",
+    )
+    reference = forms.CharField(max_length=255, required=False, help_text="Optional.")
+    reason = reason_field("Why, for the audit trail (e.g. “goodwill after the 2026-03 outage”).")
+
+
+class AdjustmentForm(WalletOperationForm):
+    asset = asset_choices()
+    amount = amount_field(
+        "Signed: a positive amount adds value (from the adjustments account); a negative one "
+        "takes it out of the wallet's grants in burn-down order, all or nothing."
+    )
+    reason = reason_field("Required: why the balance is corrected.")
+
+
+class GrantVoidForm(forms.Form):
+    reason = reason_field("Required: why the grant is voided.")
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a money action did: the message for the user and whether it was new (a replayed
+    form reports the first result again and is not audited twice)."""
+
+    message: str
+    new: bool = True
 
 
 # --- customers ----------------------------------------------------------------------------------
@@ -140,9 +341,17 @@ class SpendLimitInline(admin.StackedInline):
     max_num = 1
 
 
+LEDGER_PAGE_SIZE = 50
+
+
 @admin.register(Customer)
 class CustomerAdmin(ServiceFormMixin, admin.ModelAdmin):
+    """Customers with their wallet. Besides the form, the wallet's money actions and the
+    ledger are pages of their own (``get_urls``); they parse a form, call one wallet service
+    and log what was done in the customer's history."""
+
     form = CustomerForm
+    change_form_template = "admin/billing/customer/change_form.html"
     list_display = (
         "external_id",
         "name",
@@ -177,7 +386,7 @@ class CustomerAdmin(ServiceFormMixin, admin.ModelAdmin):
             return ((None, {"fields": main}),)
         return (
             (None, {"fields": main}),
-            ("Wallet", {"fields": ("wallet_display", "wallet_balances")}),
+            ("Wallet", {"fields": ("wallet_display", self._panel_field(request))}),
             ("Activity", {"fields": ("activity",)}),
             ("Record", {"fields": ("created_at", "updated_at")}),
         )
@@ -189,7 +398,19 @@ class CustomerAdmin(ServiceFormMixin, admin.ModelAdmin):
         # the billing currency is fixed once something was billed in it
         if obj.subscriptions.exists() or obj.invoices.exists():
             fixed.append("currency")
-        return (*fixed, "wallet_display", "wallet_balances", "activity", "created_at", "updated_at")
+        return (
+            *fixed,
+            "wallet_display",
+            self._panel_field(request),
+            "activity",
+            "created_at",
+            "updated_at",
+        )
+
+    @staticmethod
+    def _panel_field(request) -> str:
+        # a display method sees no request: the page picks the panel with or without actions
+        return "wallet_with_actions" if can_move_money(request.user) else "wallet_balances"
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else ()
@@ -220,7 +441,32 @@ class CustomerAdmin(ServiceFormMixin, admin.ModelAdmin):
 
     @admin.display(description="Balances and grants")
     def wallet_balances(self, obj: Customer):
-        return wallet_panel(obj.wallet)
+        ledger = format_html('<p><a href="{}">Ledger</a></p>', self._action_url("ledger", obj.pk))
+        return format_html("{}{}", ledger, wallet_panel(obj.wallet))
+
+    @admin.display(description="Balances and grants")
+    def wallet_with_actions(self, obj: Customer):
+        tools = format_html_join(
+            " · ",
+            '<a href="{}">{}</a>',
+            (
+                (self._action_url(name, obj.pk), label)
+                for name, label in (
+                    ("top_up", "Top up"),
+                    ("grant_promotional", "Grant promotional credits"),
+                    ("adjust", "Adjust"),
+                    ("ledger", "Ledger"),
+                )
+            ),
+        )
+
+        def void_link(grant: Grant) -> SafeString | str:
+            if grant.status != Grant.Status.ACTIVE:
+                return ""
+            url = self._action_url("void_grant", obj.pk, quote(grant.pk))
+            return format_html('<a href="{}">Void…</a>', url)
+
+        return format_html("<p>{}</p>{}", tools, wallet_panel(obj.wallet, grant_action=void_link))
 
     @admin.display(description="Activity")
     def activity(self, obj: Customer):
@@ -234,6 +480,341 @@ class CustomerAdmin(ServiceFormMixin, admin.ModelAdmin):
             wallet_links(obj.wallet),
         )
 
+    # --- the wallet's pages ---------------------------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        wrap = self.admin_site.admin_view
+        pages = [
+            ("top-up/", self.top_up_view, "top_up"),
+            ("grant-promotional/", self.grant_promotional_view, "grant_promotional"),
+            ("adjust/", self.adjust_view, "adjust"),
+            ("void-grant/<str:grant_id>/", self.void_grant_view, "void_grant"),
+            ("ledger/", self.ledger_view, "ledger"),
+        ]
+        # before the default URLs: their "<path:object_id>/" would take these paths
+        return [
+            path(f"<path:object_id>/{route}", wrap(view), name=f"{info[0]}_{info[1]}_{name}")
+            for route, view, name in pages
+        ] + super().get_urls()
+
+    def _action_url(self, name: str, object_id: Any, *args: Any) -> str:
+        opts = self.opts
+        return reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_{name}", args=[quote(object_id), *args]
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {"can_move_money": can_move_money(request.user), **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _customer(self, request: HttpRequest, object_id: str) -> Customer:
+        customer = self.get_object(request, unquote(object_id))
+        if customer is None:
+            raise Http404("No such customer.")
+        return customer
+
+    def _money_customer(self, request: HttpRequest, object_id: str) -> Customer:
+        if not can_move_money(request.user):
+            raise PermissionDenied
+        return self._customer(request, object_id)
+
+    def _audit(self, request: HttpRequest, customer: Customer, marker: str, message: str) -> bool:
+        """Write ``message`` to the customer's history unless an entry with ``marker`` (the
+        grant or transaction it made) is there: a replayed form returns what its first submit
+        did, and that submit logged it in the same transaction as the money moved (the replay
+        waits on the idempotency key until that transaction commits)."""
+        logged = LogEntry.objects.filter(
+            content_type_id=get_content_type_for_model(customer).pk,
+            object_id=str(customer.pk),
+            change_message__contains=marker,
+        ).exists()
+        if not logged:
+            self.log_change(request, customer, message)
+        return not logged
+
+    def _operation_page(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        *,
+        form_class: type[forms.Form],
+        title: str,
+        submit: str,
+        perform: Callable[[HttpRequest, Customer, dict[str, Any]], Done],
+        intro: str = "",
+    ) -> HttpResponse:
+        """GET: a fresh form (with a new idempotency key). POST: the service runs in one
+        transaction with its audit entry; its refusal is shown on the form and nothing is
+        written; success goes back to the customer with a message."""
+        customer = self._money_customer(request, object_id)
+        if request.method == "POST":
+            form = form_class(request.POST, customer=customer)
+            if form.is_valid():
+                try:
+                    with transaction.atomic():
+                        done = perform(request, customer, form.cleaned_data)
+                except BillfoldError as exc:
+                    service_errors_to_form(form, exc)
+                else:
+                    level = messages.SUCCESS if done.new else messages.INFO
+                    self.message_user(request, done.message, level)
+                    return HttpResponseRedirect(change_url(Customer, customer.pk))
+        else:
+            form = form_class(customer=customer, initial={"idempotency_key": new_form_key()})
+        return self._render_page(
+            request,
+            customer,
+            "admin/billing/customer/wallet_operation.html",
+            title=title,
+            form=form,
+            submit=submit,
+            intro=intro,
+            panel=wallet_panel(customer.wallet),
+        )
+
+    def _render_page(
+        self, request: HttpRequest, customer: Customer, template: str, **context: Any
+    ) -> TemplateResponse:
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": customer,
+                "customer_url": change_url(Customer, customer.pk),
+                **context,
+            },
+        )
+
+    def top_up_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def perform(request: HttpRequest, customer: Customer, data: dict[str, Any]) -> Done:
+            asset: Asset = data["asset"]
+            grant = grant_create(
+                wallet_id=customer.wallet_id,
+                asset=asset.code,
+                amount=data["amount"],
+                purpose=Grant.Purpose.PAID,
+                cost=data["cost"],
+                reference=data["reference"],
+                idempotency_key=data["idempotency_key"],
+                metadata={"reason": data["reason"], "actor": request.user.get_username()},
+            )
+            amount = f"{format_amount(grant.amount, asset.decimals)} {asset.code}"
+            cost = grant.cost
+            details = "".join(
+                (
+                    f", cost {format_amount(cost.amount, asset.decimals)} {cost.currency}"
+                    if cost is not None
+                    else "",
+                    f", reference “{grant.reference}”" if grant.reference else "",
+                )
+            )
+            new = self._audit(
+                request,
+                customer,
+                f"paid grant {grant.pk}.",
+                f"Top up: {amount}{details} as paid grant {grant.pk}. Reason: {data['reason']}",
+            )
+            if not new:
+                return Done(f"This top-up was already recorded: {amount} ({grant.pk}).", False)
+            return Done(f"Topped up {amount} for {customer} (grant {grant.pk}).")
+
+        return self._operation_page(
+            request,
+            object_id,
+            form_class=TopUpForm,
+            title="Top up",
+            submit="Top up",
+            perform=perform,
+            intro="A paid grant: value the customer paid for, burned after promotional credits "
+            "of lower priority.",
+        )
+
+    def grant_promotional_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def perform(request: HttpRequest, customer: Customer, data: dict[str, Any]) -> Done:
+            asset: Asset = data["asset"]
+            meters = [m.code for m in data["meters"]] or None
+            grant = grant_create(
+                wallet_id=customer.wallet_id,
+                asset=asset.code,
+                amount=data["amount"],
+                purpose=Grant.Purpose.PROMOTIONAL,
+                priority=data["priority"],
+                expires_at=data["expires_at"],
+                meters=meters,
+                reference=data["reference"],
+                idempotency_key=data["idempotency_key"],
+                metadata={"reason": data["reason"], "actor": request.user.get_username()},
+            )
+            amount = f"{format_amount(grant.amount, asset.decimals)} {asset.code}"
+            terms = "".join(
+                (
+                    f", priority {grant.priority}",
+                    f", expires {datetime_text(grant.expires_at)}" if grant.expires_at else "",
+                    f", only for {', '.join(grant.meters)}" if grant.meters else "",
+                )
+            )
+            new = self._audit(
+                request,
+                customer,
+                f"promotional grant {grant.pk}.",
+                f"Granted {amount}{terms} as promotional grant {grant.pk}. "
+                f"Reason: {data['reason']}",
+            )
+            if not new:
+                return Done(f"This grant was already recorded: {amount} ({grant.pk}).", False)
+            return Done(f"Granted {amount} of promotional credit to {customer} ({grant.pk}).")
+
+        return self._operation_page(
+            request,
+            object_id,
+            form_class=PromotionalGrantForm,
+            title="Grant promotional credits",
+            submit="Grant",
+            perform=perform,
+            intro="Free value (goodwill, trials, campaigns), booked against the promotional "
+            "account.",
+        )
+
+    def adjust_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def perform(request: HttpRequest, customer: Customer, data: dict[str, Any]) -> Done:
+            asset: Asset = data["asset"]
+            txn = wallet_adjust(
+                wallet_id=customer.wallet_id,
+                asset=asset.code,
+                amount=data["amount"],
+                reason=data["reason"],
+                idempotency_key=data["idempotency_key"],
+                actor=request.user.get_username(),
+            )
+            # the service accepted the amount, so it is a number
+            signed = Decimal(data["amount"].strip())
+            amount = f"{'+' if signed > 0 else ''}{format_amount(signed, asset.decimals)}"
+            new = self._audit(
+                request,
+                customer,
+                f"transaction #{txn.pk}.",
+                f"Adjusted {asset.code} by {amount} in transaction #{txn.pk}. "
+                f"Reason: {data['reason']}",
+            )
+            if not new:
+                return Done(f"This adjustment was already recorded (transaction #{txn.pk}).", False)
+            return Done(
+                f"Adjusted {asset.code} by {amount} for {customer} (transaction #{txn.pk})."
+            )
+
+        return self._operation_page(
+            request,
+            object_id,
+            form_class=AdjustmentForm,
+            title="Adjust the balance",
+            submit="Adjust",
+            perform=perform,
+        )
+
+    def void_grant_view(self, request: HttpRequest, object_id: str, grant_id: str) -> HttpResponse:
+        customer = self._money_customer(request, object_id)
+        grant = (
+            Grant.objects.select_related("asset")
+            .filter(pk=unquote(grant_id), wallet_id=customer.wallet_id)
+            .first()
+        )
+        if grant is None:
+            raise Http404("No such grant in this customer's wallet.")
+        form = GrantVoidForm(request.POST if request.method == "POST" else None)
+        closed = grant.status != Grant.Status.ACTIVE  # nothing to void: no form, no call
+        if not closed and request.method == "POST" and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            remaining = f"{format_amount(grant.remaining, grant.asset.decimals)} {grant.asset_id}"
+            try:
+                with transaction.atomic():
+                    grant_void(
+                        grant_id=grant.pk,
+                        reason=f"{reason} (by {request.user.get_username()})",
+                    )
+                    new = self._audit(
+                        request,
+                        customer,
+                        f"Voided grant {grant.pk}:",
+                        f"Voided grant {grant.pk}: {remaining} removed. Reason: {reason}",
+                    )
+            except BillfoldError as exc:
+                service_errors_to_form(form, exc)
+            else:
+                if new:
+                    self.message_user(request, f"Voided grant {grant.pk}: {remaining} removed.")
+                else:
+                    self.message_user(
+                        request, f"Grant {grant.pk} was already voided.", messages.INFO
+                    )
+                return HttpResponseRedirect(change_url(Customer, customer.pk))
+        return self._render_page(
+            request,
+            customer,
+            "admin/billing/customer/void_grant.html",
+            title=f"Void grant {grant.pk}",
+            form=None if closed else form,
+            closed=closed,
+            grant=grant,
+            grant_amounts={
+                "amount": amount_html(grant.amount, grant.asset),
+                "remaining": amount_html(grant.remaining, grant.asset),
+                "held": amount_html(grant.held, grant.asset),
+            },
+            submit="Void the grant",
+        )
+
+    def ledger_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The wallet's transactions, newest first, 50 a page, each with all its entries
+        (both sides). Five queries whatever the page holds."""
+        customer = self._customer(request, object_id)
+        if not self.has_view_permission(request, customer):
+            raise PermissionDenied
+        wallet_id = customer.wallet_id
+        query = wallet_transactions(wallet_id=wallet_id).prefetch_related(
+            "entries__account", "entries__asset"
+        )
+        page = Paginator(query, LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = [
+            {
+                "txn": txn,
+                "link": link(LedgerTransaction, txn.pk, f"#{txn.pk}"),
+                "reverses": link(LedgerTransaction, txn.reverses_id, f"#{txn.reverses_id}"),
+                "entries": [
+                    {
+                        "account": entry_side(entry.account, wallet_id),
+                        "asset": entry.asset_id,
+                        "amount": format_amount(entry.amount, entry.asset.decimals),
+                        "grant": link(Grant, entry.grant_id),
+                    }
+                    for entry in txn.entries.all()
+                ],
+            }
+            for txn in page.object_list
+        ]
+        return self._render_page(
+            request,
+            customer,
+            "admin/billing/customer/ledger.html",
+            title=f"Ledger of {customer}",
+            page_obj=page,
+            rows=rows,
+            can_move_money=can_move_money(request.user),
+            top_up_url=self._action_url("top_up", customer.pk),
+        )
+
+
+def entry_side(account: Account, wallet_id: int) -> SafeString | str:
+    """Which side an entry is on: this wallet, another wallet (a transfer) or a system
+    account (by its code)."""
+    if account.wallet_id == wallet_id:
+        return "Wallet"
+    if account.wallet_id is not None:
+        return link(Wallet, account.wallet_id, f"Wallet #{account.wallet_id}")
+    return format_html("System: {}", account.system_code)
+
 
 # --- subscriptions ------------------------------------------------------------------------------
 
@@ -245,7 +826,8 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "customer_display",
-        "plan_version_display",
+        "plan_display",
+        "version_display",
         "status",
         "seats",
         "overage",
@@ -257,6 +839,7 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "overage",
         ("plan_version__plan", admin.RelatedOnlyFieldListFilter),
+        selected_object_filter("plan_version", "plan version"),
         selected_object_filter("customer", "customer"),
     )
     search_fields = ("=customer__external_id", "customer__name", "=plan_version__plan__code")
@@ -288,6 +871,14 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Plan version", ordering="plan_version")
     def plan_version_display(self, obj: Subscription):
         return link(PlanVersion, obj.plan_version_id, str(obj.plan_version))
+
+    @admin.display(description="Plan", ordering="plan_version__plan__code")
+    def plan_display(self, obj: Subscription):
+        return link(Plan, obj.plan_version.plan_id, obj.plan_version.plan.code)
+
+    @admin.display(description="Version", ordering="plan_version__version")
+    def version_display(self, obj: Subscription):
+        return link(PlanVersion, obj.plan_version_id, f"v{obj.plan_version.version}")
 
     @admin.display(description="Scheduled plan version")
     def next_plan_version_display(self, obj: Subscription):
@@ -814,3 +1405,62 @@ class HeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if seconds < 7200:
             return f"{seconds // 60} min ago"
         return f"{seconds // 3600} h ago ({datetime_text(obj.last_seen_at)})"
+
+
+@admin.register(UsageCounter)
+class UsageCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Running totals per subscription, period and price (written by the charging service)."""
+
+    list_display = (
+        "subscription",
+        "period_start",
+        "price",
+        "quantity",
+        "included",
+        "billable",
+        "amount",
+        "accrued",
+        "events",
+    )
+    list_select_related = (
+        "subscription__customer",
+        "subscription__plan_version__plan",
+        "price__meter",
+    )
+    list_filter = ("period_start",)
+    search_fields = ("=subscription__customer__external_id",)
+    date_hierarchy = "period_start"
+
+
+@admin.register(SpendCounter)
+class SpendCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("customer", "window", "window_start", "window_end", "spent")
+    list_select_related = ("customer",)
+    list_filter = ("window",)
+    search_fields = ("=customer__external_id",)
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Spend-limit thresholds reached and limits exceeded, once per window each."""
+
+    list_display = (
+        "created_at",
+        "customer",
+        "kind",
+        "threshold",
+        "spent",
+        "limit_amount",
+        "currency",
+        "event_id",
+    )
+    list_select_related = ("customer",)
+    list_filter = ("kind", "threshold")
+    search_fields = ("=customer__external_id", "=event_id")
+    date_hierarchy = "created_at"
+
+
+@admin.register(InvoiceSequence)
+class InvoiceSequenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("prefix", "year", "last")
+    ordering = ("prefix", "-year")

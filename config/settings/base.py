@@ -161,6 +161,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "polling_interval": 0.2,
     }
+# Remote control (`celery inspect`, broadcast) binds a queue per worker name that this broker
+# never removes; the filesystem broker goes without it.
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = env.bool(
+    "CELERY_WORKER_ENABLE_REMOTE_CONTROL",
+    default=not CELERY_BROKER_URL.startswith("filesystem://"),
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_SERIALIZER = "json"

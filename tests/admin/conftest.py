@@ -13,14 +13,18 @@ from django.contrib.auth.models import Group
 from djmoney.money import Money
 
 from billing.models import (
+    Alert,
     ApiKey,
     ChargeItem,
     Customer,
     Heartbeat,
     Invoice,
     InvoiceLine,
+    InvoiceSequence,
+    SpendCounter,
     SpendLimit,
     Subscription,
+    UsageCounter,
     UsageEvent,
 )
 from billing.services.api_keys import api_key_create
@@ -72,6 +76,10 @@ class World:
     charge_item: ChargeItem
     api_key: ApiKey
     heartbeat: Heartbeat
+    counter: UsageCounter
+    spend_counter: SpendCounter
+    alert: Alert
+    sequence: InvoiceSequence
 
     def rows(self) -> list:
         return [
@@ -98,6 +106,10 @@ class World:
             self.charge_item,
             self.api_key,
             self.heartbeat,
+            self.counter,
+            self.spend_counter,
+            self.alert,
+            self.sequence,
         ]
 
 
@@ -215,8 +227,6 @@ def world(db) -> World:
     invoice = Invoice.objects.create(
         customer=customer,
         subscription=subscription,
-        status=Invoice.Status.FINALIZED,
-        number="INV-2026-000001",
         currency=usd,
         period_start=JAN,
         period_end=FEB,
@@ -234,6 +244,11 @@ def world(db) -> World:
         period_start=JAN,
         period_end=FEB,
     )
+    # lines are written while the invoice is a draft; finalized, it is immutable
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status=Invoice.Status.FINALIZED, number="INV-2026-000001"
+    )
+    invoice.refresh_from_db()
     charge_item = ChargeItem.objects.create(
         customer=customer,
         subscription=subscription,
@@ -249,6 +264,31 @@ def world(db) -> World:
     )
     api_key, _ = api_key_create(name="Production", scopes=["events", "read"])
     heartbeat = Heartbeat.objects.create(name="worker", hostname="w1", last_seen_at=JAN, runs=3)
+    counter = UsageCounter.objects.create(
+        subscription=subscription,
+        period_start=JAN,
+        period_end=FEB,
+        price=price,
+        quantity=Decimal("1500000"),
+        included=Decimal("1000000"),
+        billable=Decimal("500000"),
+        amount=Decimal("1"),
+        events=2,
+    )
+    spend_counter = SpendCounter.objects.create(
+        customer=customer, window="period", window_start=JAN, window_end=FEB, spent=Decimal("1")
+    )
+    alert = Alert.objects.create(
+        customer=customer,
+        kind=Alert.Kind.THRESHOLD,
+        threshold=50,
+        window_start=JAN,
+        limit_amount=Decimal("2"),
+        spent=Decimal("1"),
+        currency="USD",
+        event_id="evt_1",
+    )
+    sequence = InvoiceSequence.objects.create(prefix="INV", year=2026, last=1)
     return World(
         usd=usd,
         credits=credits,
@@ -277,6 +317,10 @@ def world(db) -> World:
         charge_item=charge_item,
         api_key=api_key,
         heartbeat=heartbeat,
+        counter=counter,
+        spend_counter=spend_counter,
+        alert=alert,
+        sequence=sequence,
     )
 
 

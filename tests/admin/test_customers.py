@@ -243,9 +243,10 @@ def test_customer_page_shows_balances_and_grants(superuser_client, world):
             "Held",
             "Expires",
             "Status",
+            "Action",  # the superuser may void
         ],
         # active first, then by asset and burn-down order; closed grants last
-        ["grt_paid", "USD", "Paid", "10", "20.00", "20.00", "4.00", "never", "Active"],
+        ["grt_paid", "USD", "Paid", "10", "20.00", "20.00", "4.00", "never", "Active", "Void…"],
         [
             "grt_promo",
             "credits",
@@ -256,8 +257,9 @@ def test_customer_page_shows_balances_and_grants(superuser_client, world):
             "0",
             "2026-01-31 00:00 UTC",
             "Active",
+            "Void…",
         ],
-        [expired.id, "USD", "Allowance", "0", "5.00", "0.00", "0.00", "never", "Expired"],
+        [expired.id, "USD", "Allowance", "0", "5.00", "0.00", "0.00", "never", "Expired", ""],
     ]
     assert admin_url(UsageEvent, "changelist") + f"?customer={world.customer.pk}" in page
     wallet_id = world.customer.wallet_id

@@ -20,7 +20,7 @@ def test_every_model_is_registered():
     models = [m for label in APPS for m in apps.get_app_config(label).get_models()]
     missing = [m._meta.label for m in models if m not in admin.site._registry]
     assert missing == []
-    assert len(models) == 23
+    assert len(models) == 27
 
 
 @pytest.mark.django_db
@@ -44,6 +44,7 @@ def test_superuser_opens_every_add_page_that_exists(superuser_client, world):
         "wallets.asset",
         "wallets.assetrate",
         "plans.meter",
+        "plans.plan",
         "billing.customer",
         "billing.spendlimit",
         "billing.apikey",
