@@ -185,6 +185,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 BILLFOLD = {
     # how long a draft invoice waits before the schedule finalizes it
     "INVOICE_GRACE_HOURS": env.int("BILLFOLD_INVOICE_GRACE_HOURS", default=24),
+    # days from issue to due date
+    "INVOICE_DUE_DAYS": env.int("BILLFOLD_INVOICE_DUE_DAYS", default=14),
     # events later than now + this are rejected
     "FUTURE_EVENT_TOLERANCE_SECONDS": 300,
     "SELLER": {
