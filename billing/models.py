@@ -73,6 +73,12 @@ class Subscription(models.Model):
     seats = models.PositiveIntegerField(default=1)
     overage = models.CharField(max_length=16, choices=Overage.choices, default=Overage.WALLET)
     started_at = models.DateTimeField()
+    billing_anchor = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Periods are counted from here (the start, or the boundary where the "
+        "interval last changed).",
+    )
     current_period_start = models.DateTimeField()
     current_period_end = models.DateTimeField()
     trial_ends_at = models.DateTimeField(null=True, blank=True)
@@ -114,6 +120,10 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer.external_id} on {self.plan_version}"
+
+    @property
+    def anchor(self):
+        return self.billing_anchor or self.started_at
 
 
 class UsageEvent(models.Model):

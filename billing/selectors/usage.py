@@ -71,7 +71,7 @@ def aggregate_events(
 
 def usage_for_period(*, customer: Customer, at: datetime) -> dict[str, Any]:
     sub = subscription_at(customer=customer, at=at)
-    start, end = period_containing(sub.started_at, sub.plan_version.interval, at)
+    start, end = period_containing(sub.anchor, sub.plan_version.interval, at)
     counters = {
         c.price_id: c for c in UsageCounter.objects.filter(subscription=sub, period_start=start)
     }

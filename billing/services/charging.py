@@ -97,6 +97,9 @@ class EventData:
     quantity: Decimal
     timestamp: datetime
     properties: dict[str, Any] = field(default_factory=dict)
+    # False when the sender left the timestamp out (it defaulted to the time of receipt):
+    # a retry of that body is the same request, so the default time is not part of its hash
+    timestamp_given: bool = True
 
     def hash(self) -> str:
         return request_hash(
@@ -105,7 +108,7 @@ class EventData:
                 "customer": self.customer,
                 "meter": self.meter,
                 "quantity": self.quantity,
-                "timestamp": self.timestamp.isoformat(),
+                "timestamp": self.timestamp.isoformat() if self.timestamp_given else None,
                 "properties": self.properties,
             }
         )
@@ -139,6 +142,7 @@ class Context:
     current_period_start: datetime
     current_period_end: datetime
     status: str
+    anchor: datetime
     meter_id: int
     meter_code: str
     unit: str
@@ -150,6 +154,7 @@ RESOLVE_SQL = """
 SELECT c.id, c.external_id, c.wallet_id, c.currency_id,
        s.id, s.plan_version_id, s.started_at, v.interval, s.overage,
        s.current_period_start, s.current_period_end, s.status,
+       COALESCE(s.billing_anchor, s.started_at),
        m.id, m.code, m.unit_id, m.aggregation, ua.kind
 FROM billing_customer c
 LEFT JOIN billing_subscription s
@@ -170,11 +175,11 @@ def _resolve(data: EventData) -> Context:
             f"No customer with external_id '{data.customer}'.",
             errors={"customer": ["Unknown customer."]},
         )
-    if row[12] is None:
+    if row[13] is None:
         raise UnknownMeter(f"No meter '{data.meter}'.", errors={"meter": ["Unknown meter."]})
     if row[4] is None:
         raise NoActiveSubscription(f"{data.customer} has no active subscription.")
-    return Context(*row[:16], unit_is_currency=row[16] == "currency")
+    return Context(*row[:17], unit_is_currency=row[17] == "currency")
 
 
 def _period(ctx: Context, data: EventData, now: datetime) -> tuple[datetime, datetime]:
@@ -190,23 +195,29 @@ def _period(ctx: Context, data: EventData, now: datetime) -> tuple[datetime, dat
         )
     if ctx.status == Subscription.Status.CANCELED and data.timestamp >= ctx.current_period_end:
         raise NoActiveSubscription(f"{data.customer}'s subscription ended.")
-    start, end = period_containing(ctx.started_at, ctx.interval, data.timestamp)
-    if start < ctx.current_period_start:
-        closed = (
-            Invoice.objects.filter(
-                subscription_id=ctx.subscription_id,
-                kind=Invoice.Kind.SUBSCRIPTION,
-                period_start=start,
-            )
-            .exclude(status=Invoice.Status.DRAFT)
-            .exists()
+    if data.timestamp < ctx.anchor:
+        raise PeriodClosed("The event falls in a period billed under an earlier plan interval.")
+    return period_containing(ctx.anchor, ctx.interval, data.timestamp)
+
+
+def _check_open(ctx: Context, period: tuple[datetime, datetime]) -> None:
+    """A period closed by period close stays open for late events until the invoice issued
+    at its end is finalized. Runs inside the charge's transaction and holds a share lock on
+    that invoice, so a finalization either waits for this event or is seen by it."""
+    if period[0] >= ctx.current_period_start:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT status FROM billing_invoice WHERE subscription_id = %s AND kind = %s "
+            "AND period_start = %s FOR SHARE",
+            [ctx.subscription_id, Invoice.Kind.SUBSCRIPTION, period[1]],
         )
-        if closed:
-            raise PeriodClosed(
-                f"The period {start:%Y-%m-%d} – {end:%Y-%m-%d} is invoiced; "
-                "the event can no longer be accepted."
-            )
-    return start, end
+        row = cursor.fetchone()
+    if row is not None and row[0] != Invoice.Status.DRAFT:
+        raise PeriodClosed(
+            f"The period {period[0]:%Y-%m-%d} – {period[1]:%Y-%m-%d} is invoiced; "
+            "the event can no longer be accepted."
+        )
 
 
 def _money_text(value: Decimal, is_currency: bool, decimals: int) -> str:
@@ -389,10 +400,19 @@ def _apply(
         debt = charge.amount - paid - charge.accrued
         fundings.append(Funding(None, charge.asset, debt))
         legs.append(Leg(accounts[charge.asset], -debt, None))
+    # The revenue accounts are shared by every customer and made on first use: make (or
+    # find) them in one global order, so that two first charges posting revenue in the same
+    # two assets in opposite orders (a unit and a price asset) never wait on each other.
+    revenue_assets = set()
     if charge.included:
-        legs.append(Leg(system_account(Account.System.REVENUE, ctx.unit), charge.included))
+        revenue_assets.add(ctx.unit)
     if paid + debt:
-        legs.append(Leg(system_account(Account.System.REVENUE, charge.asset), paid + debt))
+        revenue_assets.add(charge.asset)
+    revenue = {a: system_account(Account.System.REVENUE, a) for a in sorted(revenue_assets)}
+    if charge.included:
+        legs.append(Leg(revenue[ctx.unit], charge.included))
+    if paid + debt:
+        legs.append(Leg(revenue[charge.asset], paid + debt))
     txn = None
     if legs:
         txn = ledger_post(
@@ -592,6 +612,7 @@ def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:
 
 
 def _charge_locked(ctx, data, period, price, now) -> Outcome:
+    _check_open(ctx, period)
     assets = {ctx.unit} | ({price.asset} if price else set())
     accounts = accounts_lock(ctx.wallet_id, assets)
     holds_release_expired(wallet_id=ctx.wallet_id, accounts=accounts, now=now)
@@ -688,6 +709,7 @@ def event_data(
         quantity=qty,
         timestamp=timestamp or now or timezone.now(),
         properties=properties or {},
+        timestamp_given=timestamp is not None,
     )
 
 

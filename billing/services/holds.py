@@ -26,6 +26,7 @@ from billing.services.charging import (
     _apply,
     _asset_decimals,
     _body,
+    _check_open,
     _decide,
     _Duplicate,
     _insert_event,
@@ -114,6 +115,7 @@ def hold_authorize(
             return Outcome(status_code=slot.status_code, body=slot.result, replayed=True)
         if Hold.objects.filter(pk=data.id).exists():
             raise IdempotencyConflict(f"A hold '{data.id}' exists.", errors={"id": ["Taken."]})
+        _check_open(ctx, period)
         assets = {ctx.unit} | ({price.asset} if price else set())
         accounts = accounts_lock(ctx.wallet_id, assets)
         holds_release_expired(wallet_id=ctx.wallet_id, accounts=accounts, now=now)
@@ -248,6 +250,7 @@ def hold_capture_usage(
         price = None
     try:
         with transaction.atomic():
+            _check_open(ctx, period)
             held_assets = set(hold.allocations.values_list("asset_id", flat=True))
             assets = held_assets | {ctx.unit} | ({price.asset} if price else set())
             accounts = accounts_lock(ctx.wallet_id, assets)
@@ -307,15 +310,20 @@ def hold_capture_usage(
 
 
 def hold_cancel(*, hold_id: str, now: datetime | None = None) -> dict[str, Any]:
-    """Void a pending hold: everything it reserved is released."""
-    from wallets.services import hold_void
-
+    """Void a pending hold: everything it reserved is released. A hold that is no longer
+    pending (captured, voided — even by a concurrent void — or expired) is ``HoldNotPending``:
+    the move out of pending is a conditional UPDATE under the wallet's account locks."""
+    now = now or timezone.now()
     hold = hold_get(hold_id=hold_id)
-    if hold.status == Hold.Status.PENDING and hold.expires_at <= (now or timezone.now()):
+    if hold.status == Hold.Status.PENDING and hold.expires_at <= now:
         raise HoldNotPending(f"Hold {hold_id} is expired.", extra={"hold_status": "expired"})
     if hold.status != Hold.Status.PENDING:
         raise HoldNotPending(
             f"Hold {hold_id} is {hold.status}.", extra={"hold_status": hold.status}
         )
-    hold = hold_void(hold_id=hold_id)
+    with transaction.atomic():
+        assets = set(hold.allocations.values_list("asset_id", flat=True))
+        accounts = accounts_lock(hold.wallet_id, assets)
+        hold_move(hold=hold, status=Hold.Status.VOIDED, now=now)
+        ledger_hold_release(hold=hold, accounts=accounts)
     return _hold_json(Hold.objects.prefetch_related("allocations").get(pk=hold.pk))
