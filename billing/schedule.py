@@ -35,6 +35,25 @@ DEFAULT_SCHEDULE: tuple[ScheduledJob, ...] = (
         description="Moves what remains of grants past their expiry to the expiry account.",
     ),
     ScheduledJob(
+        name="Close ended periods",
+        task="billing.close_periods",
+        every_seconds=60,
+        description="Invoices each ended period, refreshes allowances, applies scheduled "
+        "plan changes and cancellations.",
+    ),
+    ScheduledJob(
+        name="Rate periodic prices",
+        task="billing.rate",
+        every_seconds=300,
+        description="Recomputes volume, max, unique_count and latest prices of open periods.",
+    ),
+    ScheduledJob(
+        name="Finalize invoices",
+        task="billing.finalize_invoices",
+        every_seconds=300,
+        description="Finalizes draft invoices whose grace period has passed.",
+    ),
+    ScheduledJob(
         name="End trials",
         task="billing.end_trials",
         every_seconds=300,

@@ -18,3 +18,29 @@ def end_trials() -> int:
     from billing.services.subscriptions import subscription_trial_end_due
 
     return len(subscription_trial_end_due())
+
+
+@shared_task(name="billing.close_periods", acks_late=True)
+def close_periods() -> int:
+    """Close every ended period: invoices, allowance refresh, scheduled changes."""
+    from billing.services.billing_run import subscriptions_close_due
+
+    return subscriptions_close_due()
+
+
+@shared_task(name="billing.rate", acks_late=True)
+def rate() -> int:
+    """Rate periodically rated prices of open periods into their counters (idempotent)."""
+    from billing.services.billing_run import rating_run
+
+    return rating_run().counters
+
+
+@shared_task(name="billing.finalize_invoices", acks_late=True)
+def finalize_invoices() -> int:
+    """Finalize drafts whose grace period has passed."""
+    from django.utils import timezone
+
+    from billing.services.periodic import finalize_due
+
+    return finalize_due(now=timezone.now())

@@ -2,7 +2,8 @@
 
 The ledger, accounts, holds, grants and idempotency records are written only by services, so
 their pages are read-only for everyone (superusers included); money moves through wallet
-services, which a later admin action ("Top up", "Void grant", ...) will call. List pages load
+services, which the customer page's actions ("Top up", "Grant promotional credits", "Adjust",
+"Void", in ``billing.admin``) call, the same functions as the API. List pages load
 what they show with joins or subqueries, so their number of queries does not grow with the
 data; the large tables (ledger, usage) skip the full-table count and search only on indexed,
 exact values.
@@ -10,6 +11,7 @@ exact values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -285,9 +287,13 @@ def has_model_perm(request: HttpRequest, model: type[Model], action: str) -> boo
 _NUM = ' style="text-align:right;white-space:nowrap"'
 
 
-def wallet_panel(wallet: Wallet | None) -> SafeString | str:
+def wallet_panel(
+    wallet: Wallet | None,
+    grant_action: Callable[[Grant], SafeString | str] | None = None,
+) -> SafeString | str:
     """Per asset: posted, held and available; then the wallet's grants, active ones first in
-    burn-down order (priority, earliest expiry, oldest)."""
+    burn-down order (priority, earliest expiry, oldest). ``grant_action``, when given, fills a
+    last "Action" column per grant (e.g. a "Void…" link); it must not query the database."""
     if wallet is None:
         return EMPTY
     accounts = list(
@@ -342,10 +348,11 @@ def wallet_panel(wallet: Wallet | None) -> SafeString | str:
         )[:WALLET_PANEL_GRANTS]
     )
     if grants:
+        action_cell = "<td>{}</td>" if grant_action is not None else ""
         grant_rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td><td{}>{}</td><td{}>{}</td>"
-            "<td{}>{}</td><td>{}</td><td>{}</td></tr>",
+            "<td{}>{}</td><td>{}</td><td>{}</td>" + action_cell + "</tr>",
             (
                 (
                     link(Grant, grant.pk),
@@ -361,6 +368,7 @@ def wallet_panel(wallet: Wallet | None) -> SafeString | str:
                     format_amount(grant.held, grant.asset.decimals),
                     datetime_text(grant.expires_at) if grant.expires_at else "never",
                     grant.get_status_display(),
+                    *((grant_action(grant),) if grant_action is not None else ()),
                 )
                 for grant in grants
             ),
@@ -368,11 +376,12 @@ def wallet_panel(wallet: Wallet | None) -> SafeString | str:
         grants_html = format_html(
             "<table><thead><tr><th>Grant</th><th>Asset</th><th>Purpose</th><th{}>Priority</th>"
             "<th{}>Amount</th><th{}>Remaining</th><th{}>Held</th><th>Expires</th>"
-            "<th>Status</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>Status</th>{}</tr></thead><tbody>{}</tbody></table>",
             SafeString(_NUM),
             SafeString(_NUM),
             SafeString(_NUM),
             SafeString(_NUM),
+            SafeString("<th>Action</th>") if grant_action is not None else "",
             grant_rows,
         )
     else:
@@ -605,9 +614,9 @@ class AccountAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Grant)
 class GrantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Read-only: grants are made, voided and expired by wallet services. Staff actions
-    ("Top up", "Void grant") belong here and on the customer page as admin actions calling
-    those services, gated by ``has_model_perm(request, Grant, "add"/"change")``."""
+    """Read-only: grants are made, voided and expired by wallet services. Finance staff top up,
+    grant, adjust and void from the customer page (``billing.admin.CustomerAdmin``), whose
+    actions call those services; a wallet here knows no customer."""
 
     list_display = (
         "id",

@@ -1,6 +1,21 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _after_migrate(sender, app_config=None, **kwargs) -> None:
+    # also after a flush (tests), which empties the table the migration filled
+    if app_config is None or app_config.label != "wallets":
+        return
+    from django.apps import apps
+
+    from wallets.currencies import currencies_install
+
+    currencies_install(apps)
 
 
 class WalletsConfig(AppConfig):
     name = "wallets"
     verbose_name = "Wallets and ledger"
+
+    def ready(self) -> None:
+        post_migrate.connect(_after_migrate, dispatch_uid="wallets.after_migrate")

@@ -145,11 +145,11 @@ CHECKS: tuple[tuple[int, str, str], ...] = (
         3,
         "grant {0} held",
         """
-        SELECT g.id, g.held, COALESCE(SUM(al.amount), 0), NULL FROM wallets_grant g
-        LEFT JOIN wallets_holdallocation al ON al.grant_id = g.id
-        LEFT JOIN wallets_hold hl ON hl.id = al.hold_id AND hl.status = 'pending'
-        WHERE hl.id IS NOT NULL OR al.id IS NULL
-        GROUP BY g.id, g.held HAVING g.held <> COALESCE(SUM(al.amount), 0)
+        SELECT g.id, g.held, COALESCE(h.total, 0), NULL FROM wallets_grant g
+        LEFT JOIN (SELECT al.grant_id, SUM(al.amount) AS total
+                   FROM wallets_holdallocation al JOIN wallets_hold hl ON hl.id = al.hold_id
+                   WHERE hl.status = 'pending' GROUP BY al.grant_id) h ON h.grant_id = g.id
+        WHERE g.held <> COALESCE(h.total, 0)
         """,
     ),
     (

@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.errors import CONTENT_TYPE
+from billing.api.errors import CONTENT_TYPE, _flatten
 from billing.api.fields import DecimalString, JSONObject
 from billing.api.idempotency import REPLAYED, idempotency_key, idempotent
 from billing.models import SpendLimit, UsageEvent
@@ -24,6 +24,7 @@ from billing.services.charging import (
     event_data,
     event_get,
     event_reverse,
+    events_charge_batch,
 )
 from billing.services.holds import (
     hold_authorize,
@@ -38,12 +39,40 @@ from wallets.errors import BillfoldError, NotFound, ValidationFailed
 MAX_BATCH = 1000
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string: a number or a boolean is refused, not turned into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time with an offset (API.md Conventions). DRF would read a naive time as
+    UTC; here it is refused, since the sender's clock may not be."""
+
+    default_error_messages = {"naive": "A time with an offset, e.g. 2026-01-05T10:00:00Z."}
+
+    def to_internal_value(self, value):
+        from django.utils.dateparse import parse_datetime
+
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
 class EventInputSerializer(serializers.Serializer):
-    id = serializers.CharField(max_length=255)
-    customer = serializers.CharField(max_length=255)
-    meter = serializers.CharField(max_length=64)
+    id = StrictCharField(max_length=255)
+    customer = StrictCharField(max_length=255)
+    meter = StrictCharField(max_length=64)
     quantity = DecimalString(allow_zero=True, required=False, default=None, places=None)
-    timestamp = serializers.DateTimeField(required=False, default=None)
+    timestamp = AwareDateTimeField(required=False, default=None)
     properties = JSONObject(required=False, default=dict)
 
     def to_event(self) -> EventData:
@@ -185,7 +214,15 @@ BatchBody = inline_serializer(
 class EventBatchView(generics.GenericAPIView):
     write_scope = "events"
 
-    @extend_schema(request=BatchBody, responses={200: JSONObject()})
+    @extend_schema(
+        request=BatchBody,
+        responses={
+            200: inline_serializer(
+                "EventBatchResults",
+                {"results": serializers.ListField(child=JSONObject())},
+            )
+        },
+    )
     def post(self, request):
         events = request.data.get("events") if isinstance(request.data, dict) else None
         if not isinstance(events, list):
@@ -197,45 +234,46 @@ class EventBatchView(generics.GenericAPIView):
                 f"At most {MAX_BATCH} events in a batch.",
                 errors={"events": [f"At most {MAX_BATCH} events; got {len(events)}."]},
             )
-        return Response({"results": [_batch_one(item) for item in events]})
+        parsed: list[EventData | dict] = []
+        for item in events:
+            try:
+                parsed.append(_parse_event(item))
+            except serializers.ValidationError as exc:
+                parsed.append(_invalid(item, "invalid", "Invalid event.", _flatten(exc.detail)))
+            except BillfoldError as exc:
+                parsed.append(_invalid(item, exc.code, exc.detail, exc.errors))
+        valid = [p for p in parsed if isinstance(p, EventData)]
+        outcomes = iter(events_charge_batch(events=valid))
+        results = [p if isinstance(p, dict) else _batch_result(p, next(outcomes)) for p in parsed]
+        return Response({"results": results})
 
 
-def _batch_one(item: Any) -> dict[str, Any]:
-    event_id = item.get("id") if isinstance(item, dict) else None
-    try:
-        outcome = event_charge(data=_parse_event(item))
-    except serializers.ValidationError as exc:
-        from billing.api.errors import _flatten
+def _invalid(item: Any, code: str, detail: str, errors: dict) -> dict[str, Any]:
+    return {
+        "id": item.get("id") if isinstance(item, dict) else None,
+        "status": "invalid",
+        "code": code,
+        "detail": detail,
+        "errors": errors,
+        "charge": None,
+        "replayed": False,
+    }
 
-        return {
-            "id": event_id,
-            "status": "invalid",
-            "code": "invalid",
-            "errors": _flatten(exc.detail),
-            "charge": None,
-            "replayed": False,
-        }
-    except BillfoldError as exc:
-        return {
-            "id": event_id,
-            "status": "invalid",
-            "code": exc.code,
-            "detail": exc.detail,
-            "errors": exc.errors,
-            "charge": None,
-            "replayed": False,
-        }
+
+def _batch_result(data: EventData, outcome: Outcome | BillfoldError) -> dict[str, Any]:
+    if isinstance(outcome, BillfoldError):
+        return _invalid({"id": data.id}, outcome.code, outcome.detail, outcome.errors)
     body = outcome.body
     if outcome.status_code == 402:
         return {
-            "id": event_id,
+            "id": data.id,
             "status": "declined",
             "code": body.get("code"),
             "charge": None,
             "replayed": outcome.replayed,
         }
     return {
-        "id": event_id,
+        "id": data.id,
         "status": body.get("status", "accepted"),
         "code": None,
         "charge": body.get("charge"),
@@ -253,7 +291,7 @@ class HoldInputSerializer(EventInputSerializer):
 
 class CaptureSerializer(serializers.Serializer):
     quantity = DecimalString(allow_zero=True, places=None)
-    event_id = serializers.CharField(max_length=255, required=False, default=None)
+    event_id = StrictCharField(max_length=255, required=False, default=None)
 
 
 HoldBody = inline_serializer(
@@ -362,7 +400,17 @@ class SpendLimitView(generics.GenericAPIView):
 class UsageView(generics.GenericAPIView):
     pagination_class = None
 
-    @extend_schema(parameters=[OpenApiParameter("at", str, required=False)], responses=JSONObject())
+    @extend_schema(
+        parameters=[OpenApiParameter("at", str, required=False)],
+        responses=inline_serializer(
+            "Usage",
+            {
+                "period": JSONObject(),
+                "meters": serializers.ListField(child=JSONObject()),
+                "spend": JSONObject(),
+            },
+        ),
+    )
     def get(self, request, external_id: str):
         customer = customer_get(external_id=external_id)
         at = request.query_params.get("at")

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import assets, catalog, customers, events, subscriptions, wallets
+from . import invoices as invoices_api
 from .views_meta import WhoAmIView
 
 urlpatterns = [
@@ -73,4 +74,36 @@ urlpatterns = [
         name="api-customer-transactions",
     ),
     path("grants/<str:grant_id>/void", wallets.GrantVoidView.as_view(), name="api-grant-void"),
+    path("invoices", invoices_api.InvoiceListView.as_view(), name="api-invoices"),
+    path("invoices/<str:invoice_id>", invoices_api.InvoiceDetailView.as_view(), name="api-invoice"),
+    path(
+        "invoices/<str:invoice_id>/pdf",
+        invoices_api.InvoicePdfView.as_view(),
+        name="api-invoice-pdf",
+    ),
+    path(
+        "invoices/<str:invoice_id>/finalize",
+        invoices_api.InvoiceFinalizeView.as_view(),
+        name="api-invoice-finalize",
+    ),
+    path(
+        "invoices/<str:invoice_id>/void",
+        invoices_api.InvoiceVoidView.as_view(),
+        name="api-invoice-void",
+    ),
+    path(
+        "invoices/<str:invoice_id>/mark-paid",
+        invoices_api.InvoiceMarkPaidView.as_view(),
+        name="api-invoice-mark-paid",
+    ),
+    path(
+        "invoices/<str:invoice_id>/credit-notes",
+        invoices_api.InvoiceCreditNotesView.as_view(),
+        name="api-invoice-credit-notes",
+    ),
+    path(
+        "customers/<str:external_id>/statements/<str:month>",
+        invoices_api.CustomerStatementView.as_view(),
+        name="api-customer-statement",
+    ),
 ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0008_invoice_immutability'),
+        ("billing", "0008_invoice_immutability"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='subscription',
-            name='billing_anchor',
-            field=models.DateTimeField(blank=True, help_text='Periods are counted from here (the start, or the boundary where the interval last changed).', null=True),
+            model_name="subscription",
+            name="billing_anchor",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Periods are counted from here (the start, or the boundary where the interval last changed).",
+                null=True,
+            ),
         ),
     ]

@@ -17,6 +17,7 @@ body is an ``IdempotencyConflict``; concurrent duplicates are charged once.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -57,6 +58,7 @@ from wallets.services import (
 from wallets.services.draws import plan_draw
 
 ZERO = Decimal(0)
+PROPERTIES_MAX_CHARS = 16 * 1024  # as a customer's metadata
 LIVE = ("trialing", "active", "canceled")
 
 
@@ -597,18 +599,56 @@ def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:
     ctx = _resolve(data)
     period = _period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
-    if price is not None and price.spec.model == "volume":
-        realtime = False
-    else:
-        realtime = ctx.aggregation in Meter.ADDITIVE
     try:
         with transaction.atomic():
-            return _charge_locked(ctx, data, period, price if realtime else None, now)
+            if not realtime(ctx, price):
+                return _record_periodic(ctx, data, period, now)
+            return _charge_locked(ctx, data, period, price, now)
     except _Duplicate:
         replay = event_replay(data)
         if replay is None:  # pragma: no cover - the duplicate committed, so it is there
             raise
         return replay
+
+
+def realtime(ctx: Context, price: CachedPrice | None) -> bool:
+    """Charged event by event: a sum or count meter whose price (if any) is not volume.
+    Other events are only recorded; rating prices them from the period's data."""
+    if ctx.aggregation not in Meter.ADDITIVE:
+        return False
+    return price is None or price.spec.model != "volume"
+
+
+def _periodic_body(ctx: Context, data: EventData) -> dict[str, Any]:
+    body = _body(ctx, data, "accepted", None, [], {}, {})
+    body["charge"] = {
+        "included": "0",
+        "billable": _plain(data.quantity),
+        "amount": "0",
+        "asset": None,
+        "funding": [],
+        "accrued": "0",
+        "rating": "periodic",
+    }
+    return body
+
+
+def _record_periodic(ctx: Context, data: EventData, period, now) -> Outcome:
+    """Record an event of a periodically rated meter: no wallet movement now."""
+    _check_open(ctx, period)
+    body = _periodic_body(ctx, data)
+    _insert_event(
+        ctx,
+        data,
+        status="accepted",
+        code="",
+        period_start=period[0],
+        charge=None,
+        txn=None,
+        body=body,
+        now=now,
+    )
+    return Outcome(status_code=201, body=body)
 
 
 def _charge_locked(ctx, data, period, price, now) -> Outcome:
@@ -632,6 +672,7 @@ def _charge_locked(ctx, data, period, price, now) -> Outcome:
             now=now,
             event_id=data.id,
             enforce=True,
+            at=data.timestamp,  # the window of the event's time, as spend_in_window counts it
         )
     except Declined as declined:
         body = _body(ctx, data, "declined", None, [], accounts, decimals)
@@ -700,6 +741,12 @@ def event_data(
         errors["timestamp"] = ["A time with an offset."]
     if properties is not None and not isinstance(properties, dict):
         errors["properties"] = ["A JSON object."]
+    elif properties and len(json.dumps(properties, default=str)) > PROPERTIES_MAX_CHARS:
+        errors["properties"] = [f"At most {PROPERTIES_MAX_CHARS} characters of JSON."]
+    elif properties and not _storable_text(properties):
+        # PostgreSQL's jsonb refuses NUL and lone surrogates: say so here rather than fail
+        # at the insert (a batch would stop half-way there)
+        errors["properties"] = ["Text without NUL characters or lone surrogates."]
     if errors:
         raise ValidationFailed("Invalid event.", errors=errors)
     return EventData(
@@ -711,6 +758,23 @@ def event_data(
         properties=properties or {},
         timestamp_given=timestamp is not None,
     )
+
+
+def _storable_text(value: Any) -> bool:
+    """Every string in ``value`` (keys included) is valid UTF-8 text without NUL."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable_text(k) and _storable_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable_text(v) for v in value)
+    return True
 
 
 def event_get(*, event_id: str) -> UsageEvent:
@@ -785,3 +849,97 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
             )
         UsageEvent.objects.filter(pk=event.pk).update(reversal_transaction=refund)
     return event_get(event_id=event_id)
+
+
+def events_charge_batch(
+    *, events: list[EventData], now: datetime | None = None
+) -> list[Outcome | BillfoldError]:
+    """Charge a batch: each event succeeds or fails on its own, real-time events of a
+    customer are charged in array order. Events of periodically rated meters involve no
+    wallet, so they are written together in one statement."""
+    now = now or timezone.now()
+    results: list[Outcome | BillfoldError | None] = [None] * len(events)
+    pending: list[tuple[int, Context, EventData, tuple[datetime, datetime]]] = []
+    pending_ids: set[str] = set()
+    contexts: dict[tuple[str, str], Context] = {}
+    for index, data in enumerate(events):
+        if data.id in pending_ids:
+            _flush_periodic(pending, results, now)
+            pending, pending_ids = [], set()
+        try:
+            replay = event_replay(data)
+            if replay is not None:
+                results[index] = replay
+                continue
+            key = (data.customer, data.meter)
+            if key not in contexts:
+                contexts[key] = _resolve(data)
+            ctx = contexts[key]
+            period = _period(ctx, data, now)
+            price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
+            if realtime(ctx, price):
+                results[index] = event_charge(data=data, now=now)
+            else:
+                pending.append((index, ctx, data, period))
+                pending_ids.add(data.id)
+        except BillfoldError as exc:
+            results[index] = exc
+    _flush_periodic(pending, results, now)
+    return results  # type: ignore[return-value]
+
+
+def _flush_periodic(pending, results, now) -> None:
+    if not pending:
+        return
+    with transaction.atomic():
+        writable = []
+        for index, ctx, data, period in pending:
+            try:
+                _check_open(ctx, period)
+            except BillfoldError as exc:
+                results[index] = exc
+                continue
+            writable.append((index, ctx, data, period, _periodic_body(ctx, data)))
+        if writable:
+            from psycopg.types.json import Jsonb
+
+            rows = ", ".join(["(" + ", ".join(["%s"] * 21) + ")"] * len(writable))
+            params: list[Any] = []
+            for _, ctx, data, period, body in writable:
+                params += [
+                    data.id,
+                    ctx.customer_id,
+                    ctx.subscription_id,
+                    ctx.meter_id,
+                    data.quantity,
+                    data.timestamp,
+                    Jsonb(data.properties),
+                    "accepted",
+                    "",
+                    period[0],
+                    ZERO,
+                    ZERO,
+                    ZERO,
+                    None,
+                    ZERO,
+                    None,
+                    None,
+                    "",
+                    data.hash(),
+                    Jsonb(body),
+                    now,
+                ]
+            sql = INSERT_EVENT_SQL.split("VALUES")[0] + " VALUES " + rows
+            sql += " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                inserted = {row[0] for row in cursor.fetchall()}
+            for index, _, data, _, body in writable:
+                if data.id in inserted:
+                    results[index] = Outcome(status_code=201, body=body)
+    for index, _, data, _ in pending:
+        if results[index] is None:  # a concurrent request wrote the same id first
+            try:
+                results[index] = event_replay(data)
+            except BillfoldError as exc:
+                results[index] = exc

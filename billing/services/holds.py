@@ -32,7 +32,6 @@ from billing.services.charging import (
     _insert_event,
     _period,
     _resolve,
-    event_replay,
 )
 from plans.models import Meter
 from wallets.errors import Declined, HoldNotPending, IdempotencyConflict, NotFound, ValidationFailed
@@ -125,6 +124,9 @@ def hold_authorize(
             value = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)
             _check_spend(ctx, value, period, now)
         except Declined as declined:
+            # nothing is recorded, the idempotency claim included: the same hold id may be
+            # tried again (after a top-up), and a replay must never find an empty claim
+            transaction.set_rollback(True)
             body = {
                 "type": f"https://billfold.dev/problems/{declined.code}",
                 "title": declined.title,
@@ -237,7 +239,7 @@ def hold_capture_usage(
         raise HoldNotPending(
             f"Hold {hold.pk} is {hold.status}.", extra={"hold_status": hold.status}
         )
-    if event_replay(data) is not None:
+    if UsageEvent.objects.filter(event_id=data.id).exists():
         raise IdempotencyConflict(
             f"The event id '{data.id}' is taken.", errors={"event_id": ["Already used."]}
         )

@@ -186,6 +186,9 @@ def subscription_create(
                 trial_ends_at=trial_end,
             )
             subscription_allowances_issue(subscription=subscription)
+            from billing.services.billing_run import subscription_first_invoice
+
+            subscription_first_invoice(subscription=subscription)
     except IntegrityError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == "23505":
             raise SubscriptionExists(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
 from wallets.errors import ValidationFailed
-from wallets.fields import AMOUNT_PLACES
+from wallets.fields import AMOUNT_DIGITS, AMOUNT_PLACES
 
 MAX_AMOUNT = Decimal(10) ** 18
 QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
+# Below 10^18 at 12 places an amount has up to 30 digits: more than the default context's 28.
+WIDE = Context(prec=AMOUNT_DIGITS)
 
 
 def to_decimal(value: object, *, field: str = "amount") -> Decimal:
@@ -39,7 +41,7 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
 
 
 def places(number: Decimal) -> int:
-    exponent = number.normalize().as_tuple().exponent
+    exponent = number.normalize(context=WIDE).as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
@@ -65,4 +67,4 @@ def check_amount(
             f"{field} has more than {max_places} decimal places.",
             errors={field: [f"At most {max_places} decimal places."]},
         )
-    return number.quantize(QUANTUM)
+    return number.quantize(QUANTUM, context=WIDE)

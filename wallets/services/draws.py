@@ -116,21 +116,20 @@ def ledger_draw(
         )
     plan: list[tuple[Grant, Decimal]] = []
     left = amount
-    used: set[str] = set()
+    preferred: dict[str, Decimal] = {}
     for grant, cap in prefer:
         take = min(cap, grant.remaining - grant.held, left)
         if take > 0:
             plan.append((grant, take))
-            used.add(grant.pk)
+            preferred[grant.pk] = preferred.get(grant.pk, ZERO) + take
             left -= take
     if left > 0:
-        others = [
-            g
-            for g in eligible_grants(
-                wallet_id=account.wallet_id, asset=account.asset_id, meter=meter, now=now
-            )
-            if g.pk not in used
-        ]
+        # A preferred grant stays eligible for the rest: only what was just taken is gone.
+        others = eligible_grants(
+            wallet_id=account.wallet_id, asset=account.asset_id, meter=meter, now=now
+        )
+        for grant in others:
+            grant.remaining -= preferred.get(grant.pk, ZERO)
         more = plan_draw(others, left)
         plan.extend(more)
         left -= sum((take for _, take in more), ZERO)

@@ -492,10 +492,12 @@ def wallet_adjust(
         if slot.replay:
             return LedgerTransaction.objects.get(pk=slot.result["transaction"])
         wallet_get(wallet_id)
-        account = accounts_lock(wallet_id, [asset])[asset]
+        accounts = accounts_lock(wallet_id, [asset])
+        account = accounts[asset]
         counter = system_account(Account.System.ADJUSTMENTS, asset)
         note = f"adjustment by {actor or 'staff'}: {reason}"
         if negative:
+            holds_release_expired(wallet_id=wallet_id, accounts=accounts, now=now)
             fundings = ledger_draw(account=account, amount=number, meter=None, now=now)
             txn = ledger_post(
                 kind=LedgerTransaction.Kind.ADJUST,
@@ -548,7 +550,7 @@ def wallet_transfer(
         wallet_get(from_wallet_id)
         wallet_get(to_wallet_id)
         Account.objects.bulk_create(
-            [Account(wallet_id=w, asset_id=asset) for w in (from_wallet_id, to_wallet_id)],
+            [Account(wallet_id=w, asset_id=asset) for w in sorted((from_wallet_id, to_wallet_id))],
             ignore_conflicts=True,
         )
         locked = list(
@@ -558,21 +560,24 @@ def wallet_transfer(
         )
         source = next(a for a in locked if a.wallet_id == from_wallet_id)
         target = next(a for a in locked if a.wallet_id == to_wallet_id)
+        holds_release_expired(wallet_id=from_wallet_id, accounts={asset: source}, now=now)
         fundings = ledger_draw(account=source, amount=value, meter=None, now=now)
+        settle = min(target.debt, value)  # like every unscoped top-up, it pays debt first
         grant = Grant(
             wallet_id=to_wallet_id,
             asset_id=asset,
             purpose=Grant.Purpose.PAID,
             amount=value,
-            remaining=value,
+            remaining=value - settle,
             reference=reference or f"transfer from wallet {from_wallet_id}",
             created_at=now,
         )
         grant.save(force_insert=True)
+        settled = [Leg(target, -settle, grant.pk), Leg(target, settle, None)] if settle else []
         ledger_post(
             kind=LedgerTransaction.Kind.GRANT,
             legs=[Leg(source, -f.amount, f.grant_id) for f in fundings]
-            + [Leg(target, value, grant.pk)],
+            + [Leg(target, value, grant.pk), *settled],
             wallet_id=to_wallet_id,
             reference=reference or idempotency_key,
             description=f"transfer from wallet {from_wallet_id}",

@@ -55,6 +55,7 @@ def ledger_hold(
     """Reserve ``legs`` under locked ``accounts``; returns the hold and what it reserved per
     asset. All or nothing for legs that are not partial."""
     plans: list[tuple[HoldLeg, list[tuple[Grant, Decimal]]]] = []
+    planned: dict[str, Decimal] = defaultdict(Decimal)  # reserved by earlier legs
     for leg in legs:
         account = accounts[leg.asset]
         if not leg.partial and account.debt > 0:
@@ -63,7 +64,11 @@ def ledger_hold(
                 extra={"asset": leg.asset},
             )
         grants = eligible_grants(wallet_id=wallet_id, asset=leg.asset, meter=leg.meter, now=now)
+        for grant in grants:
+            grant.held += planned[grant.pk]
         plan = plan_draw(grants, leg.amount)
+        for grant, take in plan:
+            planned[grant.pk] += take
         covered = sum((take for _, take in plan), Decimal(0))
         if not leg.partial and covered < leg.amount:
             raise InsufficientFunds(
@@ -85,7 +90,6 @@ def ledger_hold(
         for grant, take in plan:
             prior = per_grant.get(grant.pk, (grant, Decimal(0)))[1]
             per_grant[grant.pk] = (grant, prior + take)
-            grant.held += take  # later legs in the same asset see it as reserved
             reserved[leg.asset] += take
     HoldAllocation.objects.bulk_create(
         HoldAllocation(hold=hold, grant_id=gid, asset_id=grant.asset_id, amount=amount)
@@ -214,6 +218,7 @@ def hold_capture(
         accounts = accounts_lock(hold.wallet_id, set(assets) | {c.asset for c in checked})
         hold_move(hold=hold, status=Hold.Status.CAPTURED, now=now)
         released = ledger_hold_release(hold=hold, accounts=accounts)
+        holds_release_expired(wallet_id=hold.wallet_id, accounts=accounts, now=now)
         fundings: list[Funding] = []
         revenue_legs: list[Leg] = []
         for leg in checked:

@@ -1,0 +1,26 @@
+"""`manage.py run_billing --as-of 2026-02-01T00:00:00Z`: every periodic job for that instant,
+with the same code as the Celery tasks. Exits 1 on ledger drift."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_datetime
+
+from billing.services.periodic import billing_run
+
+
+class Command(BaseCommand):
+    help = "Run every periodic billing job (expiry, rating, period close, finalization) at T."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--as-of", dest="as_of", help="ISO 8601 time with offset; default now")
+
+    def handle(self, *args, as_of=None, **options):
+        moment = None
+        if as_of:
+            moment = parse_datetime(as_of)
+            if moment is None or moment.utcoffset() is None:
+                raise CommandError("--as-of must be an ISO 8601 time with an offset")
+        report = billing_run(as_of=moment)
+        for line in report.lines():
+            self.stdout.write(line)
+        if report.drifts:
+            raise CommandError("ledger drift found", returncode=1)

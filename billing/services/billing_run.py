@@ -1,0 +1,536 @@
+"""The periodic side of billing (PRODUCT.md §4): rating, period close and the billing run.
+
+**Invoices and boundaries.** A subscription is invoiced at each period boundary B: the
+invoice carries the in-arrears items of the period that ends at B (arrears base fee,
+postpaid usage per price, periodically rated prices, prorations) and the in-advance items of
+the period that starts at B (base fee, seats). Its ``period`` is the period starting at B
+(``[B, next end)``; for a subscription that ends at B, ``[B, B]``). The first invoice is made
+when the subscription is created and carries the first period's in-advance items. The
+database allows one subscription invoice per subscription and period start.
+
+**Period close** (``subscription_period_close``) runs in one transaction under the lock of
+the subscription row: final rating of the closing period, the invoice, scheduled plan and
+seat changes, cancellation at period end, the next period, and its allowance grants (the
+unused allowance of the closing period expires through the grant-expiry job). If anything
+fails nothing is written; run again, it closes exactly once; run concurrently, the second
+waits for the first and finds nothing to do.
+
+**Rating** (``rating_run``) writes each periodically rated price's standing for the open
+period into its usage counter with SET (not ADD), recomputed from the period's events, so
+rating twice is rating once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.models import ChargeItem, Invoice, InvoiceLine, Subscription, UsageCounter
+from billing.selectors.usage import aggregate_events
+from billing.services.invoices import LineSpec, invoice_draft_create
+from billing.services.subscriptions import subscription_allowances_issue
+from plans.models import Meter, PlanVersion, Price
+from plans.periods import add_intervals, period_containing
+from plans.pricing import round_money, tax_amount, total_amount
+from plans.services import price_spec
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+LIVE = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.CANCELED)
+
+
+def _plain(value: Decimal) -> str:
+    return f"{value.normalize():,f}" if value else "0"
+
+
+def _dates(start: datetime, end: datetime) -> str:
+    return f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
+
+
+# --- what goes on an invoice ---------------------------------------------------------------------
+
+
+def _periodic(price: Price) -> bool:
+    return not price.meter.is_additive or price.model == Price.Model.VOLUME
+
+
+def rated_price(
+    *, subscription: Subscription, price: Price, start: datetime, end: datetime
+) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """(quantity, included, billable, amount) of a periodically rated price for a period,
+    recomputed from its events."""
+    quantity = aggregate_events(
+        subscription=subscription,
+        meter=price.meter,
+        price_filter=price.filter,
+        start=start,
+        end=end,
+    )
+    included = min(quantity, price.included)
+    billable = quantity - included
+    return quantity, included, billable, total_amount(price_spec(price), billable)
+
+
+def arrears_lines(
+    *,
+    subscription: Subscription,
+    version: PlanVersion,
+    start: datetime,
+    end: datetime,
+    extra_versions: set[int] = frozenset(),
+) -> list[LineSpec]:
+    """The in-arrears items of the period ``[start, end)``: arrears base fee, postpaid usage
+    accrued by real-time prices, periodically rated prices (in the billing currency) of
+    ``version`` and ``extra_versions``."""
+    lines: list[LineSpec] = []
+    if version.base_fee and version.base_fee_timing == PlanVersion.Timing.IN_ARREARS:
+        lines.append(
+            LineSpec(
+                kind=InvoiceLine.Kind.BASE_FEE,
+                description=f"{version.name} base fee, {_dates(start, end)}",
+                amount_exact=version.base_fee,
+                quantity=Decimal(1),
+                unit_price=version.base_fee,
+                period_start=start,
+                period_end=end,
+                computation={"timing": "in_arrears", "base_fee": str(version.base_fee)},
+            )
+        )
+    counters = {
+        c.price_id: c
+        for c in UsageCounter.objects.filter(subscription=subscription, period_start=start)
+    }
+    prices = (
+        Price.objects.filter(
+            plan_version_id__in={version.pk, *extra_versions, *_versions_used(counters)}
+        )
+        .select_related("meter", "meter__unit")
+        .order_by("position", "id")
+    )
+    currency = subscription.customer.currency_id
+    for price in prices:
+        meter = price.meter
+        kind = (
+            InvoiceLine.Kind.OUTCOME
+            if meter.aggregation == Meter.Aggregation.COUNT
+            else InvoiceLine.Kind.USAGE
+        )
+        label = meter.name + (
+            " (" + ", ".join(f"{k}={v}" for k, v in sorted(price.filter.items())) + ")"
+            if price.filter
+            else ""
+        )
+        if _periodic(price):
+            if price.asset_id != currency or price.plan_version_id not in {
+                version.pk,
+                *extra_versions,
+            }:
+                continue
+            quantity, included, billable, amount = rated_price(
+                subscription=subscription, price=price, start=start, end=end
+            )
+            if not quantity:
+                continue
+            lines.append(
+                LineSpec(
+                    kind=kind,
+                    description=(
+                        f"{label}: {_plain(billable)} {meter.unit_id}, {_dates(start, end)}"
+                    ),
+                    amount_exact=amount,
+                    quantity=billable,
+                    unit_price=price.unit_price,
+                    meter_id=meter.pk,
+                    period_start=start,
+                    period_end=end,
+                    computation={
+                        "price": price.pk,
+                        "rating": "periodic",
+                        "aggregation": meter.aggregation,
+                        "quantity": str(quantity),
+                        "included": str(included),
+                        "billable": str(billable),
+                        "model": price.model,
+                        "amount": str(amount),
+                    },
+                )
+            )
+            continue
+        counter = counters.get(price.pk)
+        if counter is None or not counter.accrued:
+            continue
+        lines.append(
+            LineSpec(
+                kind=kind,
+                description=(
+                    f"{label}: {_plain(counter.billable)} {meter.unit_id} billable, "
+                    f"{_dates(start, end)}"
+                ),
+                amount_exact=counter.accrued,
+                quantity=counter.billable,
+                unit_price=price.unit_price if price.model == Price.Model.PER_UNIT else None,
+                meter_id=meter.pk,
+                period_start=start,
+                period_end=end,
+                computation={
+                    "price": price.pk,
+                    "rating": "real_time",
+                    "quantity": str(counter.quantity),
+                    "included": str(counter.included),
+                    "billable": str(counter.billable),
+                    "paid_from_wallet": str(counter.amount),
+                    "accrued": str(counter.accrued),
+                    "events": counter.events,
+                },
+            )
+        )
+    return lines
+
+
+def _versions_used(counters: dict[int, UsageCounter]) -> set[int]:
+    """Versions whose prices charged in the period (a plan change now keeps their accruals)."""
+    if not counters:
+        return set()
+    return set(
+        Price.objects.filter(pk__in=list(counters)).values_list("plan_version_id", flat=True)
+    )
+
+
+def advance_lines(
+    *, version: PlanVersion, seats: int, start: datetime, end: datetime
+) -> list[LineSpec]:
+    """The in-advance items of the period ``[start, end)``: base fee and seats."""
+    lines = []
+    if version.base_fee and version.base_fee_timing == PlanVersion.Timing.IN_ADVANCE:
+        lines.append(
+            LineSpec(
+                kind=InvoiceLine.Kind.BASE_FEE,
+                description=f"{version.name} base fee, {_dates(start, end)}",
+                amount_exact=version.base_fee,
+                quantity=Decimal(1),
+                unit_price=version.base_fee,
+                period_start=start,
+                period_end=end,
+                computation={"timing": "in_advance", "base_fee": str(version.base_fee)},
+            )
+        )
+    if version.seat_price and seats:
+        amount = version.seat_price * seats
+        lines.append(
+            LineSpec(
+                kind=InvoiceLine.Kind.SEATS,
+                description=f"{seats} seats × {_plain(version.seat_price)}, {_dates(start, end)}",
+                amount_exact=amount,
+                quantity=Decimal(seats),
+                unit_price=version.seat_price,
+                period_start=start,
+                period_end=end,
+                computation={"seats": seats, "seat_price": str(version.seat_price)},
+            )
+        )
+    return lines
+
+
+def charge_item_lines(items: list[ChargeItem]) -> list[LineSpec]:
+    return [
+        LineSpec(
+            kind=item.kind if item.kind in InvoiceLine.Kind.values else InvoiceLine.Kind.PRORATION,
+            description=item.description,
+            amount_exact=item.amount,
+            quantity=item.quantity,
+            unit_price=item.unit_price,
+            period_start=item.period_start,
+            period_end=item.period_end,
+            computation={"charge_item": item.pk, **(item.computation or {})},
+        )
+        for item in items
+    ]
+
+
+def _trialing_at(subscription: Subscription, moment: datetime) -> bool:
+    return subscription.trial_ends_at is not None and subscription.trial_ends_at > moment
+
+
+# --- the first invoice and period close -----------------------------------------------------------
+
+
+def subscription_first_invoice(*, subscription: Subscription, now: datetime | None = None):
+    """The invoice issued when a subscription starts: its first period's in-advance items
+    (none during a trial). Nothing is written when there is nothing to invoice."""
+    start, end = subscription.current_period_start, subscription.current_period_end
+    if _trialing_at(subscription, start):
+        return None
+    lines = advance_lines(
+        version=subscription.plan_version, seats=subscription.seats, start=start, end=end
+    )
+    if not lines:
+        return None
+    invoice, _ = invoice_draft_create(
+        customer=subscription.customer,
+        currency=subscription.plan_version.currency_id,
+        kind=Invoice.Kind.SUBSCRIPTION,
+        lines=lines,
+        subscription=subscription,
+        period_start=start,
+        period_end=end,
+        now=now,
+    )
+    return invoice
+
+
+def subscription_period_close(*, subscription_id: int, now: datetime | None = None):
+    """Close the subscription's current period if it has ended by ``now``; returns the
+    invoice made, or None when there was nothing to close."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        sub = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("customer", "plan_version", "next_plan_version")
+            .filter(pk=subscription_id)
+            .first()
+        )
+        if sub is None or sub.status not in LIVE or sub.current_period_end > now:
+            return None
+        start, boundary = sub.current_period_start, sub.current_period_end
+        version = sub.plan_version
+        ending = sub.cancel_at_period_end or sub.status == Subscription.Status.CANCELED
+        lines = arrears_lines(subscription=sub, version=version, start=start, end=boundary)
+        items = list(
+            ChargeItem.objects.filter(
+                subscription=sub, invoice__isnull=True, created_at__lt=now
+            ).order_by("created_at", "id")
+        )
+        lines += charge_item_lines(items)
+        next_version = sub.next_plan_version or version
+        next_seats = sub.next_seats if sub.next_seats is not None else sub.seats
+        if ending:
+            next_end = boundary
+        else:
+            anchor = sub.anchor
+            if next_version.interval != version.interval:
+                anchor = boundary
+                sub.billing_anchor = boundary
+            next_end = period_containing(anchor, next_version.interval, boundary)[1]
+            if not _trialing_at(sub, boundary):
+                lines += advance_lines(
+                    version=next_version, seats=next_seats, start=boundary, end=next_end
+                )
+        invoice, _ = invoice_draft_create(
+            customer=sub.customer,
+            currency=version.currency_id,
+            kind=Invoice.Kind.SUBSCRIPTION,
+            lines=lines,
+            subscription=sub,
+            period_start=boundary,
+            period_end=next_end,
+            charge_items=items,
+            now=now,
+        )
+        if ending:
+            sub.status = Subscription.Status.ENDED
+            sub.ended_at = boundary
+        else:
+            sub.plan_version = next_version
+            sub.seats = next_seats
+            sub.current_period_start = boundary
+            sub.current_period_end = next_end
+            if sub.status == Subscription.Status.TRIALING and not _trialing_at(sub, boundary):
+                sub.status = Subscription.Status.ACTIVE
+        sub.next_plan_version = None
+        sub.next_seats = None
+        sub.save(
+            update_fields=[
+                "status",
+                "ended_at",
+                "plan_version",
+                "seats",
+                "current_period_start",
+                "current_period_end",
+                "billing_anchor",
+                "next_plan_version",
+                "next_seats",
+            ]
+        )
+        if not ending:
+            subscription_allowances_issue(subscription=sub)
+    logger.info("closed %s at %s: invoice %s", sub, boundary.isoformat(), invoice.pk)
+    return invoice
+
+
+def _due_ids(now: datetime, batch: int) -> Iterator[list[int]]:
+    last = 0
+    while True:
+        ids = list(
+            Subscription.objects.filter(status__in=LIVE, current_period_end__lte=now, pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def subscriptions_close_due(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Close every period that has ended by ``now`` — several per subscription when the run
+    catches up. Each close is its own transaction. Returns how many periods were closed."""
+    now = now or timezone.now()
+    closed = 0
+    while True:
+        round_closed = 0
+        for ids in _due_ids(now, batch):
+            for subscription_id in ids:
+                if subscription_period_close(subscription_id=subscription_id, now=now):
+                    round_closed += 1
+        closed += round_closed
+        if not round_closed:
+            return closed
+
+
+# --- drafts stay current until they are finalized -------------------------------------------------
+
+
+def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
+    """Recompute a draft subscription invoice's usage lines from the period's data (late
+    events may have arrived since the close). Call with the invoice row locked; finalized
+    invoices are returned unchanged."""
+    if invoice.status != Invoice.Status.DRAFT or invoice.kind != Invoice.Kind.SUBSCRIPTION:
+        return invoice
+    sub = invoice.subscription
+    if sub is None:
+        return invoice
+    boundary = invoice.period_start
+    previous = (
+        Invoice.objects.filter(
+            subscription=sub, kind=Invoice.Kind.SUBSCRIPTION, period_start__lt=boundary
+        )
+        .order_by("-period_start")
+        .values_list("period_start", flat=True)
+        .first()
+    )
+    start = previous or sub.anchor
+    if start >= boundary:
+        return invoice
+    priced = {
+        line.computation.get("price")
+        for line in invoice.lines.all()
+        if isinstance(line.computation, dict) and line.computation.get("price")
+    }
+    versions = set(Price.objects.filter(pk__in=priced).values_list("plan_version_id", flat=True))
+    fresh = arrears_lines(
+        subscription=sub,
+        version=sub.plan_version,
+        start=start,
+        end=boundary,
+        extra_versions=versions,
+    )
+    usage_kinds = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.OUTCOME)
+    usage = [line for line in fresh if line.kind in usage_kinds]
+    kept = list(invoice.lines.exclude(kind__in=usage_kinds).order_by("position", "id"))
+    decimals = invoice.currency.decimals
+    with transaction.atomic():
+        invoice.lines.filter(kind__in=usage_kinds).delete()
+        position = max((line.position for line in kept), default=-1) + 1
+        InvoiceLine.objects.bulk_create(
+            InvoiceLine(
+                invoice=invoice,
+                position=position + index,
+                kind=spec.kind,
+                description=spec.description[:500],
+                meter_id=spec.meter_id,
+                quantity=spec.quantity,
+                unit_price=spec.unit_price,
+                amount=round_money(spec.amount_exact, decimals),
+                amount_exact=spec.amount_exact,
+                period_start=spec.period_start,
+                period_end=spec.period_end,
+                computation=spec.computation,
+            )
+            for index, spec in enumerate(usage)
+        )
+        subtotal = sum((line.amount for line in invoice.lines.all()), ZERO)
+        tax = tax_amount(subtotal, invoice.tax_rate, decimals)
+        Invoice.objects.filter(pk=invoice.pk).update(
+            subtotal=subtotal, tax=tax, total=subtotal + tax
+        )
+    invoice.refresh_from_db()
+    return invoice
+
+
+# --- rating ------------------------------------------------------------------------------
+
+
+@dataclass
+class RatingReport:
+    counters: int = 0
+    subscriptions: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def rating_run(*, now: datetime | None = None, batch: int = 500) -> RatingReport:
+    """Write the standing of every periodically rated price of every open period into its
+    usage counter (SET, from the period's events): rating twice equals rating once."""
+    now = now or timezone.now()
+    report = RatingReport()
+    periodic = Q(model=Price.Model.VOLUME) | ~Q(meter__aggregation__in=Meter.ADDITIVE)
+    versions = set(Price.objects.filter(periodic).values_list("plan_version_id", flat=True))
+    if not versions:
+        return report
+    last = 0
+    while True:
+        subs = list(
+            Subscription.objects.filter(status__in=LIVE, plan_version_id__in=versions, pk__gt=last)
+            .select_related("customer")
+            .order_by("pk")[:batch]
+        )
+        if not subs:
+            return report
+        for sub in subs:
+            report.subscriptions += 1
+            start, end = sub.current_period_start, sub.current_period_end
+            for price in Price.objects.filter(
+                periodic, plan_version_id=sub.plan_version_id
+            ).select_related("meter"):
+                quantity, included, billable, amount = rated_price(
+                    subscription=sub, price=price, start=start, end=end
+                )
+                _counter_set(sub, price, start, end, quantity, included, billable, amount, now)
+                report.counters += 1
+        last = subs[-1].pk
+
+
+def _counter_set(sub, price, start, end, quantity, included, billable, amount, now) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO billing_usagecounter
+                (subscription_id, period_start, period_end, price_id, quantity, included,
+                 billable, amount, accrued, events, updated_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, 0, %s)
+            ON CONFLICT (subscription_id, period_start, price_id) DO UPDATE SET
+                quantity = EXCLUDED.quantity, included = EXCLUDED.included,
+                billable = EXCLUDED.billable, accrued = EXCLUDED.accrued,
+                updated_at = EXCLUDED.updated_at
+            """,
+            [sub.pk, start, end, price.pk, quantity, included, billable, amount, now],
+        )
+
+
+__all__ = [
+    "add_intervals",
+    "advance_lines",
+    "arrears_lines",
+    "invoice_draft_refresh",
+    "rating_run",
+    "subscription_first_invoice",
+    "subscription_period_close",
+    "subscriptions_close_due",
+]

@@ -1,0 +1,54 @@
+"""Every periodic job of PRODUCT.md §4 for one instant, in order. `manage.py run_billing
+--as-of T` and the Celery tasks run the same functions."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
+
+from billing.services.billing_run import rating_run, subscriptions_close_due
+from billing.services.invoices import invoices_finalize_due
+from billing.services.subscriptions import subscription_trial_end_due
+from wallets.selectors import ledger_reconcile
+from wallets.services import grants_expire_due, holds_expire_due
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    as_of: datetime
+    steps: dict[str, int] = field(default_factory=dict)
+    drifts: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"billing run as of {self.as_of.isoformat()}"]
+        out += [f"  {name}: {count}" for name, count in self.steps.items()]
+        out += [f"  ledger drift: {d}" for d in self.drifts] or ["  ledger: no drift"]
+        return out
+
+
+def finalize_due(*, now: datetime) -> int:
+    """Finalize drafts whose grace period has passed; returns how many."""
+    return len(invoices_finalize_due(now=now))
+
+
+def billing_run(*, as_of: datetime | None = None) -> RunReport:
+    """Expire holds and grants, rate open periods, close ended periods (invoices, allowance
+    refresh, scheduled changes), end trials, finalize due drafts, reconcile. Each step is
+    idempotent, so running twice — or on two machines at once — equals running once."""
+    now = as_of or timezone.now()
+    report = RunReport(as_of=now)
+    report.steps["holds expired"] = len(holds_expire_due(now=now))
+    report.steps["periods closed"] = subscriptions_close_due(now=now)
+    report.steps["grants expired"] = len(grants_expire_due(now=now))
+    report.steps["trials ended"] = len(subscription_trial_end_due(now=now))
+    report.steps["prices rated"] = rating_run(now=now).counters
+    report.steps["invoices finalized"] = finalize_due(now=now)
+    report.drifts = [str(d) for d in ledger_reconcile()]
+    for line in report.lines():
+        logger.info(line)
+    return report
