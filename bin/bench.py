@@ -35,6 +35,7 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "5"))
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 CUSTOMERS = 1000
+BILLING_SUBSCRIPTIONS = int(os.environ.get("BENCH_BILLING_SUBSCRIPTIONS", "10000"))
 
 
 def base_url() -> str:
@@ -367,6 +368,63 @@ def reconcile(bench_url: str) -> str:
     return "zero drift" if done.returncode == 0 else f"DRIFT:\n{done.stderr}"
 
 
+def billing_scale(url: str) -> tuple[float, float, int, str]:
+    """Seed BILLING_SUBSCRIPTIONS postpaid subscriptions with usage in January 2026, then time
+    `manage.py run_billing --as-of 2026-02-01` closing them all; peak RSS sampled with psutil."""
+    import psutil
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/") + "_bench_billing"
+    with psycopg.connect(with_db(url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db_url = with_db(url, name)
+    env = {**os.environ, "DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": "config.settings.prod"}
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+    print(f"  seeding {BILLING_SUBSCRIPTIONS:,} subscriptions with usage …", flush=True)
+    subprocess.run(  # noqa: S603
+        [
+            *manage,
+            "seed_bench",
+            "--customers",
+            str(BILLING_SUBSCRIPTIONS),
+            "--billing-start",
+            "2026-01-01T00:00:00+00:00",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    print("  running: run_billing closing them …", flush=True)
+    started = time.perf_counter()
+    proc = subprocess.Popen(  # noqa: S603
+        [*manage, "run_billing", "--as-of", "2026-02-01T00:00:00+00:00"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    watched = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.2)
+    output = proc.communicate()[0]
+    seconds = time.perf_counter() - started
+    closed = 0
+    for line in output.splitlines():
+        if "periods closed:" in line:
+            closed = int(line.rsplit(":", 1)[1])
+    drift = "zero drift" if "ledger: no drift" in output else "DRIFT"
+    return seconds, peak / 2**20, closed, drift
+
+
 def main() -> int:
     url = base_url()
     print(
@@ -430,6 +488,9 @@ def main() -> int:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     drift = reconcile(bench_url)
+    billing = None
+    if BILLING_SUBSCRIPTIONS:
+        billing = billing_scale(url)
     print()
     print(
         "| workload | throughput | p50 | p99 | errors | bare-SQL baseline | ratio | target | met |"
@@ -443,6 +504,14 @@ def main() -> int:
         print(
             f"| {name} | {r.rate:,.0f} {unit} | {r.pct(0.5):.1f} ms | {r.pct(0.99):.1f} ms | "
             f"{errors or 'none'} | {base_text} | {ratio} | {target} | {'yes' if ok else 'no'} |"
+        )
+    if billing is not None:
+        seconds, rss, closed, billing_drift = billing
+        ok = seconds <= 60 and rss <= 300 and closed == BILLING_SUBSCRIPTIONS
+        print(
+            f"| run_billing closing {closed:,} subscriptions with usage | {seconds:.1f} s | "
+            f"peak RSS {rss:.0f} MB | | {billing_drift} | — | — | ≤ 60 s, ≤ 300 MB RSS | "
+            f"{'yes' if ok else 'no'} |"
         )
     print()
     print(f"ledger after the run: {drift}")

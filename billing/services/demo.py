@@ -315,3 +315,63 @@ def bench_seed(*, customers: int) -> str:
             )
     _, raw = api_key_create(name="bench", scopes=["events", "read", "manage"])
     return raw
+
+
+def bench_billing_seed(*, customers: int, start: datetime) -> int:
+    """Subscriptions for the run_billing benchmark: ``customers`` postpaid customers on a
+    plan with a base fee and a volume-priced meter, each with usage in the period that
+    starts at ``start``. Events go through the charging service's batch path."""
+    from billing.services.charging import event_data, events_charge_batch
+
+    with transaction.atomic():
+        if not Meter.objects.filter(code="api_calls").exists():
+            meter_create(code="api_calls", name="API calls", unit="calls", aggregation="count")
+        if not Plan.objects.filter(code="bench-postpaid").exists():
+            plan_create(
+                code="bench-postpaid",
+                name="Bench postpaid",
+                spec={
+                    "currency": "USD",
+                    "interval": "month",
+                    "base_fee": "10.00",
+                    "base_fee_timing": "in_arrears",
+                    "prices": [
+                        {
+                            "meter": "api_calls",
+                            "model": "volume",
+                            "tiers": [
+                                {"up_to": "10", "unit_price": "0.01"},
+                                {"up_to": None, "unit_price": "0.008"},
+                            ],
+                        }
+                    ],
+                },
+            )
+    made = 0
+    pending = []
+    for n in range(1, customers + 1):
+        external_id = f"b{n:05d}"
+        if not Customer.objects.filter(external_id=external_id).exists():
+            with transaction.atomic():
+                customer = customer_create(
+                    external_id=external_id, name=external_id, currency="USD"
+                )
+                subscription_create(
+                    customer=customer, plan="bench-postpaid", start=start, overage="invoice"
+                )
+            made += 1
+        for k in range(3):
+            pending.append(
+                event_data(
+                    id=f"{external_id}-call-{k}",
+                    customer=external_id,
+                    meter="api_calls",
+                    timestamp=start,
+                )
+            )
+        if len(pending) >= 999:
+            events_charge_batch(events=pending, now=start)
+            pending = []
+    if pending:
+        events_charge_batch(events=pending, now=start)
+    return made

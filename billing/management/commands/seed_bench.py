@@ -1,8 +1,11 @@
-"""`manage.py seed_bench --customers N`: data for `make bench`; prints an API key."""
+"""`manage.py seed_bench --customers N`: data for `make bench`; prints an API key.
+With `--billing-start T`, instead: N postpaid subscriptions with usage from T, for the
+run_billing benchmark."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.dateparse import parse_datetime
 
-from billing.services.demo import bench_seed
+from billing.services.demo import bench_billing_seed, bench_seed
 
 
 class Command(BaseCommand):
@@ -10,6 +13,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--customers", type=int, default=1000)
+        parser.add_argument("--billing-start", dest="billing_start", default=None)
 
-    def handle(self, *args, customers: int, **options):
+    def handle(self, *args, customers: int, billing_start=None, **options):
+        if billing_start:
+            start = parse_datetime(billing_start)
+            if start is None or start.utcoffset() is None:
+                raise CommandError("--billing-start must be an ISO 8601 time with an offset")
+            self.stdout.write(str(bench_billing_seed(customers=customers, start=start)))
+            return
         self.stdout.write(bench_seed(customers=customers))
