@@ -361,7 +361,9 @@ def subscription_period_close(*, subscription_id: int, now: datetime | None = No
         )
         if not ending:
             subscription_allowances_issue(subscription=sub)
-    logger.info("closed %s at %s: invoice %s", sub, boundary.isoformat(), invoice.pk)
+    logger.info(
+        "closed subscription %s at %s: invoice %s", sub.pk, boundary.isoformat(), invoice.pk
+    )
     return invoice
 
 

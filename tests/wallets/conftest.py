@@ -10,8 +10,10 @@ from wallets.services import wallet_create
 def reconciled_ledger(request):
     """After every ledger test, invariants 1–4 hold over the whole ledger."""
     yield
-    if "db" in request.fixturenames or "transactional_db" in request.fixturenames or any(
-        m.name == "django_db" for m in request.node.iter_markers()
+    if (
+        "db" in request.fixturenames
+        or "transactional_db" in request.fixturenames
+        or any(m.name == "django_db" for m in request.node.iter_markers())
     ):
         drifts = ledger_reconcile()
         assert drifts == [], "\n".join(map(str, drifts))
@@ -30,3 +32,24 @@ def make_wallet(db):
         return wallet_create(owner=owner or f"test:wallet-{next(counter)}")
 
     return make
+
+
+# --- added for the ledger test suite -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def currencies_present(django_db_setup, django_db_blocker):
+    """ISO currencies come from a data migration (and a post_migrate handler after a flush); a
+    test database kept by `--reuse-db` from before that handler may lack them. Put them back."""
+    from tests.wallets.helpers import ensure_currencies
+
+    with django_db_blocker.unblock():
+        ensure_currencies()
+
+
+@pytest.fixture
+def credits(db):
+    """PRODUCT.md example D: custom asset `credits`, 0 decimals, 1 credit = 0.01 USD."""
+    from tests.wallets.helpers import credits_asset
+
+    return credits_asset()
