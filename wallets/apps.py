@@ -1,5 +1,9 @@
+import decimal
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+
+DECIMAL_PRECISION = 60
 
 
 def _after_migrate(sender, app_config=None, **kwargs) -> None:
@@ -18,4 +22,9 @@ class WalletsConfig(AppConfig):
     verbose_name = "Wallets and ledger"
 
     def ready(self) -> None:
+        # Amounts below 10^18 at 12 places have up to 30 digits and their products more:
+        # Python's default 28-digit context would round them. Every thread starts from
+        # DefaultContext, so widen both.
+        decimal.DefaultContext.prec = DECIMAL_PRECISION
+        decimal.getcontext().prec = DECIMAL_PRECISION
         post_migrate.connect(_after_migrate, dispatch_uid="wallets.after_migrate")

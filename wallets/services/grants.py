@@ -391,10 +391,12 @@ def ledger_refund(
     """Post the reversal of a charge ``txn`` (a draw or a capture), with its wallet accounts
     locked by the caller. Value goes back to the grants it came from while they are active
     and unexpired; what came from a grant that has lapsed goes to the expiry account; a
-    charge that made debt lowers the debt."""
+    charge that made debt lowers the debt — and what of that debt a top-up has paid since
+    comes back as a new paid grant."""
     legs: list[Leg] = []
     restore: list[tuple[str, Decimal]] = []
     entries = list(txn.entries.select_related("account", "grant").order_by("id"))
+    debt_left: dict[int, Decimal] = {}
     for entry in entries:
         account = entry.account
         if account.wallet_id is None:
@@ -406,7 +408,23 @@ def ledger_refund(
         value = -entry.amount
         grant = entry.grant
         if grant is None:
-            legs.append(Leg(account, value, None))  # lowers the debt
+            owed = debt_left.setdefault(account.pk, account.debt)
+            lower = min(value, owed)
+            debt_left[account.pk] = owed - lower
+            if lower:
+                legs.append(Leg(account, lower, None))  # lowers the debt
+            if value > lower:
+                back = Grant(
+                    wallet_id=account.wallet_id,
+                    asset_id=account.asset_id,
+                    purpose=Grant.Purpose.PAID,
+                    amount=value - lower,
+                    remaining=value - lower,
+                    reference=f"refund of transaction {txn.pk}",
+                    created_at=now,
+                )
+                back.save(force_insert=True)
+                legs.append(Leg(account, value - lower, back.pk))
         elif grant.status == Grant.Status.ACTIVE and (
             grant.expires_at is None or grant.expires_at > now
         ):
