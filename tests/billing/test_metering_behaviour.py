@@ -1,0 +1,744 @@
+"""Real-time metering beyond the worked examples (PRODUCT.md §2, §4; API.md "Usage"): late
+events and closed periods, periodically rated meters, batch order, reversal, debt from an
+over-capture, hold expiry, soft limits and day windows, listing events, scopes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from urllib.parse import quote
+
+import pytest
+import time_machine
+
+from billing.models import Alert, Invoice, Subscription, UsageCounter, UsageEvent
+from billing.services.billing_run import subscription_period_close
+from plans.models import Plan
+from tests.wallets.helpers import ensure_currencies
+from wallets.models import Account, Grant, Hold, LedgerEntry, LedgerTransaction
+from wallets.services import holds_expire_due
+
+from .scenario import available, event, grant, setup_customer, setup_meter, setup_plan
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+
+JAN1 = datetime(2026, 1, 1, tzinfo=UTC)
+FEB1 = datetime(2026, 2, 1, tzinfo=UTC)
+MAR1 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _currencies(db):
+    """The concurrency tests flush every table (the ISO currencies too) when they end."""
+    ensure_currencies()
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel("2026-01-10T12:00:00Z", tick=False) as traveller:
+        yield traveller
+
+
+def per_unit(meter: str, unit_price: str, **extra) -> dict:
+    return {"meter": meter, "model": "per_unit", "unit_price": unit_price, **extra}
+
+
+def requests_customer(api, *, overage="wallet", usd=None, customer="acme"):
+    """``customer`` on plan ``flat``: meter ``requests`` (count) at 1.00 USD each."""
+    if not Plan.objects.filter(code="flat").exists():
+        setup_meter(api, "requests", "requests", "count")
+        setup_plan(api, "flat", [per_unit("requests", "1.00")])
+    setup_customer(api, external_id=customer, plan="flat", overage=overage)
+    if usd is not None:
+        grant(api, customer, "USD", usd, id=f"{customer}-usd")
+
+
+def counter(customer: str, period_start: datetime) -> tuple:
+    c = UsageCounter.objects.get(
+        subscription__customer__external_id=customer, period_start=period_start
+    )
+    return (c.quantity, c.included, c.billable, c.amount, c.accrued, c.events)
+
+
+def usage_meter(api, customer: str, at: str | None = None, meter: str | None = None) -> dict:
+    path = f"/api/v1/customers/{customer}/usage"
+    if at:
+        path += f"?at={quote(at)}"
+    r = api.get(path)
+    assert r.status_code == 200, r.content
+    body = r.json()
+    meters = [m for m in body["meters"] if meter is None or m["meter"] == meter]
+    assert len(meters) == 1, body
+    return {"period": body["period"], **meters[0]}
+
+
+def problem(r, status: int, code: str) -> dict:
+    assert r.status_code == status, r.content
+    assert r["Content-Type"] == "application/problem+json"
+    body = r.json()
+    assert body["code"] == code and body["status"] == status
+    return body
+
+
+# --- late events and closed periods ---------------------------------------------------------------
+
+
+def test_late_event_of_the_previous_period_lands_in_its_counter(api, clock):
+    requests_customer(api, usd="100.00")
+    clock.move_to("2026-02-10T12:00:00Z")  # January is over; no period close has run
+    assert Subscription.objects.get().current_period_start == JAN1
+
+    r = event(api, "late", "acme", "requests", ts="2026-01-20T08:00:00Z")
+    assert r.status_code == 201, r.content
+    r = event(api, "now", "acme", "requests", ts="2026-02-10T11:00:00Z")
+    assert r.status_code == 201, r.content
+
+    assert counter("acme", JAN1) == (D(1), D(0), D(1), D(1), D(0), 1)
+    assert counter("acme", FEB1) == (D(1), D(0), D(1), D(1), D(0), 1)
+    assert UsageEvent.objects.get(event_id="late").period_start == JAN1
+    assert UsageEvent.objects.get(event_id="now").period_start == FEB1
+    january = usage_meter(api, "acme", at="2026-01-20T00:00:00Z")
+    assert january["period"] == {"start": JAN1.isoformat(), "end": FEB1.isoformat()}
+    assert (january["quantity"], january["amount"]) == ("1", "1")
+    february = usage_meter(api, "acme")
+    assert february["period"] == {"start": FEB1.isoformat(), "end": MAR1.isoformat()}
+    assert (february["quantity"], february["amount"]) == ("1", "1")
+    assert available(api, "acme", "USD") == D("98")
+
+
+def test_allowance_of_a_later_period_is_issued_lazily_and_once(api, clock):
+    setup_meter(api, "llm_tokens", "tokens")
+    setup_plan(api, "pro", [per_unit("llm_tokens", "0.01", included="100")])
+    sub = setup_customer(api, plan="pro")
+    grant(api, "acme", "USD", "10.00", id="g1")
+    january = Grant.objects.get(purpose="allowance")
+    assert (january.amount, january.expires_at) == (D(100), FEB1)
+
+    clock.move_to("2026-02-10T12:00:00Z")  # before any period close
+    r = event(api, "f1", "acme", "llm_tokens", "150", ts="2026-02-10T12:00:00Z")
+    assert r.status_code == 201, r.content
+    charge = r.json()["charge"]
+    assert (charge["included"], charge["billable"], charge["amount"]) == (
+        "100",
+        "50",
+        "0.500000000000",
+    )
+    price_id = UsageCounter.objects.get().price_id
+    source = f"allowance:{sub['id']}:{price_id}:{FEB1.isoformat()}"
+    february = Grant.objects.get(source=source)
+    assert (february.purpose, february.amount, february.remaining, february.expires_at) == (
+        "allowance",
+        D(100),
+        D(0),
+        MAR1,
+    )
+    assert february.meters == ["llm_tokens"]
+    assert charge["included_from"] == [{"grant": february.pk, "asset": "tokens", "amount": "100"}]
+    r = event(api, "f2", "acme", "llm_tokens", "10", ts="2026-02-10T12:00:00Z")
+    assert r.status_code == 201 and r.json()["charge"]["included"] == "0"
+    assert Grant.objects.filter(purpose="allowance").count() == 2
+    assert counter("acme", FEB1) == (D(160), D(100), D(60), D("0.6"), D(0), 2)
+    january.refresh_from_db()
+    assert january.remaining == D(100)  # the January allowance was not touched
+
+    # the period close that comes later finds February's allowance issued: not twice
+    assert subscription_period_close(subscription_id=sub["id"]) is not None
+    assert Subscription.objects.get().current_period_start == FEB1
+    assert Grant.objects.filter(source__startswith=f"allowance:{sub['id']}:").count() == 2
+
+
+def finalize(invoice: Invoice) -> None:
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status=Invoice.Status.FINALIZED,
+        number="INV-2026-000001",
+        finalized_at=datetime(2026, 2, 10, 12, tzinfo=UTC),
+    )
+
+
+def test_closed_period_accepts_late_events_until_its_invoice_is_finalized(api, clock):
+    """The invoice issued at the end of January (``period_start`` = February 1, the boundary)
+    decides: draft → January's late events are accepted; finalized → ``period_closed``."""
+    requests_customer(api, usd="100.00")
+    clock.move_to("2026-02-10T12:00:00Z")
+    sub = Subscription.objects.get()
+    invoice = subscription_period_close(subscription_id=sub.pk)
+    assert (invoice.status, invoice.period_start) == ("draft", FEB1)
+
+    r = event(api, "late1", "acme", "requests", ts="2026-01-31T23:59:59Z")
+    assert r.status_code == 201, r.content
+    assert counter("acme", JAN1) == (D(1), D(0), D(1), D(1), D(0), 1)
+
+    finalize(invoice)
+    before = (UsageEvent.objects.count(), LedgerEntry.objects.count())
+    r = event(api, "late2", "acme", "requests", ts="2026-01-20T00:00:00Z")
+    problem(r, 422, "period_closed")
+    r = api.post(
+        "/api/v1/holds",
+        {
+            "id": "late-hold",
+            "customer": "acme",
+            "meter": "requests",
+            "timestamp": "2026-01-20T00:00:00Z",
+        },
+        format="json",
+    )
+    problem(r, 422, "period_closed")
+    assert (UsageEvent.objects.count(), LedgerEntry.objects.count()) == before
+    assert not Hold.objects.exists()
+    assert counter("acme", JAN1) == (D(1), D(0), D(1), D(1), D(0), 1)
+    # February (the current period) is open
+    r = event(api, "feb", "acme", "requests", ts="2026-02-01T00:00:00Z")
+    assert r.status_code == 201, r.content
+
+
+def test_finalized_invoice_row_made_directly_closes_the_period(api, clock):
+    """As above with the rows written by the ORM: the subscription moved to February and a
+    finalized subscription invoice for the boundary of February 1."""
+    requests_customer(api, usd="100.00")
+    clock.move_to("2026-02-10T12:00:00Z")
+    Subscription.objects.update(current_period_start=FEB1, current_period_end=MAR1)
+    sub = Subscription.objects.select_related("customer").get()
+    Invoice.objects.create(
+        customer=sub.customer,
+        subscription=sub,
+        kind=Invoice.Kind.SUBSCRIPTION,
+        status=Invoice.Status.FINALIZED,
+        number="INV-2026-000007",
+        currency_id="USD",
+        period_start=FEB1,
+        period_end=MAR1,
+        subtotal=0,
+        tax=0,
+        total=0,
+    )
+    r = event(api, "late", "acme", "requests", ts="2026-01-15T00:00:00Z")
+    body = problem(r, 422, "period_closed")
+    assert "2026-01-01" in body["detail"]
+    assert not UsageEvent.objects.exists()
+    r = event(api, "feb", "acme", "requests", ts="2026-02-02T00:00:00Z")
+    assert r.status_code == 201, r.content
+
+
+# --- periodically rated meters --------------------------------------------------------------------
+
+
+VOLUME = {
+    "meter": "api_calls",
+    "model": "volume",
+    "tiers": [
+        {"up_to": "10000", "unit_price": "0.01"},
+        {"up_to": "100000", "unit_price": "0.008"},
+        {"up_to": None, "unit_price": "0.005"},
+    ],
+}
+
+
+def test_example_e_volume_rated_periodically(api, clock):
+    """25,000 calls → 25,000 × 0.008 = 200.00. The first 10,000 go through the batch endpoint
+    in 10 batches of 1,000 (accepted, nothing charged): 10,000 is the top of the first tier,
+    100.00; one more call moves every call to the second tier and lowers the total to
+    80.008. The last 14,999 are copies of a row the charging path wrote (only the id
+    differs), because that many more calls through the API take too long on this machine.
+    Usage rates them all from the period's events."""
+    setup_meter(api, "api_calls", "calls", "count")
+    setup_plan(api, "vol", [VOLUME])
+    setup_customer(api, plan="vol", overage="invoice")
+    for batch in range(10):
+        events = [
+            {
+                "id": f"c{batch}-{i}",
+                "customer": "acme",
+                "meter": "api_calls",
+                "timestamp": "2026-01-05T10:00:00Z",
+            }
+            for i in range(1000)
+        ]
+        r = api.post("/api/v1/events/batch", {"events": events}, format="json")
+        assert r.status_code == 200, r.content
+        results = r.json()["results"]
+        assert [x["id"] for x in results] == [e["id"] for e in events]
+        assert {(x["status"], x["code"]) for x in results} == {("accepted", None)}
+        amounts = {(D(x["charge"]["amount"]), len(x["charge"]["funding"])) for x in results}
+        assert amounts == {(0, 0)}
+    assert not LedgerTransaction.objects.filter(kind="draw").exists()
+    assert not UsageCounter.objects.exists()
+    usage = usage_meter(api, "acme")
+    assert (usage["quantity"], usage["billable"], usage["amount"], usage["rating"]) == (
+        "10000",
+        "10000",
+        "100",
+        "periodic",
+    )
+    assert event(api, "one-more", "acme", "api_calls").status_code == 201
+    assert usage_meter(api, "acme")["amount"] == "80.008"
+
+    template = UsageEvent.objects.get(event_id="one-more")
+    fields = {
+        f.attname: getattr(template, f.attname)
+        for f in UsageEvent._meta.concrete_fields
+        if f.attname not in ("id", "event_id")
+    }
+    UsageEvent.objects.bulk_create(
+        (UsageEvent(event_id=f"copy{i}", **fields) for i in range(14_999)), batch_size=5000
+    )
+    usage = usage_meter(api, "acme")
+    assert (usage["quantity"], usage["included"], usage["billable"], usage["amount"]) == (
+        "25000",
+        "0",
+        "25000",
+        "200",
+    )
+
+
+def test_example_f_unique_users(api, clock):
+    setup_meter(api, "active_users", "users", "unique_count", prop="user_id")
+    setup_plan(api, "seats", [per_unit("active_users", "5.00")])
+    setup_customer(api, plan="seats", overage="invoice")
+    for i, user in enumerate("abcab"):
+        r = event(api, f"u{i}", "acme", "active_users", user_id=user)
+        assert r.status_code == 201, r.content
+        assert (D(r.json()["charge"]["amount"]), r.json()["charge"]["funding"]) == (0, [])
+    # an event without the property counts no user
+    assert event(api, "anon", "acme", "active_users").status_code == 201
+    usage = usage_meter(api, "acme")
+    assert (usage["quantity"], usage["amount"], usage["rating"]) == ("3", "15", "periodic")
+    assert not LedgerEntry.objects.filter(transaction__kind="draw").exists()
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "quantity", "amount"),
+    [("max", "9", "18"), ("latest", "6", "12")],
+)
+def test_max_and_latest_meters(api, clock, aggregation, quantity, amount):
+    """Arrival order differs from time order: ``latest`` takes the last by timestamp."""
+    setup_meter(api, "gpu", "gpus", aggregation)
+    setup_plan(api, "gpu", [per_unit("gpu", "2.00")])
+    setup_customer(api, plan="gpu", overage="invoice")
+    for event_id, q, ts in (
+        ("g1", "4", "2026-01-02T00:00:00Z"),
+        ("g2", "6", "2026-01-09T00:00:00Z"),
+        ("g3", "9", "2026-01-05T00:00:00Z"),
+    ):
+        r = event(api, event_id, "acme", "gpu", q, ts=ts)
+        assert r.status_code == 201, r.content
+        assert (D(r.json()["charge"]["amount"]), r.json()["charge"]["funding"]) == (0, [])
+    usage = usage_meter(api, "acme")
+    assert (usage["quantity"], usage["amount"]) == (quantity, amount)
+    assert not LedgerTransaction.objects.filter(kind="draw").exists()
+
+
+# --- batches --------------------------------------------------------------------------------------
+
+
+def test_batch_charges_one_customers_events_in_array_order(api, clock):
+    requests_customer(api, usd="2.00")
+    requests_customer(api, customer="other", usd="1.00")
+    events = [
+        {"id": "b1", "customer": "acme", "meter": "requests"},
+        {"id": "o1", "customer": "other", "meter": "requests"},
+        {"id": "b2", "customer": "acme", "meter": "requests"},
+        {"id": "o2", "customer": "other", "meter": "requests"},
+        {"id": "b3", "customer": "acme", "meter": "requests"},
+    ]
+    r = api.post("/api/v1/events/batch", {"events": events}, format="json")
+    assert r.status_code == 200, r.content
+    assert [(x["id"], x["status"], x["code"]) for x in r.json()["results"]] == [
+        ("b1", "accepted", None),
+        ("o1", "accepted", None),
+        ("b2", "accepted", None),
+        ("o2", "declined", "insufficient_funds"),
+        ("b3", "declined", "insufficient_funds"),
+    ]
+    assert [x["replayed"] for x in r.json()["results"]] == [False] * 5
+    again = api.post("/api/v1/events/batch", {"events": events}, format="json").json()
+    assert [(x["status"], x["replayed"]) for x in again["results"]] == [
+        ("accepted", True),
+        ("accepted", True),
+        ("accepted", True),
+        ("declined", True),
+        ("declined", True),
+    ]
+    assert available(api, "acme", "USD") == D(0)
+    assert available(api, "other", "USD") == D(0)
+    assert UsageEvent.objects.count() == 5
+
+
+# --- reversal -------------------------------------------------------------------------------------
+
+
+def test_reversal_returns_units_to_the_allowance_and_money_to_the_paid_grant_once(api, clock):
+    setup_meter(api, "llm_tokens", "tokens")
+    setup_plan(api, "pro", [per_unit("llm_tokens", "0.01", included="100")])
+    setup_customer(api, plan="pro")
+    grant(api, "acme", "USD", "10.00", id="paid")
+    allowance = Grant.objects.get(purpose="allowance")
+
+    r = event(api, "e1", "acme", "llm_tokens", "150")
+    assert r.status_code == 201
+    assert r.json()["charge"]["funding"] == [
+        {"grant": "paid", "asset": "USD", "amount": "0.500000000000"}
+    ]
+    allowance.refresh_from_db()
+    assert allowance.remaining == 0
+
+    r = api.post("/api/v1/events/e1/reverse")
+    assert r.status_code == 200, r.content
+    assert r.json()["status"] == "reversed" and "reversed_at" in r.json()
+    allowance.refresh_from_db()
+    assert allowance.remaining == D(100)
+    assert Grant.objects.get(pk="paid").remaining == D(10)
+    assert available(api, "acme", "USD") == D(10)
+    assert available(api, "acme", "tokens") == D(100)
+    assert counter("acme", JAN1) == (D(0), D(0), D(0), D(0), D(0), 1)
+    refunds = LedgerTransaction.objects.filter(kind="refund")
+    assert refunds.count() == 1
+    assert sorted(
+        (e.asset_id, e.amount, e.grant_id)
+        for e in refunds.get().entries.filter(account__wallet__isnull=False)
+    ) == [("USD", D("0.5"), "paid"), ("tokens", D(100), allowance.pk)]
+
+    again = api.post("/api/v1/events/e1/reverse")
+    assert again.status_code == 200 and again.json()["status"] == "reversed"
+    assert refunds.count() == 1
+    assert Grant.objects.get(pk="paid").remaining == D(10)
+    # the same usage again is charged exactly as the first time
+    r = event(api, "e2", "acme", "llm_tokens", "150")
+    assert r.json()["charge"]["included"] == "100"
+    assert r.json()["charge"]["amount"] == "0.500000000000"
+
+
+# --- holds: debt from an over-capture, expiry, a declined hold retried ----------------------------
+
+
+def tokens_customer(api, usd: str) -> None:
+    setup_meter(api, "llm_tokens", "tokens")
+    setup_plan(api, "metered", [per_unit("llm_tokens", "0.000002")])
+    setup_customer(api, plan="metered")
+    grant(api, "acme", "USD", usd, id="g1")
+
+
+def hold(api, hold_id: str, quantity: str, expires_in: int = 600):
+    return api.post(
+        "/api/v1/holds",
+        {
+            "id": hold_id,
+            "customer": "acme",
+            "meter": "llm_tokens",
+            "quantity": quantity,
+            "expires_in": expires_in,
+        },
+        format="json",
+    )
+
+
+def usd_account() -> Account:
+    return Account.objects.get(wallet__customer__external_id="acme", asset_id="USD")
+
+
+def test_over_capture_makes_debt_that_declines_until_a_top_up_pays_it(api, clock):
+    tokens_customer(api, "10.00")
+    assert hold(api, "h1", "2000000").status_code == 201  # 4.00 held
+    r = api.post("/api/v1/holds/h1/capture", {"quantity": "6000000"}, format="json")
+    assert r.status_code == 200, r.content
+    charge = r.json()["event"]["charge"]
+    assert charge["amount"] == "12.000000000000"
+    assert charge["funding"] == [
+        {"grant": "g1", "asset": "USD", "amount": "10.000000000000"},
+        {"grant": None, "asset": "USD", "amount": "2.000000000000"},
+    ]
+    account = usd_account()
+    assert (account.posted, account.held, account.debt) == (D(-2), D(0), D(2))
+    assert available(api, "acme", "USD") == D(-2)
+
+    entries = LedgerEntry.objects.count()
+    r = event(api, "after", "acme", "llm_tokens", "1")
+    body = problem(r, 402, "negative_balance")
+    assert body["event"]["status"] == "declined"
+    assert UsageEvent.objects.get(event_id="after").decline_code == "negative_balance"
+    assert LedgerEntry.objects.count() == entries
+    problem(hold(api, "h2", "1"), 402, "negative_balance")
+
+    top_up = grant(api, "acme", "USD", "5.00", id="top")
+    assert top_up["remaining"] == "3.000000000000"
+    account.refresh_from_db()
+    assert (account.posted, account.debt) == (D(3), D(0))
+    r = event(api, "flows", "acme", "llm_tokens", "1000000")
+    assert r.status_code == 201, r.content
+    assert r.json()["charge"]["funding"] == [
+        {"grant": "top", "asset": "USD", "amount": "2.000000000000"}
+    ]
+    assert available(api, "acme", "USD") == D(1)
+
+
+def test_expired_hold_reads_expired_cannot_be_captured_and_is_swept(api, clock):
+    tokens_customer(api, "10.00")
+    r = hold(api, "h1", "2000000", expires_in=60)
+    assert r.status_code == 201
+    expires_at = datetime.fromisoformat(r.json()["expires_at"])
+    assert expires_at == datetime(2026, 1, 10, 12, 1, tzinfo=UTC)
+    assert available(api, "acme", "USD") == D(6)
+    assert api.get("/api/v1/holds/h1").json()["status"] == "pending"
+
+    clock.move_to(expires_at)  # due at its expiry, before any sweep
+    r = api.get("/api/v1/holds/h1")
+    assert r.status_code == 200 and r.json()["status"] == "expired"
+    assert Hold.objects.get(pk="h1").status == "pending"
+    body = problem(
+        api.post("/api/v1/holds/h1/capture", {"quantity": "1"}, format="json"),
+        409,
+        "hold_not_pending",
+    )
+    assert body["hold_status"] == "expired"
+    problem(api.post("/api/v1/holds/h1/void"), 409, "hold_not_pending")
+    assert not UsageEvent.objects.exists()
+    assert usd_account().held == D(4)
+
+    assert holds_expire_due() == ["h1"]
+    assert holds_expire_due() == []
+    assert Hold.objects.get(pk="h1").status == "expired"
+    account = usd_account()
+    assert (account.posted, account.held) == (D(10), D(0))
+    assert Grant.objects.get(pk="g1").held == D(0)
+    assert api.get("/api/v1/holds/h1").json()["status"] == "expired"
+
+
+def test_an_expired_hold_never_blocks_a_charge_before_the_sweep(api, clock):
+    tokens_customer(api, "10.00")
+    assert hold(api, "h1", "4000000", expires_in=60).status_code == 201  # 8.00 held
+    problem(event(api, "e1", "acme", "llm_tokens", "2000000"), 402, "insufficient_funds")
+    clock.shift(timedelta(seconds=61))
+    r = event(api, "e2", "acme", "llm_tokens", "5000000", ts="2026-01-10T12:01:01Z")
+    assert r.status_code == 201, r.content
+    assert Hold.objects.get(pk="h1").status == "expired"
+    assert available(api, "acme", "USD") == D(0)
+
+
+def test_a_declined_hold_can_be_tried_again_after_a_top_up(api, clock):
+    tokens_customer(api, "1.00")
+    problem(hold(api, "h1", "1000000"), 402, "insufficient_funds")  # 2.00 > 1.00
+    problem(hold(api, "h1", "1000000"), 402, "insufficient_funds")
+    assert not Hold.objects.exists()
+    grant(api, "acme", "USD", "1.00", id="more")
+    r = hold(api, "h1", "1000000")
+    assert r.status_code == 201, r.content
+    assert r.json()["held"] == [{"asset": "USD", "amount": "2.000000000000"}]
+    again = hold(api, "h1", "1000000")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == r.json()
+    assert Hold.objects.count() == 1 and usd_account().held == D(2)
+
+
+# --- spend limits: soft, day windows --------------------------------------------------------------
+
+
+def put_limit(api, **body) -> None:
+    r = api.put("/api/v1/customers/acme/spend-limit", body, format="json")
+    assert r.status_code == 200, r.content
+
+
+def alerts() -> list[tuple]:
+    return list(Alert.objects.order_by("id").values_list("kind", "threshold", "event_id", "spent"))
+
+
+THRESHOLD = Alert.Kind.THRESHOLD
+EXCEEDED = Alert.Kind.EXCEEDED
+
+
+def test_soft_limit_never_declines_and_alerts_once_each(api, clock):
+    requests_customer(api, usd="100.00")
+    put_limit(api, amount="5.00", window="period", mode="soft", alert_thresholds=[50, 100])
+    for i in range(1, 9):
+        r = event(api, f"s{i}", "acme", "requests")
+        assert r.status_code == 201, (i, r.content)
+    assert alerts() == [
+        (THRESHOLD, 50, "s3", D(3)),
+        (THRESHOLD, 100, "s5", D(5)),
+        (EXCEEDED, None, "s6", D(6)),
+    ]
+    body = api.get("/api/v1/customers/acme/usage").json()["spend"]
+    assert (body["amount"], body["limit"], body["mode"]) == ("8", "5", "soft")
+    assert available(api, "acme", "USD") == D(92)
+
+
+def test_day_window_resets_the_next_utc_day(api, clock):
+    requests_customer(api, usd="100.00")
+    put_limit(api, amount="3.00", window="day", mode="hard", alert_thresholds=[50])
+    day1, day2 = "2026-01-10T12:00:00Z", "2026-01-11T00:00:00Z"
+    for i in range(1, 4):
+        assert event(api, f"d{i}", "acme", "requests", ts=day1).status_code == 201
+    problem(event(api, "d4", "acme", "requests", ts=day1), 402, "spend_limit_exceeded")
+
+    clock.move_to(day2)
+    for i in range(1, 3):
+        r = event(api, f"n{i}", "acme", "requests", ts=day2)
+        assert r.status_code == 201, r.content
+    assert alerts() == [
+        (THRESHOLD, 50, "d2", D(2)),
+        (EXCEEDED, None, "d4", D(3)),
+        (THRESHOLD, 50, "n2", D(2)),  # fires again: a new window
+    ]
+    assert Alert.objects.get(event_id="n2").window_start == datetime(2026, 1, 11, tzinfo=UTC)
+    spend = api.get("/api/v1/customers/acme/usage").json()["spend"]
+    assert (spend["amount"], spend["window"]["start"]) == ("2", "2026-01-11T00:00:00+00:00")
+    yesterday = api.get("/api/v1/customers/acme/usage?at=2026-01-10T18:00:00Z").json()["spend"]
+    assert yesterday["amount"] == "3"
+
+
+def test_late_event_counts_in_its_own_day_and_its_reversal_gives_it_back(api, clock):
+    """A charge counts in the spend window of its event's timestamp (as ``spend_in_window``
+    recomputes it), so its reversal takes it out of that same window."""
+    requests_customer(api, usd="100.00")
+    put_limit(api, amount="10.00", window="day", mode="hard")
+    clock.move_to("2026-01-11T00:01:00Z")
+    r = event(api, "late", "acme", "requests", ts="2026-01-10T23:59:00Z")
+    assert r.status_code == 201, r.content
+
+    def spent(at: str) -> str:
+        return api.get(f"/api/v1/customers/acme/usage?at={quote(at)}").json()["spend"]["amount"]
+
+    assert (spent("2026-01-10T12:00:00Z"), spent("2026-01-11T12:00:00Z")) == ("1", "0")
+    assert api.post("/api/v1/events/late/reverse").status_code == 200
+    assert (spent("2026-01-10T12:00:00Z"), spent("2026-01-11T12:00:00Z")) == ("0", "0")
+
+
+# --- replays --------------------------------------------------------------------------------------
+
+
+def test_a_retry_of_an_event_without_timestamp_is_a_replay(api, clock):
+    requests_customer(api, usd="5.00")
+    body = {"id": "no-ts", "customer": "acme", "meter": "requests"}
+    first = api.post("/api/v1/events", body, format="json")
+    assert first.status_code == 201
+    clock.shift(timedelta(seconds=30))
+    again = api.post("/api/v1/events", body, format="json")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    problem(
+        api.post("/api/v1/events", {**body, "quantity": "2"}, format="json"),
+        409,
+        "idempotency_conflict",
+    )
+    assert available(api, "acme", "USD") == D(4)
+
+
+# --- listing events -------------------------------------------------------------------------------
+
+
+def listed(api, query: str = "") -> list[str]:
+    r = api.get(f"/api/v1/events{query}")
+    assert r.status_code == 200, r.content
+    assert r.json()["next"] is None
+    return [e["id"] for e in r.json()["results"]]
+
+
+def test_event_list_filters_and_pagination(api, clock):
+    requests_customer(api, usd="3.00")
+    setup_meter(api, "llm_tokens", "tokens")
+    setup_plan(api, "both", [per_unit("requests", "1.00"), per_unit("llm_tokens", "0.000001")])
+    setup_customer(api, external_id="beta", plan="both", overage="invoice")
+    sent = [
+        ("a1", "acme", "requests", "2026-01-02T00:00:00Z"),
+        ("a2", "acme", "requests", "2026-01-03T00:00:00Z"),
+        ("b1", "beta", "llm_tokens", "2026-01-03T00:00:00Z"),
+        ("a3", "acme", "requests", "2026-01-04T00:00:00Z"),
+        ("a4", "acme", "requests", "2026-01-05T00:00:00Z"),  # declined: the wallet is empty
+        ("b2", "beta", "requests", "2026-01-06T00:00:00Z"),
+        ("b3", "beta", "llm_tokens", "2026-01-07T00:00:00Z"),
+    ]
+    for event_id, customer, meter, ts in sent:
+        event(api, event_id, customer, meter, "5", ts=ts)
+    assert api.post("/api/v1/events/a2/reverse").status_code == 200
+
+    # newest first by timestamp
+    assert listed(api) == ["b3", "b2", "a4", "a3", "b1", "a2", "a1"]
+    assert listed(api, "?customer=acme") == ["a4", "a3", "a2", "a1"]
+    assert listed(api, "?meter=llm_tokens") == ["b3", "b1"]
+    assert listed(api, "?customer=beta&meter=requests") == ["b2"]
+    assert listed(api, "?status=declined") == ["a4"]
+    assert listed(api, "?status=reversed") == ["a2"]
+    assert listed(api, "?status=accepted&customer=acme") == ["a3", "a1"]
+    since = quote("2026-01-03T00:00:00Z")
+    until = quote("2026-01-06T00:00:00Z")
+    assert listed(api, f"?since={since}&until={until}") == ["a4", "a3", "b1", "a2"]
+    assert listed(api, f"?until={since}") == ["a1"]
+
+    seen: list[str] = []
+    url = "/api/v1/events?limit=3"
+    pages = 0
+    while url:
+        page = api.get(url).json()
+        assert len(page["results"]) <= 3
+        seen += [e["id"] for e in page["results"]]
+        url = page["next"]
+        pages += 1
+    assert pages == 3
+    assert seen == ["b3", "b2", "a4", "a3", "b1", "a2", "a1"]
+
+    detail = api.get("/api/v1/events/a4").json()
+    assert (detail["status"], detail["decline_code"], detail["customer"]) == (
+        "declined",
+        "insufficient_funds",
+        "acme",
+    )
+    assert Counter(e.status for e in UsageEvent.objects.all()) == {
+        "accepted": 5,
+        "declined": 1,
+        "reversed": 1,
+    }
+
+
+# --- scopes ---------------------------------------------------------------------------------------
+
+
+def test_an_events_key_sends_usage_but_reads_nothing(api, make_api_client, clock):
+    tokens_customer(api, "10.00")
+    events_only = make_api_client(["events"])
+    read_only = make_api_client(["read"])
+
+    assert event(events_only, "e1", "acme", "llm_tokens", "1000").status_code == 201
+    batch = {"events": [{"id": "e2", "customer": "acme", "meter": "llm_tokens"}]}
+    assert events_only.post("/api/v1/events/batch", batch, format="json").status_code == 200
+    assert hold(events_only, "h1", "1000").status_code == 201
+    capture = events_only.post("/api/v1/holds/h1/capture", {"quantity": "10"}, format="json")
+    assert capture.status_code == 200
+    assert hold(events_only, "h2", "1000").status_code == 201
+    assert events_only.post("/api/v1/holds/h2/void").status_code == 200
+    assert events_only.post("/api/v1/events/e1/reverse").status_code == 200
+
+    for path in (
+        "/api/v1/events",
+        "/api/v1/events/e1",
+        "/api/v1/holds/h1",
+        "/api/v1/customers/acme/usage",
+        "/api/v1/customers/acme/wallet",
+    ):
+        problem(events_only.get(path), 403, "forbidden")
+        assert read_only.get(path).status_code == 200, path
+    problem(event(read_only, "e3", "acme", "llm_tokens", "1"), 403, "forbidden")
+    problem(hold(read_only, "h3", "1"), 403, "forbidden")
+    problem(
+        events_only.put("/api/v1/customers/acme/spend-limit", {"amount": "1.00"}, format="json"),
+        403,
+        "forbidden",
+    )
+    from rest_framework.test import APIClient
+
+    problem(APIClient().post("/api/v1/events", {}, format="json"), 401, "unauthenticated")
+    assert not UsageEvent.objects.filter(event_id="e3").exists()
+    assert not Hold.objects.filter(pk="h3").exists()
+
+
+def test_reversing_an_over_capture_after_its_debt_was_paid(api, clock):
+    """12.00 captured: 10.00 from g1, 2.00 of debt that the top-up of 5.00 paid. The reversal
+    refunds all 12.00: the wallet ends with 15.00 and no debt."""
+    tokens_customer(api, "10.00")
+    assert hold(api, "h1", "2000000").status_code == 201
+    r = api.post("/api/v1/holds/h1/capture", {"quantity": "6000000"}, format="json")
+    assert r.status_code == 200  # 12.00: 10.00 from g1, 2.00 of debt
+    grant(api, "acme", "USD", "5.00", id="top")  # pays the 2.00 of debt: 3.00 remain
+    r = api.post("/api/v1/events/h1/reverse")
+    assert r.status_code == 200, r.content
+    assert available(api, "acme", "USD") == D(15)
+    assert usd_account().debt == 0
