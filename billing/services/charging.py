@@ -299,6 +299,9 @@ def _decide(
 ) -> _Charge:
     """Steps 1–4 with reads only (the account rows are locked by the caller)."""
     charge = _Charge(price=price)
+    # a late event may use the grants that were valid when it happened (its period's
+    # allowance) as long as the expiry sweep has not closed them yet
+    valid_at = min(now, data.timestamp)
     quantity = Decimal(1) if ctx.aggregation == Meter.Aggregation.COUNT else data.quantity
     prefer = prefer or {}
     for account in accounts.values():
@@ -309,7 +312,9 @@ def _decide(
             )
     # 1. units first
     unit_grants = _with_preferred(
-        eligible_grants(wallet_id=ctx.wallet_id, asset=ctx.unit, meter=ctx.meter_code, now=now),
+        eligible_grants(
+            wallet_id=ctx.wallet_id, asset=ctx.unit, meter=ctx.meter_code, now=valid_at
+        ),
         prefer.get(ctx.unit, []),
     )
     if price is not None and price.asset == ctx.unit:
@@ -336,7 +341,9 @@ def _decide(
         return charge
     # 3. pay from grants in burn-down order
     money_grants = _with_preferred(
-        eligible_grants(wallet_id=ctx.wallet_id, asset=price.asset, meter=ctx.meter_code, now=now),
+        eligible_grants(
+            wallet_id=ctx.wallet_id, asset=price.asset, meter=ctx.meter_code, now=valid_at
+        ),
         prefer.get(price.asset, []),
     )
     if price.asset == ctx.unit:

@@ -742,3 +742,20 @@ def test_reversing_an_over_capture_after_its_debt_was_paid(api, clock):
     assert r.status_code == 200, r.content
     assert available(api, "acme", "USD") == D(15)
     assert usd_account().debt == 0
+
+
+def test_late_event_uses_its_own_periods_allowance_until_it_is_swept(api, clock):
+    setup_meter(api, "llm_tokens", "tokens")
+    setup_plan(api, "pro", [per_unit("llm_tokens", "0.01", included="100")])
+    setup_customer(api, plan="pro")
+    grant(api, "acme", "USD", "10.00", id="g1")
+    clock.move_to("2026-02-10T12:00:00Z")  # January's allowance has expired, not swept yet
+    r = event(api, "late", "acme", "llm_tokens", "150", ts="2026-01-20T08:00:00Z")
+    assert r.status_code == 201, r.content
+    charge = r.json()["charge"]
+    assert (charge["included"], charge["billable"], charge["amount"]) == (
+        "100",
+        "50",
+        "0.500000000000",
+    )
+    assert Grant.objects.get(purpose="allowance", expires_at=FEB1).remaining == 0
