@@ -150,6 +150,7 @@ class Context:
     unit: str
     aggregation: str
     unit_is_currency: bool
+    unit_decimals: int = 0
 
 
 RESOLVE_SQL = """
@@ -157,7 +158,7 @@ SELECT c.id, c.external_id, c.wallet_id, c.currency_id,
        s.id, s.plan_version_id, s.started_at, v.interval, s.overage,
        s.current_period_start, s.current_period_end, s.status,
        COALESCE(s.billing_anchor, s.started_at),
-       m.id, m.code, m.unit_id, m.aggregation, ua.kind
+       m.id, m.code, m.unit_id, m.aggregation, ua.kind, ua.decimals
 FROM billing_customer c
 LEFT JOIN billing_subscription s
        ON s.customer_id = c.id AND s.status IN ('trialing', 'active', 'canceled')
@@ -181,7 +182,7 @@ def _resolve(data: EventData) -> Context:
         raise UnknownMeter(f"No meter '{data.meter}'.", errors={"meter": ["Unknown meter."]})
     if row[4] is None:
         raise NoActiveSubscription(f"{data.customer} has no active subscription.")
-    return Context(*row[:17], unit_is_currency=row[17] == "currency")
+    return Context(*row[:17], unit_is_currency=row[17] == "currency", unit_decimals=row[18])
 
 
 def _period(ctx: Context, data: EventData, now: datetime) -> tuple[datetime, datetime]:
@@ -665,7 +666,9 @@ def _charge_locked(ctx, data, period, price, now) -> Outcome:
     holds_release_expired(wallet_id=ctx.wallet_id, accounts=accounts, now=now)
     if price is not None:
         _ensure_allowance(ctx, price, accounts[ctx.unit], period[0], period[1], now)
-    decimals = _asset_decimals(assets)
+    decimals = {ctx.unit: (ctx.unit_is_currency, ctx.unit_decimals)}
+    if price is not None:
+        decimals[price.asset] = (price.asset_is_currency, price.asset_decimals)
     try:
         charge = _decide(ctx, data, accounts, period, price, now)
         charge.spend = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)

@@ -55,6 +55,9 @@ def wallet_create(*, owner: str) -> Wallet:
 
 def system_account(code: str, asset_code: str) -> Account:
     """The system account ``code`` in ``asset_code``, made on first use."""
+    account = Account.objects.filter(system_code=code, asset_id=asset_code).first()
+    if account is not None:
+        return account
     Account.objects.bulk_create(
         [Account(system_code=code, asset_id=asset_code)], ignore_conflicts=True
     )
@@ -65,15 +68,23 @@ def accounts_lock(wallet_id: int, asset_codes: Iterable[str]) -> dict[str, Accou
     """Make the wallet's accounts in these assets if missing and lock them, in id order.
     Must run inside a transaction; the locks are held until it ends."""
     codes = sorted(set(asset_codes))
+
+    def lock() -> dict[str, Account]:
+        rows = (
+            Account.objects.select_for_update()
+            .filter(wallet_id=wallet_id, asset_id__in=codes)
+            .order_by("id")
+        )
+        return {account.asset_id: account for account in rows}
+
+    accounts = lock()
+    if len(accounts) == len(codes):
+        return accounts
     Account.objects.bulk_create(
-        [Account(wallet_id=wallet_id, asset_id=code) for code in codes], ignore_conflicts=True
+        [Account(wallet_id=wallet_id, asset_id=code) for code in codes if code not in accounts],
+        ignore_conflicts=True,
     )
-    rows = list(
-        Account.objects.select_for_update()
-        .filter(wallet_id=wallet_id, asset_id__in=codes)
-        .order_by("id")
-    )
-    return {account.asset_id: account for account in rows}
+    return lock()
 
 
 def ledger_post(
