@@ -21,6 +21,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -399,11 +400,13 @@ def billing_scale(url: str) -> tuple[float, float, int, str]:
     )
     print("  running: run_billing closing them …", flush=True)
     started = time.perf_counter()
+    # output goes to a file: a pipe nobody reads until the end would fill and stall it
+    log = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(  # noqa: S603
         [*manage, "run_billing", "--as-of", "2026-02-01T00:00:00+00:00"],
         cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
+        env={**env, "LOG_LEVEL": "WARNING"},
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -415,7 +418,9 @@ def billing_scale(url: str) -> tuple[float, float, int, str]:
         except psutil.NoSuchProcess:
             break
         time.sleep(0.2)
-    output = proc.communicate()[0]
+    proc.wait()
+    log.seek(0)
+    output = log.read()
     seconds = time.perf_counter() - started
     closed = 0
     for line in output.splitlines():
