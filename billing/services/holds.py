@@ -30,6 +30,7 @@ from billing.services.charging import (
     _decide,
     _Duplicate,
     _insert_event,
+    _money_text,
     _period,
     _resolve,
 )
@@ -69,7 +70,7 @@ def _hold_json(hold: Hold, reserved: dict[str, Decimal] | None = None) -> dict[s
         "held": [
             {
                 "asset": asset,
-                "amount": _amount_text(amount, *decimals.get(asset, (True, 12))),
+                "amount": _money_text(amount, *decimals.get(asset, (True, 12))),
             }
             for asset, amount in sorted(reserved.items())
         ],
@@ -77,11 +78,6 @@ def _hold_json(hold: Hold, reserved: dict[str, Decimal] | None = None) -> dict[s
         "created_at": hold.created_at.isoformat(),
         "event": meta.get("event"),
     }
-
-
-def _amount_text(value: Decimal, is_currency: bool, decimals: int) -> str:
-    places = 12 if is_currency else decimals
-    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
 
 
 def hold_authorize(
