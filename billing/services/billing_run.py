@@ -37,7 +37,7 @@ from billing.selectors.usage import aggregate_events
 from billing.services.invoices import LineSpec, invoice_draft_create
 from billing.services.subscriptions import subscription_allowances_issue
 from plans.models import Meter, PlanVersion, Price
-from plans.periods import add_intervals, period_containing
+from plans.periods import period_containing
 from plans.pricing import round_money, tax_amount, total_amount
 from plans.services import price_spec
 
@@ -524,15 +524,3 @@ def _counter_set(sub, price, start, end, quantity, included, billable, amount, n
             """,
             [sub.pk, start, end, price.pk, quantity, included, billable, amount, now],
         )
-
-
-__all__ = [
-    "add_intervals",
-    "advance_lines",
-    "arrears_lines",
-    "invoice_draft_refresh",
-    "rating_run",
-    "subscription_first_invoice",
-    "subscription_period_close",
-    "subscriptions_close_due",
-]

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from billing.models import Invoice, Subscription, UsageCounter, UsageEvent
@@ -392,8 +393,6 @@ def _apply(
     reference: str = "",
 ) -> tuple[LedgerTransaction | None, list[Funding]]:
     """Write what ``_decide`` decided: grants, the counter, the ledger."""
-    from django.db.models import F
-
     fundings: list[Funding] = []
     legs: list[Leg] = []
     for asset, plan in ((ctx.unit, charge.unit_plan), (charge.asset, charge.money_plan)):
@@ -805,8 +804,6 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
     to the grants they came from while those have not expired, money likewise — take it out
     of the period's counter and the spend window. Once: reversing a reversed event changes
     nothing."""
-    from django.db.models import F
-
     from wallets.services import ledger_refund
 
     now = now or timezone.now()
@@ -846,15 +843,13 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
                 updated_at=now,
             )
         if event.amount and event.asset_id and event.subscription_id:
-            sub = event.subscription
             spend_service.spend_release(
                 customer_id=event.customer_id,
                 value=spend_service.value_in_currency(
                     event.amount, event.asset_id, event.customer.currency_id
                 ),
-                period=(event.period_start, sub.current_period_end)
-                if event.period_start == sub.current_period_start
-                else (event.period_start, event.period_start),
+                # a period window starts at the event's period; a day window at its day
+                period=(event.period_start, event.period_start),
                 at=event.timestamp,
             )
         UsageEvent.objects.filter(pk=event.pk).update(reversal_transaction=refund)

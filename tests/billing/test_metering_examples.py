@@ -89,7 +89,6 @@ def test_example_a_hybrid_prepaid(api, clock):
         "start": "2026-01-01T00:00:00+00:00",
         "end": "2026-02-01T00:00:00+00:00",
     }
-    assert usage["meters"][0] | {} == usage["meters"][0]
     meter = usage["meters"][0]
     assert (
         meter["meter"],
