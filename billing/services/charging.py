@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from billing.models import Invoice, Subscription, UsageCounter, UsageEvent
 from billing.selectors.prices import CachedPrice, price_for_event
@@ -49,14 +50,13 @@ from wallets.services import (
     Funding,
     Leg,
     accounts_lock,
-    eligible_grants,
     holds_release_expired,
     ledger_grant,
-    ledger_post,
     request_hash,
     system_account,
 )
-from wallets.services.draws import plan_draw
+from wallets.services.draws import eligible_grants_by_asset, plan_draw
+from wallets.services.ledger import Posting, posting, posting_saved
 
 ZERO = Decimal(0)
 PROPERTIES_MAX_CHARS = 16 * 1024  # as a customer's metadata
@@ -152,6 +152,7 @@ class Context:
     aggregation: str
     unit_is_currency: bool
     unit_decimals: int = 0
+    has_limit: bool = False  # a spend limit exists (else spend is not counted per event)
 
 
 RESOLVE_SQL = """
@@ -159,22 +160,29 @@ SELECT c.id, c.external_id, c.wallet_id, c.currency_id,
        s.id, s.plan_version_id, s.started_at, v.interval, s.overage,
        s.current_period_start, s.current_period_end, s.status,
        COALESCE(s.billing_anchor, s.started_at),
-       m.id, m.code, m.unit_id, m.aggregation, ua.kind, ua.decimals
-FROM billing_customer c
+       m.id, m.code, m.unit_id, m.aggregation, ua.kind, ua.decimals,
+       EXISTS (SELECT 1 FROM billing_spendlimit l WHERE l.customer_id = c.id),
+       e.request_hash, e.response, e.status
+FROM (SELECT 1) AS one
+LEFT JOIN billing_customer c ON c.external_id = %s
 LEFT JOIN billing_subscription s
        ON s.customer_id = c.id AND s.status IN ('trialing', 'active', 'canceled')
 LEFT JOIN plans_planversion v ON v.id = s.plan_version_id
 LEFT JOIN plans_meter m ON m.code = %s
 LEFT JOIN wallets_asset ua ON ua.code = m.unit_id
-WHERE c.external_id = %s
+LEFT JOIN billing_usageevent e ON e.event_id = %s
 """
 
 
-def _resolve(data: EventData) -> Context:
+def _lookup(data: EventData, *, replay: bool = True) -> tuple[Outcome | None, Context | None]:
+    """One query: the stored answer if the event id was seen (``replay``), else the context
+    of the event (``Unprocessable`` when its customer, meter or subscription is missing)."""
     with connection.cursor() as cursor:
-        cursor.execute(RESOLVE_SQL, [data.meter, data.customer])
+        cursor.execute(RESOLVE_SQL, [data.customer, data.meter, data.id if replay else None])
         row = cursor.fetchone()
-    if row is None:
+    if row[20] is not None:
+        return _replayed(data, row[20], row[21], row[22]), None
+    if row[0] is None:
         raise UnknownCustomer(
             f"No customer with external_id '{data.customer}'.",
             errors={"customer": ["Unknown customer."]},
@@ -183,7 +191,15 @@ def _resolve(data: EventData) -> Context:
         raise UnknownMeter(f"No meter '{data.meter}'.", errors={"meter": ["Unknown meter."]})
     if row[4] is None:
         raise NoActiveSubscription(f"{data.customer} has no active subscription.")
-    return Context(*row[:17], unit_is_currency=row[17] == "currency", unit_decimals=row[18])
+    ctx = Context(
+        *row[:17], unit_is_currency=row[17] == "currency", unit_decimals=row[18], has_limit=row[19]
+    )
+    return None, ctx
+
+
+def _resolve(data: EventData) -> Context:
+    _, ctx = _lookup(data, replay=False)
+    return ctx
 
 
 def _period(ctx: Context, data: EventData, now: datetime) -> tuple[datetime, datetime]:
@@ -243,13 +259,19 @@ def event_replay(data: EventData) -> Outcome | None:
     )
     if row is None:
         return None
-    if row["request_hash"] != data.hash():
+    return _replayed(data, row["request_hash"], row["response"], row["status"])
+
+
+def _replayed(data: EventData, stored_hash: str, response: dict | None, status: str) -> Outcome:
+    if stored_hash != data.hash():
         raise IdempotencyConflict(
             f"The event id '{data.id}' was already used with a different body.",
             errors={"id": ["Already used with a different body."]},
         )
-    response = row["response"] or {}
-    code = 201 if response.get("status", row["status"]) in ("accepted", "reversed") else 402
+    if isinstance(response, str):  # jsonb read with a raw cursor arrives as text
+        response = json.loads(response)
+    response = response or {}
+    code = 201 if response.get("status", status) in ("accepted", "reversed") else 402
     return Outcome(status_code=code, body=response, replayed=True)
 
 
@@ -312,13 +334,13 @@ def _decide(
                 f"The wallet owes {_plain(account.debt)} {account.asset_id}; top it up first.",
                 extra={"asset": account.asset_id},
             )
-    # 1. units first
-    unit_grants = _with_preferred(
-        eligible_grants(
-            wallet_id=ctx.wallet_id, asset=ctx.unit, meter=ctx.meter_code, now=valid_at
-        ),
-        prefer.get(ctx.unit, []),
+    # the grants of both assets in one read (the account locks keep them as read)
+    assets = [ctx.unit] + ([price.asset] if price is not None else [])
+    grants = eligible_grants_by_asset(
+        wallet_id=ctx.wallet_id, assets=assets, meter=ctx.meter_code, now=valid_at
     )
+    # 1. units first
+    unit_grants = _with_preferred(grants[ctx.unit], prefer.get(ctx.unit, []))
     if price is not None and price.asset == ctx.unit:
         unit_grants = []  # a price in the meter's own unit: the units are the payment
     charge.unit_plan = plan_draw(unit_grants, quantity)
@@ -327,13 +349,14 @@ def _decide(
     if price is None or charge.billable == 0:
         return charge
     # 2. price the billable part over the period's cumulative billable quantity
-    before = (
-        UsageCounter.objects.filter(
-            subscription_id=ctx.subscription_id, period_start=period[0], price_id=price.id
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT billable FROM billing_usagecounter "
+            "WHERE subscription_id = %s AND period_start = %s AND price_id = %s",
+            [ctx.subscription_id, period[0], price.id],
         )
-        .values_list("billable", flat=True)
-        .first()
-    ) or ZERO
+        row = cursor.fetchone()
+    before = row[0] if row is not None else ZERO
     places = 12 if price.asset_is_currency else price.asset_decimals
     charge.amount = increment_amount(
         price.spec, before=before, quantity=charge.billable, places=places
@@ -342,12 +365,7 @@ def _decide(
     if charge.amount == 0:
         return charge
     # 3. pay from grants in burn-down order
-    money_grants = _with_preferred(
-        eligible_grants(
-            wallet_id=ctx.wallet_id, asset=price.asset, meter=ctx.meter_code, now=valid_at
-        ),
-        prefer.get(price.asset, []),
-    )
+    money_grants = _with_preferred(grants[price.asset], prefer.get(price.asset, []))
     if price.asset == ctx.unit:
         money_grants = _after_units(money_grants, charge.unit_plan)
     charge.money_plan = plan_draw(money_grants, charge.amount)
@@ -380,29 +398,24 @@ def _after_units(grants: list[Grant], unit_plan: list[tuple[Grant, Decimal]]) ->
     return grants
 
 
-def _apply(
+def _plan_posting(
     ctx: Context,
     data: EventData,
     accounts: dict[str, Account],
-    period: tuple[datetime, datetime],
     charge: _Charge,
-    now: datetime,
     *,
     overdraw: bool = False,
     kind: str = LedgerTransaction.Kind.DRAW,
     reference: str = "",
-) -> tuple[LedgerTransaction | None, list[Funding]]:
-    """Write what ``_decide`` decided: grants, the counter, the ledger."""
+) -> tuple[Posting | None, list[Funding]]:
+    """The ledger side of what ``_decide`` decided: the grants it draws and one balanced
+    transaction (None when nothing moves)."""
     fundings: list[Funding] = []
     legs: list[Leg] = []
     for asset, plan in ((ctx.unit, charge.unit_plan), (charge.asset, charge.money_plan)):
         for grant, take in plan:
             fundings.append(Funding(grant.pk, asset, take))
             legs.append(Leg(accounts[asset], -take, grant.pk))
-    for grant_id, take in sorted(
-        ((f.grant_id, f.amount) for f in fundings), key=lambda item: item[0]
-    ):
-        Grant.objects.filter(pk=grant_id).update(remaining=F("remaining") - take)
     paid = sum((f.amount for f in fundings if f.asset == charge.asset), ZERO)
     debt = ZERO
     if overdraw and charge.asset and charge.amount - paid - charge.accrued > 0:
@@ -422,16 +435,42 @@ def _apply(
         legs.append(Leg(revenue[ctx.unit], charge.included))
     if paid + debt:
         legs.append(Leg(revenue[charge.asset], paid + debt))
+    if not legs:
+        return None, fundings
+    post = posting(
+        kind=kind,
+        legs=legs,
+        wallet_id=ctx.wallet_id,
+        reference=reference or data.id,
+        description=f"{ctx.meter_code} × {_plain(data.quantity)}",
+        metadata={"event": data.id, "meter": ctx.meter_code},
+        grant_takes=[(f.grant_id, f.amount) for f in fundings if f.grant_id is not None],
+    )
+    return post, fundings
+
+
+def _apply(
+    ctx: Context,
+    data: EventData,
+    accounts: dict[str, Account],
+    period: tuple[datetime, datetime],
+    charge: _Charge,
+    now: datetime,
+    *,
+    overdraw: bool = False,
+    kind: str = LedgerTransaction.Kind.DRAW,
+    reference: str = "",
+) -> tuple[LedgerTransaction | None, list[Funding]]:
+    """Write what ``_decide`` decided: grants, the counter, the ledger."""
+    post, fundings = _plan_posting(
+        ctx, data, accounts, charge, overdraw=overdraw, kind=kind, reference=reference
+    )
     txn = None
-    if legs:
-        txn = ledger_post(
-            kind=kind,
-            legs=legs,
-            wallet_id=ctx.wallet_id,
-            reference=reference or data.id,
-            description=f"{ctx.meter_code} × {_plain(data.quantity)}",
-            metadata={"event": data.id, "meter": ctx.meter_code},
-        )
+    if post is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {post.ctes} SELECT id FROM txn", post.params)  # noqa: S608
+            txn = posting_saved(post, cursor.fetchone()[0])
+        post.applied()
     if charge.price is not None:
         _counter_add(ctx, charge, period, data, now)
     return txn, fundings
@@ -453,24 +492,24 @@ ON CONFLICT (subscription_id, period_start, price_id) DO UPDATE SET
 """
 
 
+def _counter_params(ctx: Context, charge: _Charge, period, now) -> list:
+    return [
+        ctx.subscription_id,
+        period[0],
+        period[1],
+        charge.price.id,
+        charge.included + charge.billable,
+        charge.included,
+        charge.billable,
+        charge.amount - charge.accrued,
+        charge.accrued,
+        now,
+    ]
+
+
 def _counter_add(ctx: Context, charge: _Charge, period, data: EventData, now) -> None:
-    quantity = charge.included + charge.billable
     with connection.cursor() as cursor:
-        cursor.execute(
-            COUNTER_SQL,
-            [
-                ctx.subscription_id,
-                period[0],
-                period[1],
-                charge.price.id,
-                quantity,
-                charge.included,
-                charge.billable,
-                charge.amount - charge.accrued,
-                charge.accrued,
-                now,
-            ],
-        )
+        cursor.execute(COUNTER_SQL, _counter_params(ctx, charge, period, now))
 
 
 def _body(
@@ -534,18 +573,24 @@ def _asset_decimals(codes: set[str]) -> dict[str, tuple[bool, int]]:
     }
 
 
-INSERT_EVENT_SQL = """
-INSERT INTO billing_usageevent
-    (event_id, customer_id, subscription_id, meter_id, quantity, timestamp, properties, status,
-     decline_code, period_start, included, billable, amount, asset_id, accrued,
-     ledger_transaction_id, price_id, hold_id, request_hash, response, received_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (event_id) DO NOTHING
-RETURNING id
-"""
+EVENT_COLUMNS = (
+    "event_id, customer_id, subscription_id, meter_id, quantity, timestamp, properties, status, "
+    "decline_code, period_start, included, billable, amount, asset_id, accrued, "
+    "ledger_transaction_id, price_id, hold_id, request_hash, response, received_at"
+)
+INSERT_EVENT_SQL = (
+    f"INSERT INTO billing_usageevent ({EVENT_COLUMNS}) "  # noqa: S608 - fixed text
+    f"VALUES ({', '.join(['%s'] * 21)}) ON CONFLICT (event_id) DO NOTHING RETURNING id"
+)
+# the same inside a statement that posts the ledger transaction (the CTE ``txn``) first
+INSERT_EVENT_AFTER_POSTING = (
+    f"INSERT INTO billing_usageevent ({EVENT_COLUMNS}) "  # noqa: S608 - fixed text
+    f"VALUES ({', '.join(['%s'] * 15 + ['(SELECT id FROM txn)'] + ['%s'] * 5)}) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING id"
+)
 
 
-def _insert_event(
+def _event_params(
     ctx: Context,
     data: EventData,
     *,
@@ -557,40 +602,83 @@ def _insert_event(
     body: dict,
     now: datetime,
     hold_id: str = "",
-) -> int:
-    from psycopg.types.json import Jsonb
+) -> list:
+    return [
+        data.id,
+        ctx.customer_id,
+        ctx.subscription_id,
+        ctx.meter_id,
+        data.quantity,
+        data.timestamp,
+        Jsonb(data.properties),
+        status,
+        code,
+        period_start,
+        charge.included if charge else ZERO,
+        charge.billable if charge else ZERO,
+        charge.amount if charge else ZERO,
+        charge.asset if charge else None,
+        charge.accrued if charge else ZERO,
+        txn.pk if txn else None,
+        charge.price.id if charge and charge.price else None,
+        hold_id,
+        data.hash(),
+        Jsonb(body),
+        now,
+    ]
 
+
+def _insert_event(ctx: Context, data: EventData, **fields) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(
-            INSERT_EVENT_SQL,
-            [
-                data.id,
-                ctx.customer_id,
-                ctx.subscription_id,
-                ctx.meter_id,
-                data.quantity,
-                data.timestamp,
-                Jsonb(data.properties),
-                status,
-                code,
-                period_start,
-                charge.included if charge else ZERO,
-                charge.billable if charge else ZERO,
-                charge.amount if charge else ZERO,
-                charge.asset if charge else None,
-                charge.accrued if charge else ZERO,
-                txn.pk if txn else None,
-                charge.price.id if charge and charge.price else None,
-                hold_id,
-                data.hash(),
-                Jsonb(body),
-                now,
-            ],
-        )
+        cursor.execute(INSERT_EVENT_SQL, _event_params(ctx, data, **fields))
         row = cursor.fetchone()
     if row is None:
         raise _Duplicate()
     return row[0]
+
+
+def _write_accepted(ctx, data, accounts, period, charge: _Charge, now, decimals) -> Outcome:
+    """Everything an accepted event writes — grants, ledger transaction and entries, account
+    balances, the period counter and the event row — in one statement."""
+    post, fundings = _plan_posting(ctx, data, accounts, charge)
+    if post is not None:
+        post.applied()  # the balances in the answer are the ones after this charge
+    body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
+    ctes: list[str] = []
+    params: list[Any] = []
+    if post is not None:
+        ctes.append(post.ctes)
+        params += post.params
+    if charge.price is not None:
+        ctes.append(f"counter AS ({COUNTER_SQL} RETURNING 1)")
+        params += _counter_params(ctx, charge, period, now)
+    event_params = _event_params(
+        ctx,
+        data,
+        status="accepted",
+        code="",
+        period_start=period[0],
+        charge=charge,
+        txn=None,
+        body=body,
+        now=now,
+    )
+    if post is not None:
+        del event_params[15]  # the transaction's id comes from the CTE
+        ctes.append(f"event AS ({INSERT_EVENT_AFTER_POSTING})")
+        final = "SELECT (SELECT id FROM event), (SELECT id FROM txn)"
+    else:
+        ctes.append(f"event AS ({INSERT_EVENT_SQL})")
+        final = "SELECT (SELECT id FROM event), NULL"
+    params += event_params
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} {final}", params)
+        event_pk, txn_id = cursor.fetchone()
+    if event_pk is None:
+        raise _Duplicate()  # rolls the whole statement's writes back with the transaction
+    if post is not None:
+        posting_saved(post, txn_id)
+    return Outcome(status_code=201, body=body)
 
 
 def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:
@@ -600,10 +688,9 @@ def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:
     be processed; returns a 201 outcome when accepted and a 402 outcome (recorded) when
     declined."""
     now = now or timezone.now()
-    replay = event_replay(data)
+    replay, ctx = _lookup(data)
     if replay is not None:
         return replay
-    ctx = _resolve(data)
     period = _period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
     try:
@@ -658,6 +745,21 @@ def _record_periodic(ctx: Context, data: EventData, period, now) -> Outcome:
     return Outcome(status_code=201, body=body)
 
 
+def _spend_record(ctx: Context, charge: _Charge, period, data: EventData, now) -> None:
+    spend_service.spend_record(
+        customer_id=ctx.customer_id,
+        currency=ctx.currency,
+        value=charge.spend,
+        period=(ctx.current_period_start, ctx.current_period_end)
+        if period[0] == ctx.current_period_start
+        else period,
+        now=now,
+        event_id=data.id,
+        enforce=True,
+        at=data.timestamp,  # the window of the event's time, as spend_in_window counts it
+    )
+
+
 def _charge_locked(ctx, data, period, price, now) -> Outcome:
     _check_open(ctx, period)
     assets = {ctx.unit} | ({price.asset} if price else set())
@@ -671,18 +773,8 @@ def _charge_locked(ctx, data, period, price, now) -> Outcome:
     try:
         charge = _decide(ctx, data, accounts, period, price, now)
         charge.spend = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)
-        spend_service.spend_record(
-            customer_id=ctx.customer_id,
-            currency=ctx.currency,
-            value=charge.spend,
-            period=(ctx.current_period_start, ctx.current_period_end)
-            if period[0] == ctx.current_period_start
-            else period,
-            now=now,
-            event_id=data.id,
-            enforce=True,
-            at=data.timestamp,  # the window of the event's time, as spend_in_window counts it
-        )
+        if ctx.has_limit:
+            _spend_record(ctx, charge, period, data, now)
     except Declined as declined:
         body = _body(ctx, data, "declined", None, [], accounts, decimals)
         body["decline_code"] = declined.code
@@ -708,20 +800,7 @@ def _charge_locked(ctx, data, period, price, now) -> Outcome:
             "event": body,
         }
         return Outcome(status_code=402, body=problem)
-    txn, fundings = _apply(ctx, data, accounts, period, charge, now)
-    body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
-    _insert_event(
-        ctx,
-        data,
-        status="accepted",
-        code="",
-        period_start=period[0],
-        charge=charge,
-        txn=txn,
-        body=body,
-        now=now,
-    )
-    return Outcome(status_code=201, body=body)
+    return _write_accepted(ctx, data, accounts, period, charge, now, decimals)
 
 
 def event_data(
@@ -906,8 +985,6 @@ def _flush_periodic(pending, results, now) -> None:
                 continue
             writable.append((index, ctx, data, period, _periodic_body(ctx, data)))
         if writable:
-            from psycopg.types.json import Jsonb
-
             rows = ", ".join(["(" + ", ".join(["%s"] * 21) + ")"] * len(writable))
             params: list[Any] = []
             for _, ctx, data, period, body in writable:

@@ -14,12 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from wallets.errors import NotFound, ValidationFailed
-from wallets.models import Account, Asset, LedgerEntry, LedgerTransaction, Wallet
+from wallets.models import Account, Asset, LedgerTransaction, Wallet
+
+ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,48 @@ def wallet_create(*, owner: str) -> Wallet:
     return wallet
 
 
+def rows_as(model, sql: str, params: Sequence) -> list:
+    """Model instances from a raw query selecting ``model``'s concrete columns in order (the
+    hot paths skip the ORM's query building; the instances are the ones it would make)."""
+    fields = model._meta.concrete_fields
+    names = [f.attname for f in fields]
+    # the conversions the ORM applies to what the driver returns (JSON arrives as text)
+    converters = [
+        (i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    made = []
+    for row in rows:
+        if converters:
+            row = list(row)
+            for i, convert in converters:
+                row[i] = convert(row[i], None, connection)
+        made.append(model.from_db("default", names, row))
+    return made
+
+
+def columns(model, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f'{prefix}"{f.column}"' for f in model._meta.concrete_fields)
+
+
+SYSTEM_ACCOUNT_SQL = (
+    f"SELECT {columns(Account)} FROM wallets_account "  # noqa: S608 - column names only
+    "WHERE system_code = %s AND asset_id = %s"
+)
+ACCOUNTS_LOCK_SQL = (
+    f"SELECT {columns(Account)} FROM wallets_account "  # noqa: S608 - column names only
+    "WHERE wallet_id = %s AND asset_id = ANY(%s) ORDER BY id FOR UPDATE"
+)
+
+
 def system_account(code: str, asset_code: str) -> Account:
     """The system account ``code`` in ``asset_code``, made on first use."""
-    account = Account.objects.filter(system_code=code, asset_id=asset_code).first()
-    if account is not None:
-        return account
+    found = rows_as(Account, SYSTEM_ACCOUNT_SQL, [code, asset_code])
+    if found:
+        return found[0]
     Account.objects.bulk_create(
         [Account(system_code=code, asset_id=asset_code)], ignore_conflicts=True
     )
@@ -70,11 +109,7 @@ def accounts_lock(wallet_id: int, asset_codes: Iterable[str]) -> dict[str, Accou
     codes = sorted(set(asset_codes))
 
     def lock() -> dict[str, Account]:
-        rows = (
-            Account.objects.select_for_update()
-            .filter(wallet_id=wallet_id, asset_id__in=codes)
-            .order_by("id")
-        )
+        rows = rows_as(Account, ACCOUNTS_LOCK_SQL, [wallet_id, codes])
         return {account.asset_id: account for account in rows}
 
     accounts = lock()
@@ -87,6 +122,119 @@ def accounts_lock(wallet_id: int, asset_codes: Iterable[str]) -> dict[str, Accou
     return lock()
 
 
+@dataclass
+class Posting:
+    """One balanced transaction as SQL: common table expressions that write the transaction
+    (``txn``, yielding its ``id``), its entries, the grants' remainders and the wallet
+    accounts' balances, for a caller to run alone (``ledger_post``) or inside a larger
+    statement of its own (an event's charge writes its row and counter in the same one)."""
+
+    ctes: str
+    params: list
+    txn: LedgerTransaction
+    accounts: dict[int, tuple[Account, Decimal, Decimal]]
+
+    def applied(self) -> LedgerTransaction:
+        """Record in the Python objects what the statement did to the accounts."""
+        for account, posted, debt in self.accounts.values():
+            account.posted += posted
+            account.debt += debt
+        return self.txn
+
+
+def posting(
+    *,
+    kind: str,
+    legs: Sequence[Leg],
+    wallet_id: int | None,
+    reference: str = "",
+    description: str = "",
+    metadata: dict | None = None,
+    reverses: LedgerTransaction | None = None,
+    grant_takes: Sequence[tuple[str, Decimal]] = (),
+    now=None,
+) -> Posting:
+    """The SQL of one balanced transaction (see ``Posting``). ``grant_takes`` lowers grants'
+    remainders in the same statement (a draw's plan); the caller holds the account locks."""
+    legs = [leg for leg in legs if leg.amount != 0]
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for leg in legs:
+        sums[leg.account.asset_id] += leg.amount
+    unbalanced = {asset: total for asset, total in sums.items() if total != 0}
+    if unbalanced:  # a programming error, never user input
+        raise AssertionError(f"unbalanced transaction {kind}: {unbalanced}")
+    now = now or timezone.now()
+    txn = LedgerTransaction(
+        wallet_id=wallet_id,
+        kind=kind,
+        reference=reference[:255],
+        description=description[:500],
+        metadata=metadata or {},
+        reverses=reverses,
+        created_at=now,
+    )
+    # A wallet-account leg names the grant it moves; one without a grant moves the debt
+    # (money owed beyond every grant): out of the wallet raises it, into the wallet lowers it.
+    moved: dict[int, tuple[Account, Decimal, Decimal]] = {}
+    for leg in legs:
+        if leg.account.wallet_id is not None:
+            account, posted, debt = moved.get(leg.account.pk, (leg.account, ZERO, ZERO))
+            moved[leg.account.pk] = (
+                account,
+                posted + leg.amount,
+                debt - leg.amount if leg.grant_id is None else debt,
+            )
+    takes: dict[str, Decimal] = defaultdict(Decimal)
+    for grant_id, take in grant_takes:
+        takes[grant_id] += take
+    grant_ids = sorted(takes)
+    account_ids = sorted(moved)
+    ctes = (
+        "txn AS (INSERT INTO wallets_ledgertransaction "
+        "(wallet_id, kind, reverses_id, reference, description, created_at, metadata) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id), "
+        "entries AS (INSERT INTO wallets_ledgerentry "
+        "(transaction_id, account_id, asset_id, grant_id, amount, created_at) "
+        "SELECT txn.id, e.account_id, e.asset_id, e.grant_id, e.amount, %s FROM txn, "
+        "unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::numeric[]) "
+        "AS e(account_id, asset_id, grant_id, amount) RETURNING 1), "
+        "grant_takes AS (UPDATE wallets_grant g SET remaining = g.remaining - d.take "
+        "FROM unnest(%s::varchar[], %s::numeric[]) AS d(id, take) WHERE g.id = d.id "
+        "RETURNING 1), "
+        "balances AS (UPDATE wallets_account a SET posted = a.posted + d.posted, "
+        "debt = a.debt + d.debt FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) "
+        "AS d(id, posted, debt) WHERE a.id = d.id RETURNING 1)"
+    )
+    params = [
+        wallet_id,
+        kind,
+        reverses.pk if reverses is not None else None,
+        txn.reference,
+        txn.description,
+        now,
+        Jsonb(txn.metadata),
+        now,
+        [leg.account.pk for leg in legs],
+        [leg.account.asset_id for leg in legs],
+        [leg.grant_id for leg in legs],
+        [leg.amount for leg in legs],
+        grant_ids,
+        [takes[g] for g in grant_ids],
+        account_ids,
+        [moved[a][1] for a in account_ids],
+        [moved[a][2] for a in account_ids],
+    ]
+    return Posting(ctes=ctes, params=params, txn=txn, accounts=moved)
+
+
+def posting_saved(post: Posting, txn_id: int) -> LedgerTransaction:
+    """The posting's transaction as saved with ``txn_id``; account objects updated."""
+    post.txn.pk = txn_id
+    post.txn._state.adding = False
+    post.txn._state.db = "default"
+    return post.applied()
+
+
 def ledger_post(
     *,
     kind: str,
@@ -97,57 +245,21 @@ def ledger_post(
     metadata: dict | None = None,
     reverses: LedgerTransaction | None = None,
 ) -> LedgerTransaction:
-    """Write one balanced transaction and move the posted balance of its wallet accounts."""
-    legs = [leg for leg in legs if leg.amount != 0]
-    sums: dict[str, Decimal] = defaultdict(Decimal)
-    for leg in legs:
-        sums[leg.account.asset_id] += leg.amount
-    unbalanced = {asset: total for asset, total in sums.items() if total != 0}
-    if unbalanced:  # a programming error, never user input
-        raise AssertionError(f"unbalanced transaction {kind}: {unbalanced}")
-    now = timezone.now()
-    txn = LedgerTransaction.objects.create(
-        wallet_id=wallet_id,
+    """Write one balanced transaction and move the posted balance of its wallet accounts,
+    in one statement."""
+    post = posting(
         kind=kind,
-        reference=reference[:255],
-        description=description[:500],
-        metadata=metadata or {},
+        legs=legs,
+        wallet_id=wallet_id,
+        reference=reference,
+        description=description,
+        metadata=metadata,
         reverses=reverses,
-        created_at=now,
     )
-    LedgerEntry.objects.bulk_create(
-        LedgerEntry(
-            transaction=txn,
-            account_id=leg.account.pk,
-            asset_id=leg.account.asset_id,
-            grant_id=leg.grant_id,
-            amount=leg.amount,
-            created_at=now,
-        )
-        for leg in legs
-    )
-    # A wallet-account leg names the grant it moves; one without a grant moves the debt
-    # (money owed beyond every grant): out of the wallet raises it, into the wallet lowers it.
-    posted: dict[int, Decimal] = defaultdict(Decimal)
-    debt: dict[int, Decimal] = defaultdict(Decimal)
-    accounts: dict[int, Account] = {}
-    for leg in legs:
-        if leg.account.wallet_id is not None:
-            posted[leg.account.pk] += leg.amount
-            if leg.grant_id is None:
-                debt[leg.account.pk] -= leg.amount
-            accounts[leg.account.pk] = leg.account
-    for account_id in sorted(accounts):
-        changes = {}
-        if posted[account_id]:
-            changes["posted"] = F("posted") + posted[account_id]
-        if debt[account_id]:
-            changes["debt"] = F("debt") + debt[account_id]
-        if changes:
-            Account.objects.filter(pk=account_id).update(**changes)
-            accounts[account_id].posted += posted[account_id]
-            accounts[account_id].debt += debt[account_id]
-    return txn
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {post.ctes} SELECT id FROM txn", post.params)  # noqa: S608
+        txn_id = cursor.fetchone()[0]
+    return posting_saved(post, txn_id)
 
 
 def in_transaction() -> bool:
