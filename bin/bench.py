@@ -8,7 +8,9 @@ bare-SQL baseline of the same database work measured in the same run.
 
 Environment: DATABASE_URL (default: the embedded PostgreSQL), BENCH_SECONDS (per workload,
 default 10), BENCH_WORKERS (gunicorn workers, default 5), BENCH_PORT (default 8765),
-BENCH_CLIENTS (concurrent clients, default 16).
+BENCH_CLIENTS (concurrent clients, default 16), BENCH_ONLY (comma-separated words picking
+workloads by name, e.g. ``single,batches``), BENCH_BILLING_SUBSCRIPTIONS (0 skips the
+run_billing workload).
 """
 
 from __future__ import annotations
@@ -475,7 +477,10 @@ def main() -> int:
                 lambda r: r.rate >= 400,
             ),
         ]
+        only = [w for w in os.environ.get("BENCH_ONLY", "").split(",") if w]
         for name, make, clients, base_args, target, met in workloads:
+            if only and not any(w in name for w in only):
+                continue
             print(f"  running: {name} …", flush=True)
             result = asyncio.run(run_load(name, make, key, clients, SECONDS))
             base = None

@@ -55,8 +55,8 @@ from wallets.services import (
     request_hash,
     system_account,
 )
-from wallets.services.draws import eligible_grants_by_asset, plan_draw
-from wallets.services.ledger import Posting, posting, posting_saved
+from wallets.services.draws import burn_down_key, eligible_grants_by_asset, plan_draw
+from wallets.services.ledger import Posting, columns, hot_cursor, posting, posting_saved, rows_as
 
 ZERO = Decimal(0)
 PROPERTIES_MAX_CHARS = 16 * 1024  # as a customer's metadata
@@ -125,6 +125,8 @@ class Outcome:
     body: dict[str, Any]
     replayed: bool = False
     event: UsageEvent | None = None
+    charge: _Charge | None = None  # what an accepted charge drew (a batch keeps its reads)
+    fundings: list[Funding] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -177,11 +179,16 @@ LEFT JOIN billing_usageevent e ON e.event_id = %s
 def _lookup(data: EventData, *, replay: bool = True) -> tuple[Outcome | None, Context | None]:
     """One query: the stored answer if the event id was seen (``replay``), else the context
     of the event (``Unprocessable`` when its customer, meter or subscription is missing)."""
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(RESOLVE_SQL, [data.customer, data.meter, data.id if replay else None])
         row = cursor.fetchone()
     if row[20] is not None:
         return _replayed(data, row[20], row[21], row[22]), None
+    return None, _context(row, data)
+
+
+def _context(row, data: EventData) -> Context:
+    """The context of ``data`` from a row of ``RESOLVE_SQL``'s first 20 columns."""
     if row[0] is None:
         raise UnknownCustomer(
             f"No customer with external_id '{data.customer}'.",
@@ -191,10 +198,25 @@ def _lookup(data: EventData, *, replay: bool = True) -> tuple[Outcome | None, Co
         raise UnknownMeter(f"No meter '{data.meter}'.", errors={"meter": ["Unknown meter."]})
     if row[4] is None:
         raise NoActiveSubscription(f"{data.customer} has no active subscription.")
-    ctx = Context(
+    return Context(
         *row[:17], unit_is_currency=row[17] == "currency", unit_decimals=row[18], has_limit=row[19]
     )
-    return None, ctx
+
+
+# the contexts of many (customer, meter) pairs at once (a batch)
+RESOLVE_MANY_SQL = (
+    RESOLVE_SQL.split("FROM (SELECT 1) AS one")[0].replace(
+        "e.request_hash, e.response, e.status", "NULL, NULL, NULL, p.customer, p.meter"
+    )
+    + """FROM unnest(%s::varchar[], %s::varchar[]) AS p(customer, meter)
+LEFT JOIN billing_customer c ON c.external_id = p.customer
+LEFT JOIN billing_subscription s
+       ON s.customer_id = c.id AND s.status IN ('trialing', 'active', 'canceled')
+LEFT JOIN plans_planversion v ON v.id = s.plan_version_id
+LEFT JOIN plans_meter m ON m.code = p.meter
+LEFT JOIN wallets_asset ua ON ua.code = m.unit_id
+"""
+)
 
 
 def _resolve(data: EventData) -> Context:
@@ -290,13 +312,13 @@ class _Charge:
 
 def _ensure_allowance(
     ctx: Context, price: CachedPrice, account: Account, start: datetime, end: datetime, now
-) -> None:
+) -> bool:
     """A period the periodic close has not reached yet still gets its allowance."""
     if price.included <= 0 or start <= ctx.current_period_start or end <= now:
-        return
+        return False
     source = f"allowance:{ctx.subscription_id}:{price.id}:{start.isoformat()}"
     if Grant.objects.filter(source=source).exists():
-        return
+        return False
     ledger_grant(
         account=account,
         amount=price.included,
@@ -308,6 +330,89 @@ def _ensure_allowance(
         source=source,
         now=now,
     )
+    return True
+
+
+class _DatabaseReads:
+    """What ``_decide`` reads, read when needed: one event's charge."""
+
+    def grants(self, ctx: Context, assets: list[str], valid_at: datetime):
+        return eligible_grants_by_asset(
+            wallet_id=ctx.wallet_id, assets=assets, meter=ctx.meter_code, now=valid_at
+        )
+
+    def billable_before(self, ctx: Context, period, price: CachedPrice) -> Decimal:
+        with hot_cursor() as cursor:
+            cursor.execute(
+                "SELECT billable FROM billing_usagecounter "
+                "WHERE subscription_id = %s AND period_start = %s AND price_id = %s",
+                [ctx.subscription_id, period[0], price.id],
+            )
+            row = cursor.fetchone()
+        return row[0] if row is not None else ZERO
+
+    def taken(self, ctx: Context, period, charge: _Charge) -> None:
+        """An accepted charge was written (nothing to remember for one event)."""
+
+    def reload(self, wallet_id: int) -> None:
+        """The wallet got a new grant."""
+
+
+class _BatchReads(_DatabaseReads):
+    """What ``_decide`` reads for a whole batch, read once under the batch's account locks
+    and kept current in memory as its charges are written: the grants of the batch's
+    wallets and the counters of its subscriptions."""
+
+    def __init__(self, wallet_ids: set[int], subscription_ids: set[int], valid_from: datetime):
+        self.valid_from = valid_from
+        self.by_wallet: dict[int, list[Grant]] = {w: [] for w in wallet_ids}
+        for grant in rows_as(Grant, BATCH_GRANTS_SQL, [sorted(wallet_ids), valid_from]):
+            self.by_wallet[grant.wallet_id].append(grant)
+        self.counters: dict[tuple, Decimal] = {}
+        with hot_cursor() as cursor:
+            cursor.execute(
+                "SELECT subscription_id, period_start, price_id, billable "
+                "FROM billing_usagecounter WHERE subscription_id = ANY(%s)",
+                [sorted(subscription_ids)],
+            )
+            for sub, start, price_id, billable in cursor.fetchall():
+                self.counters[(sub, start, price_id)] = billable
+
+    def reload(self, wallet_id: int) -> None:
+        self.by_wallet[wallet_id] = rows_as(Grant, BATCH_GRANTS_SQL, [[wallet_id], self.valid_from])
+
+    def grants(self, ctx: Context, assets: list[str], valid_at: datetime):
+        meter = ctx.meter_code
+        found: dict[str, list[Grant]] = {a: [] for a in assets}
+        eligible = [
+            g
+            for g in self.by_wallet[ctx.wallet_id]
+            if g.asset_id in found
+            and g.remaining > g.held
+            and (g.expires_at is None or g.expires_at > valid_at)
+            and (not g.meters or meter in g.meters)
+        ]
+        for grant in sorted(eligible, key=lambda g: burn_down_key(g, meter)):
+            found[grant.asset_id].append(grant)
+        return found
+
+    def billable_before(self, ctx: Context, period, price: CachedPrice) -> Decimal:
+        return self.counters.get((ctx.subscription_id, period[0], price.id), ZERO)
+
+    def taken(self, ctx: Context, period, charge: _Charge) -> None:
+        for grant, take in (*charge.unit_plan, *charge.money_plan):
+            grant.remaining -= take
+        if charge.price is not None:
+            key = (ctx.subscription_id, period[0], charge.price.id)
+            self.counters[key] = self.counters.get(key, ZERO) + charge.billable
+
+
+BATCH_GRANTS_SQL = (
+    f"SELECT {columns(Grant)} FROM wallets_grant "  # noqa: S608 - column names only
+    "WHERE wallet_id = ANY(%s) AND status = 'active' AND remaining > held "
+    "AND (expires_at IS NULL OR expires_at > %s)"
+)
+DATABASE_READS = _DatabaseReads()
 
 
 def _decide(
@@ -320,6 +425,7 @@ def _decide(
     *,
     prefer: dict[str, list[tuple[Grant, Decimal]]] | None = None,
     overdraw: bool = False,
+    reads: _DatabaseReads = DATABASE_READS,
 ) -> _Charge:
     """Steps 1–4 with reads only (the account rows are locked by the caller)."""
     charge = _Charge(price=price)
@@ -336,9 +442,7 @@ def _decide(
             )
     # the grants of both assets in one read (the account locks keep them as read)
     assets = [ctx.unit] + ([price.asset] if price is not None else [])
-    grants = eligible_grants_by_asset(
-        wallet_id=ctx.wallet_id, assets=assets, meter=ctx.meter_code, now=valid_at
-    )
+    grants = reads.grants(ctx, assets, valid_at)
     # 1. units first
     unit_grants = _with_preferred(grants[ctx.unit], prefer.get(ctx.unit, []))
     if price is not None and price.asset == ctx.unit:
@@ -349,14 +453,7 @@ def _decide(
     if price is None or charge.billable == 0:
         return charge
     # 2. price the billable part over the period's cumulative billable quantity
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT billable FROM billing_usagecounter "
-            "WHERE subscription_id = %s AND period_start = %s AND price_id = %s",
-            [ctx.subscription_id, period[0], price.id],
-        )
-        row = cursor.fetchone()
-    before = row[0] if row is not None else ZERO
+    before = reads.billable_before(ctx, period, price)
     places = 12 if price.asset_is_currency else price.asset_decimals
     charge.amount = increment_amount(
         price.spec, before=before, quantity=charge.billable, places=places
@@ -407,6 +504,7 @@ def _plan_posting(
     overdraw: bool = False,
     kind: str = LedgerTransaction.Kind.DRAW,
     reference: str = "",
+    after: str = "",
 ) -> tuple[Posting | None, list[Funding]]:
     """The ledger side of what ``_decide`` decided: the grants it draws and one balanced
     transaction (None when nothing moves)."""
@@ -445,6 +543,7 @@ def _plan_posting(
         description=f"{ctx.meter_code} × {_plain(data.quantity)}",
         metadata={"event": data.id, "meter": ctx.meter_code},
         grant_takes=[(f.grant_id, f.amount) for f in fundings if f.grant_id is not None],
+        after=after,
     )
     return post, fundings
 
@@ -467,7 +566,7 @@ def _apply(
     )
     txn = None
     if post is not None:
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(f"WITH {post.ctes} SELECT id FROM txn", post.params)  # noqa: S608
             txn = posting_saved(post, cursor.fetchone()[0])
         post.applied()
@@ -508,7 +607,7 @@ def _counter_params(ctx: Context, charge: _Charge, period, now) -> list:
 
 
 def _counter_add(ctx: Context, charge: _Charge, period, data: EventData, now) -> None:
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(COUNTER_SQL, _counter_params(ctx, charge, period, now))
 
 
@@ -582,11 +681,23 @@ INSERT_EVENT_SQL = (
     f"INSERT INTO billing_usageevent ({EVENT_COLUMNS}) "  # noqa: S608 - fixed text
     f"VALUES ({', '.join(['%s'] * 21)}) ON CONFLICT (event_id) DO NOTHING RETURNING id"
 )
-# the same inside a statement that posts the ledger transaction (the CTE ``txn``) first
-INSERT_EVENT_AFTER_POSTING = (
+# the same as the first part of a statement that then posts its ledger transaction: the
+# event takes the transaction's id first (the foreign key is checked at commit), and the
+# posting happens only if the event row was inserted (see ``posting(after=...)``)
+INSERT_EVENT_THEN_POSTING = (
     f"INSERT INTO billing_usageevent ({EVENT_COLUMNS}) "  # noqa: S608 - fixed text
-    f"VALUES ({', '.join(['%s'] * 15 + ['(SELECT id FROM txn)'] + ['%s'] * 5)}) "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING id"
+    f"VALUES ({', '.join(['%s'] * 15)}, "
+    "nextval(pg_get_serial_sequence('wallets_ledgertransaction', 'id')), "
+    f"{', '.join(['%s'] * 5)}) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING id, ledger_transaction_id AS txn_id"
+)
+COUNTER_AFTER_EVENT = COUNTER_SQL.replace(
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s)", ""
+).replace(
+    "events, updated_at)",
+    "events, updated_at) SELECT %s::bigint, %s::timestamptz, %s::timestamptz, %s::bigint, "
+    "%s::numeric, %s::numeric, %s::numeric, %s::numeric, %s::numeric, 1, %s::timestamptz "
+    "FROM event",
 )
 
 
@@ -629,7 +740,7 @@ def _event_params(
 
 
 def _insert_event(ctx: Context, data: EventData, **fields) -> int:
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(INSERT_EVENT_SQL, _event_params(ctx, data, **fields))
         row = cursor.fetchone()
     if row is None:
@@ -638,20 +749,13 @@ def _insert_event(ctx: Context, data: EventData, **fields) -> int:
 
 
 def _write_accepted(ctx, data, accounts, period, charge: _Charge, now, decimals) -> Outcome:
-    """Everything an accepted event writes — grants, ledger transaction and entries, account
-    balances, the period counter and the event row — in one statement."""
-    post, fundings = _plan_posting(ctx, data, accounts, charge)
+    """Everything an accepted event writes — its row, then (only if the row was new) the
+    grants, ledger transaction and entries, account balances and the period counter — in
+    one statement. A concurrent duplicate therefore writes nothing (``_Duplicate``)."""
+    post, fundings = _plan_posting(ctx, data, accounts, charge, after="event")
     if post is not None:
         post.applied()  # the balances in the answer are the ones after this charge
     body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
-    ctes: list[str] = []
-    params: list[Any] = []
-    if post is not None:
-        ctes.append(post.ctes)
-        params += post.params
-    if charge.price is not None:
-        ctes.append(f"counter AS ({COUNTER_SQL} RETURNING 1)")
-        params += _counter_params(ctx, charge, period, now)
     event_params = _event_params(
         ctx,
         data,
@@ -664,21 +768,26 @@ def _write_accepted(ctx, data, accounts, period, charge: _Charge, now, decimals)
         now=now,
     )
     if post is not None:
-        del event_params[15]  # the transaction's id comes from the CTE
-        ctes.append(f"event AS ({INSERT_EVENT_AFTER_POSTING})")
-        final = "SELECT (SELECT id FROM event), (SELECT id FROM txn)"
+        del event_params[15]  # the transaction's id comes from its sequence
+        ctes = [f"event AS ({INSERT_EVENT_THEN_POSTING})", post.ctes]
+        params = event_params + post.params
     else:
-        ctes.append(f"event AS ({INSERT_EVENT_SQL})")
-        final = "SELECT (SELECT id FROM event), NULL"
-    params += event_params
-    with connection.cursor() as cursor:
+        ctes = [f"event AS ({INSERT_EVENT_SQL})"]
+        params = event_params
+    if charge.price is not None:
+        ctes.append(f"counter AS ({COUNTER_AFTER_EVENT} RETURNING 1)")
+        params += _counter_params(ctx, charge, period, now)
+    final = "SELECT id, txn_id FROM event" if post is not None else "SELECT id, NULL FROM event"
+    with hot_cursor() as cursor:
         cursor.execute(f"WITH {', '.join(ctes)} {final}", params)
-        event_pk, txn_id = cursor.fetchone()
-    if event_pk is None:
-        raise _Duplicate()  # rolls the whole statement's writes back with the transaction
+        row = cursor.fetchone()
+    if row is None:
+        if post is not None:
+            post.unapplied()
+        raise _Duplicate()  # nothing was written
     if post is not None:
-        posting_saved(post, txn_id)
-    return Outcome(status_code=201, body=body)
+        posting_saved(post, row[1])
+    return Outcome(status_code=201, body=body, charge=charge, fundings=fundings)
 
 
 def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:
@@ -760,18 +869,26 @@ def _spend_record(ctx: Context, charge: _Charge, period, data: EventData, now) -
     )
 
 
-def _charge_locked(ctx, data, period, price, now) -> Outcome:
+def _charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locked=None) -> Outcome:
+    """Charge one event inside the caller's transaction. ``locked``: the wallet's accounts,
+    already locked by a batch (with ``reads``, its in-memory reads)."""
     _check_open(ctx, period)
     assets = {ctx.unit} | ({price.asset} if price else set())
-    accounts = accounts_lock(ctx.wallet_id, assets)
-    holds_release_expired(wallet_id=ctx.wallet_id, accounts=accounts, now=now)
-    if price is not None:
-        _ensure_allowance(ctx, price, accounts[ctx.unit], period[0], period[1], now)
+    if locked is None:
+        accounts = accounts_lock(ctx.wallet_id, assets)
+    else:
+        accounts = {code: locked[code] for code in sorted(assets)}
+    if holds_release_expired(wallet_id=ctx.wallet_id, accounts=accounts, now=now):
+        reads.reload(ctx.wallet_id)
+    if price is not None and _ensure_allowance(
+        ctx, price, accounts[ctx.unit], period[0], period[1], now
+    ):
+        reads.reload(ctx.wallet_id)
     decimals = {ctx.unit: (ctx.unit_is_currency, ctx.unit_decimals)}
     if price is not None:
         decimals[price.asset] = (price.asset_is_currency, price.asset_decimals)
     try:
-        charge = _decide(ctx, data, accounts, period, price, now)
+        charge = _decide(ctx, data, accounts, period, price, now, reads=reads)
         charge.spend = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)
         if ctx.has_limit:
             _spend_record(ctx, charge, period, data, now)
@@ -800,7 +917,9 @@ def _charge_locked(ctx, data, period, price, now) -> Outcome:
             "event": body,
         }
         return Outcome(status_code=402, body=problem)
-    return _write_accepted(ctx, data, accounts, period, charge, now, decimals)
+    outcome = _write_accepted(ctx, data, accounts, period, charge, now, decimals)
+    reads.taken(ctx, period, charge)
+    return outcome
 
 
 def event_data(
@@ -938,38 +1057,113 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
 def events_charge_batch(
     *, events: list[EventData], now: datetime | None = None
 ) -> list[Outcome | BillfoldError]:
-    """Charge a batch: each event succeeds or fails on its own, real-time events of a
-    customer are charged in array order. Events of periodically rated meters involve no
-    wallet, so they are written together in one statement."""
+    """Charge a batch: each event succeeds or fails on its own, the events of a customer in
+    array order. Set-based: the replays and contexts of all events are read in one query
+    each; the real-time events are charged in one transaction that locks every account of
+    the batch at once (in id order), reads the grants and counters once and keeps them
+    current in memory, and writes each event with its one statement. Events of periodically
+    rated meters involve no wallet and are written together in one statement."""
     now = now or timezone.now()
     results: list[Outcome | BillfoldError | None] = [None] * len(events)
+    stored = _stored_events([data.id for data in events])
+    contexts = _contexts({(data.customer, data.meter) for data in events})
+    realtime_events: list[tuple[int, Context, EventData, tuple, CachedPrice | None]] = []
     pending: list[tuple[int, Context, EventData, tuple[datetime, datetime]]] = []
-    pending_ids: set[str] = set()
-    contexts: dict[tuple[str, str], Context] = {}
+    first_seen: dict[str, int] = {}
+    again: list[int] = []  # an id seen earlier in this batch: answered as its replay
     for index, data in enumerate(events):
-        if data.id in pending_ids:
-            _flush_periodic(pending, results, now)
-            pending, pending_ids = [], set()
+        if data.id in first_seen:
+            again.append(index)
+            continue
+        first_seen[data.id] = index
         try:
-            replay = event_replay(data)
-            if replay is not None:
-                results[index] = replay
+            if data.id in stored:
+                results[index] = _replayed(data, *stored[data.id])
                 continue
-            key = (data.customer, data.meter)
-            if key not in contexts:
-                contexts[key] = _resolve(data)
-            ctx = contexts[key]
+            ctx = _context(contexts[(data.customer, data.meter)], data)
             period = _period(ctx, data, now)
             price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
             if realtime(ctx, price):
-                results[index] = event_charge(data=data, now=now)
+                realtime_events.append((index, ctx, data, period, price))
             else:
                 pending.append((index, ctx, data, period))
-                pending_ids.add(data.id)
         except BillfoldError as exc:
             results[index] = exc
+    if realtime_events:
+        again += _charge_realtime(realtime_events, results, now)
     _flush_periodic(pending, results, now)
+    for index in sorted(again):
+        try:
+            results[index] = event_replay(events[index])
+        except BillfoldError as exc:
+            results[index] = exc
+        if results[index] is None:  # its first occurrence was refused: so is this one
+            results[index] = results[first_seen[events[index].id]]
     return results  # type: ignore[return-value]
+
+
+def _stored_events(ids: list[str]) -> dict[str, tuple]:
+    with hot_cursor() as cursor:
+        cursor.execute(
+            "SELECT event_id, request_hash, response, status FROM billing_usageevent "
+            "WHERE event_id = ANY(%s)",
+            [ids],
+        )
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+def _contexts(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
+    ordered = sorted(pairs)
+    with hot_cursor() as cursor:
+        cursor.execute(RESOLVE_MANY_SQL, [[c for c, _ in ordered], [m for _, m in ordered]])
+        return {(row[23], row[24]): row for row in cursor.fetchall()}
+
+
+BATCH_LOCK_SQL = (
+    f"SELECT {columns(Account)} FROM wallets_account "  # noqa: S608 - column names only
+    "WHERE (wallet_id, asset_id) IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[])) "
+    "ORDER BY id FOR UPDATE"
+)
+
+
+def _charge_realtime(items, results, now) -> list[int]:
+    """The real-time events of a batch in one transaction; returns the indexes of events a
+    concurrent request wrote first (answered as replays)."""
+    needed = sorted(
+        {(ctx.wallet_id, ctx.unit) for _, ctx, _, _, _ in items}
+        | {(ctx.wallet_id, price.asset) for _, ctx, _, _, price in items if price is not None}
+    )
+    duplicates: list[int] = []
+    with transaction.atomic():
+        Account.objects.bulk_create(
+            [Account(wallet_id=w, asset_id=a) for w, a in needed], ignore_conflicts=True
+        )
+        locked: dict[int, dict[str, Account]] = {}
+        for account in rows_as(
+            Account, BATCH_LOCK_SQL, [[w for w, _ in needed], [a for _, a in needed]]
+        ):
+            locked.setdefault(account.wallet_id, {})[account.asset_id] = account
+        reads = _BatchReads(
+            set(locked),
+            {ctx.subscription_id for _, ctx, _, _, _ in items},
+            min(min(now, data.timestamp) for _, _, data, _, _ in items),
+        )
+        for index, ctx, data, period, price in items:
+            try:
+                if ctx.has_limit:  # spend is counted before the write: undo it with the event
+                    with transaction.atomic():
+                        results[index] = _charge_locked(
+                            ctx, data, period, price, now, reads=reads, locked=locked[ctx.wallet_id]
+                        )
+                else:
+                    results[index] = _charge_locked(
+                        ctx, data, period, price, now, reads=reads, locked=locked[ctx.wallet_id]
+                    )
+            except _Duplicate:
+                duplicates.append(index)
+            except BillfoldError as exc:
+                results[index] = exc
+    return duplicates
 
 
 def _flush_periodic(pending, results, now) -> None:

@@ -78,6 +78,14 @@ DATABASES = {"default": env.db_url_config(_database_url())}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
+# The metering hot path runs a few fixed statements per event through server-side binding
+# cursors and prepares them once per connection (wallets.services.ledger.hot_cursor); the
+# ORM's own cursors never prepare. "none" turns preparing off (for a pooler in transaction
+# mode that cannot keep prepared statements, such as PgBouncer before 1.21).
+_prepare = env("DB_PREPARE_THRESHOLD", default="1")
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+    None if _prepare.lower() == "none" else int(_prepare)
+)
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_billfold")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

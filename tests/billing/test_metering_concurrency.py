@@ -239,6 +239,59 @@ def test_same_event_id_from_10_clients_is_charged_once(api):
     assert UsageCounter.objects.get().events == 1
 
 
+def test_batches_and_single_events_against_a_wallet_for_37(api):
+    """Batches (one transaction each, reads kept in memory) racing single events on one
+    wallet: exactly 37 of 200 are accepted, whichever path carried them."""
+    requests_plan(api)
+    setup_customer(api, plan="flat", start=start())
+    grant(api, "acme", "USD", "37.00", id="paid37")
+
+    batches = [
+        {
+            "events": [
+                {"id": f"b{b}-{i}", "customer": "acme", "meter": "requests"} for i in range(20)
+            ]
+        }
+        for b in range(5)
+    ]
+    singles = [{"id": f"s{i}", "customer": "acme", "meter": "requests"} for i in range(100)]
+    calls = post_calls(api.raw_key, "/api/v1/events/batch", batches) + post_calls(
+        api.raw_key, "/api/v1/events", singles
+    )
+    replies = run_concurrently(calls)
+
+    assert [r.status for r in replies[:5]] == [200] * 5
+    outcomes = Counter(x["status"] for r in replies[:5] for x in r.body["results"])
+    outcomes.update("accepted" if r.status == 201 else "declined" for r in replies[5:])
+    assert outcomes == {"accepted": 37, "declined": 163}
+    assert Grant.objects.get(pk="paid37").remaining == 0
+    assert LedgerTransaction.objects.filter(kind="draw").count() == 37
+    assert UsageCounter.objects.get().events == 37
+
+
+def test_the_same_batch_from_8_clients_charges_each_event_once(api):
+    requests_plan(api)
+    setup_customer(api, plan="flat", start=start())
+    grant(api, "acme", "USD", "50.00", id="g50")
+
+    batch = {
+        "events": [{"id": f"e{i}", "customer": "acme", "meter": "requests"} for i in range(30)]
+    }
+    replies = run_concurrently(
+        post_calls(api.raw_key, "/api/v1/events/batch", [batch] * 8), barrier=True
+    )
+
+    assert [r.status for r in replies] == [200] * 8
+    for reply in replies:
+        assert [x["status"] for x in reply.body["results"]] == ["accepted"] * 30
+    replayed = Counter(x["replayed"] for r in replies for x in r.body["results"])
+    assert replayed == {True: 7 * 30, False: 30}
+    assert UsageEvent.objects.count() == 30
+    assert LedgerTransaction.objects.filter(kind="draw").count() == 30
+    assert available(api, "acme", "USD") == D("20")
+    assert UsageCounter.objects.get().events == 30
+
+
 # --- (d) holds: k of N reserved; capture, void and expiry race ------------------------------------
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -55,16 +57,25 @@ def wallet_create(*, owner: str) -> Wallet:
     return wallet
 
 
+@contextmanager
+def hot_cursor():
+    """A server-side binding cursor on Django's connection, for the few fixed statements of
+    the metering hot path: PostgreSQL parses and plans each once per connection (prepared;
+    ``DB_PREPARE_THRESHOLD``) instead of on every event. Errors are Django's, as from any
+    cursor."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
 def rows_as(model, sql: str, params: Sequence) -> list:
     """Model instances from a raw query selecting ``model``'s concrete columns in order (the
     hot paths skip the ORM's query building; the instances are the ones it would make)."""
     fields = model._meta.concrete_fields
     names = [f.attname for f in fields]
     # the conversions the ORM applies to what the driver returns (JSON arrives as text)
-    converters = [
-        (i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")
-    ]
-    with connection.cursor() as cursor:
+    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+    with hot_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     made = []
@@ -141,6 +152,12 @@ class Posting:
             account.debt += debt
         return self.txn
 
+    def unapplied(self) -> None:
+        """Undo ``applied`` (the statement turned out to write nothing)."""
+        for account, posted, debt in self.accounts.values():
+            account.posted -= posted
+            account.debt -= debt
+
 
 def posting(
     *,
@@ -153,9 +170,11 @@ def posting(
     reverses: LedgerTransaction | None = None,
     grant_takes: Sequence[tuple[str, Decimal]] = (),
     now=None,
+    after: str = "",
 ) -> Posting:
     """The SQL of one balanced transaction (see ``Posting``). ``grant_takes`` lowers grants'
-    remainders in the same statement (a draw's plan); the caller holds the account locks."""
+    remainders in the same statement (a draw's plan); the caller holds the account locks.
+    ``after``: see below."""
     legs = [leg for leg in legs if leg.amount != 0]
     sums: dict[str, Decimal] = defaultdict(Decimal)
     for leg in legs:
@@ -189,20 +208,29 @@ def posting(
         takes[grant_id] += take
     grant_ids = sorted(takes)
     account_ids = sorted(moved)
+    # ``after`` names a CTE yielding the id to give the transaction (``txn_id`` column): the
+    # posting then happens only if that CTE produced a row (every other CTE joins ``txn``)
+    if after:
+        head = (
+            f"SELECT {after}.txn_id, "  # noqa: S608 - a CTE name of the caller's statement
+            f"%s::bigint, %s, %s::bigint, %s, %s, %s::timestamptz, %s FROM {after}"
+        )
+    else:
+        head = "VALUES (%s::bigint, %s, %s::bigint, %s, %s, %s::timestamptz, %s)"
     ctes = (
-        "txn AS (INSERT INTO wallets_ledgertransaction "
-        "(wallet_id, kind, reverses_id, reference, description, created_at, metadata) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id), "
+        "txn AS (INSERT INTO wallets_ledgertransaction "  # noqa: S608 - fixed text
+        f"({'id, ' if after else ''}wallet_id, kind, reverses_id, reference, description, "
+        f"created_at, metadata) {head} RETURNING id), "
         "entries AS (INSERT INTO wallets_ledgerentry "
         "(transaction_id, account_id, asset_id, grant_id, amount, created_at) "
         "SELECT txn.id, e.account_id, e.asset_id, e.grant_id, e.amount, %s FROM txn, "
         "unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::numeric[]) "
         "AS e(account_id, asset_id, grant_id, amount) RETURNING 1), "
         "grant_takes AS (UPDATE wallets_grant g SET remaining = g.remaining - d.take "
-        "FROM unnest(%s::varchar[], %s::numeric[]) AS d(id, take) WHERE g.id = d.id "
+        "FROM txn, unnest(%s::varchar[], %s::numeric[]) AS d(id, take) WHERE g.id = d.id "
         "RETURNING 1), "
         "balances AS (UPDATE wallets_account a SET posted = a.posted + d.posted, "
-        "debt = a.debt + d.debt FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) "
+        "debt = a.debt + d.debt FROM txn, unnest(%s::bigint[], %s::numeric[], %s::numeric[]) "
         "AS d(id, posted, debt) WHERE a.id = d.id RETURNING 1)"
     )
     params = [
@@ -256,7 +284,7 @@ def ledger_post(
         metadata=metadata,
         reverses=reverses,
     )
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(f"WITH {post.ctes} SELECT id FROM txn", post.params)  # noqa: S608
         txn_id = cursor.fetchone()[0]
     return posting_saved(post, txn_id)
