@@ -354,6 +354,9 @@ class _DatabaseReads:
     def taken(self, ctx: Context, period, charge: _Charge) -> None:
         """An accepted charge was written (nothing to remember for one event)."""
 
+    def revenue(self, asset: str) -> Account:
+        return system_account(Account.System.REVENUE, asset)
+
     def reload(self, wallet_id: int) -> None:
         """The wallet got a new grant."""
 
@@ -369,6 +372,7 @@ class _BatchReads(_DatabaseReads):
         for grant in rows_as(Grant, BATCH_GRANTS_SQL, [sorted(wallet_ids), valid_from]):
             self.by_wallet[grant.wallet_id].append(grant)
         self.counters: dict[tuple, Decimal] = {}
+        self.revenues: dict[str, Account] = {}
         with hot_cursor() as cursor:
             cursor.execute(
                 "SELECT subscription_id, period_start, price_id, billable "
@@ -395,6 +399,11 @@ class _BatchReads(_DatabaseReads):
         for grant in sorted(eligible, key=lambda g: burn_down_key(g, meter)):
             found[grant.asset_id].append(grant)
         return found
+
+    def revenue(self, asset: str) -> Account:
+        if asset not in self.revenues:
+            self.revenues[asset] = system_account(Account.System.REVENUE, asset)
+        return self.revenues[asset]
 
     def billable_before(self, ctx: Context, period, price: CachedPrice) -> Decimal:
         return self.counters.get((ctx.subscription_id, period[0], price.id), ZERO)
@@ -505,6 +514,7 @@ def _plan_posting(
     kind: str = LedgerTransaction.Kind.DRAW,
     reference: str = "",
     after: str = "",
+    reads: _DatabaseReads = DATABASE_READS,
 ) -> tuple[Posting | None, list[Funding]]:
     """The ledger side of what ``_decide`` decided: the grants it draws and one balanced
     transaction (None when nothing moves)."""
@@ -528,7 +538,7 @@ def _plan_posting(
         revenue_assets.add(ctx.unit)
     if paid + debt:
         revenue_assets.add(charge.asset)
-    revenue = {a: system_account(Account.System.REVENUE, a) for a in sorted(revenue_assets)}
+    revenue = {a: reads.revenue(a) for a in sorted(revenue_assets)}
     if charge.included:
         legs.append(Leg(revenue[ctx.unit], charge.included))
     if paid + debt:
@@ -748,11 +758,13 @@ def _insert_event(ctx: Context, data: EventData, **fields) -> int:
     return row[0]
 
 
-def _write_accepted(ctx, data, accounts, period, charge: _Charge, now, decimals) -> Outcome:
+def _write_accepted(
+    ctx, data, accounts, period, charge: _Charge, now, decimals, reads=DATABASE_READS
+) -> Outcome:
     """Everything an accepted event writes — its row, then (only if the row was new) the
     grants, ledger transaction and entries, account balances and the period counter — in
     one statement. A concurrent duplicate therefore writes nothing (``_Duplicate``)."""
-    post, fundings = _plan_posting(ctx, data, accounts, charge, after="event")
+    post, fundings = _plan_posting(ctx, data, accounts, charge, after="event", reads=reads)
     if post is not None:
         post.applied()  # the balances in the answer are the ones after this charge
     body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
@@ -917,7 +929,7 @@ def _charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locke
             "event": body,
         }
         return Outcome(status_code=402, body=problem)
-    outcome = _write_accepted(ctx, data, accounts, period, charge, now, decimals)
+    outcome = _write_accepted(ctx, data, accounts, period, charge, now, decimals, reads)
     reads.taken(ctx, period, charge)
     return outcome
 
@@ -1134,10 +1146,13 @@ def _charge_realtime(items, results, now) -> list[int]:
         | {(ctx.wallet_id, price.asset) for _, ctx, _, _, price in items if price is not None}
     )
     duplicates: list[int] = []
+    # Missing accounts are made before the transaction (committed at once, empty): made
+    # inside it, an uncommitted new row would make a single event that holds another of the
+    # wallet's account locks wait for this batch while the batch waits for that lock.
+    Account.objects.bulk_create(
+        [Account(wallet_id=w, asset_id=a) for w, a in needed], ignore_conflicts=True
+    )
     with transaction.atomic():
-        Account.objects.bulk_create(
-            [Account(wallet_id=w, asset_id=a) for w, a in needed], ignore_conflicts=True
-        )
         locked: dict[int, dict[str, Account]] = {}
         for account in rows_as(
             Account, BATCH_LOCK_SQL, [[w for w, _ in needed], [a for _, a in needed]]
