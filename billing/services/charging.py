@@ -56,7 +56,15 @@ from wallets.services import (
     system_account,
 )
 from wallets.services.draws import burn_down_key, eligible_grants_by_asset, plan_draw
-from wallets.services.ledger import Posting, columns, hot_cursor, posting, posting_saved, rows_as
+from wallets.services.ledger import (
+    Posting,
+    columns,
+    hot_cursor,
+    ledger_post_many,
+    posting,
+    posting_saved,
+    rows_as,
+)
 
 ZERO = Decimal(0)
 PROPERTIES_MAX_CHARS = 16 * 1024  # as a customer's metadata
@@ -357,6 +365,22 @@ class _DatabaseReads:
     def revenue(self, asset: str) -> Account:
         return system_account(Account.System.REVENUE, asset)
 
+    def write_declined(self, ctx, data, period, body, code: str, now) -> None:
+        _insert_event(
+            ctx,
+            data,
+            status="declined",
+            code=code,
+            period_start=period[0],
+            charge=None,
+            txn=None,
+            body=body,
+            now=now,
+        )
+
+    def write_accepted(self, ctx, data, accounts, period, charge, now, decimals) -> Outcome:
+        return _write_accepted(ctx, data, accounts, period, charge, now, decimals, self)
+
     def reload(self, wallet_id: int) -> None:
         """The wallet got a new grant."""
 
@@ -373,6 +397,7 @@ class _BatchReads(_DatabaseReads):
             self.by_wallet[grant.wallet_id].append(grant)
         self.counters: dict[tuple, Decimal] = {}
         self.revenues: dict[str, Account] = {}
+        self.rows: list[tuple] = []  # what the batch decided, written by ``flush``
         with hot_cursor() as cursor:
             cursor.execute(
                 "SELECT subscription_id, period_start, price_id, billable "
@@ -400,6 +425,58 @@ class _BatchReads(_DatabaseReads):
             found[grant.asset_id].append(grant)
         return found
 
+    def write_declined(self, ctx, data, period, body, code: str, now) -> None:
+        self.rows.append(("declined", code, ctx, data, period, None, None, body))
+
+    def write_accepted(self, ctx, data, accounts, period, charge, now, decimals) -> Outcome:
+        post, fundings = _plan_posting(ctx, data, accounts, charge, reads=self)
+        if post is not None:
+            post.applied()  # the balances in the answer are the ones after this charge
+        body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
+        self.rows.append(("accepted", "", ctx, data, period, charge, post, body))
+        return Outcome(status_code=201, body=body, charge=charge, fundings=fundings)
+
+    def flush(self, now: datetime) -> None:
+        """Write what the batch decided, one statement per table: the ledger postings,
+        the period counters (summed per counter) and the claimed event rows' outcomes."""
+        posts = [row[6] for row in self.rows if row[6] is not None]
+        ledger_post_many(posts)
+        counters: dict[tuple, list] = {}
+        for status, _, ctx, _, period, charge, _, _ in self.rows:
+            if status != "accepted" or charge.price is None:
+                continue
+            key = (ctx.subscription_id, period[0], charge.price.id)
+            total = counters.setdefault(key, [period[1], ZERO, ZERO, ZERO, ZERO, ZERO, 0])
+            total[1] += charge.included + charge.billable
+            total[2] += charge.included
+            total[3] += charge.billable
+            total[4] += charge.amount - charge.accrued
+            total[5] += charge.accrued
+            total[6] += 1
+        keys = sorted(counters)
+        with hot_cursor() as cursor:
+            if keys:
+                columns_ = list(zip(*(key + tuple(counters[key]) for key in keys), strict=True))
+                cursor.execute(BATCH_COUNTERS_SQL, [now] + [list(c) for c in columns_])
+            if self.rows:
+                rows = self.rows
+                cursor.execute(
+                    BATCH_EVENTS_SQL,
+                    [
+                        [r[3].id for r in rows],
+                        [r[0] for r in rows],
+                        [r[1] for r in rows],
+                        [r[5].included if r[5] else ZERO for r in rows],
+                        [r[5].billable if r[5] else ZERO for r in rows],
+                        [r[5].amount if r[5] else ZERO for r in rows],
+                        [r[5].asset if r[5] else None for r in rows],
+                        [r[5].accrued if r[5] else ZERO for r in rows],
+                        [r[6].txn.pk if r[6] else None for r in rows],
+                        [r[5].price.id if r[5] and r[5].price else None for r in rows],
+                        [Jsonb(r[7]) for r in rows],
+                    ],
+                )
+
     def revenue(self, asset: str) -> Account:
         if asset not in self.revenues:
             self.revenues[asset] = system_account(Account.System.REVENUE, asset)
@@ -422,6 +499,33 @@ BATCH_GRANTS_SQL = (
     "AND (expires_at IS NULL OR expires_at > %s)"
 )
 DATABASE_READS = _DatabaseReads()
+BATCH_COUNTERS_SQL = """
+INSERT INTO billing_usagecounter
+    (subscription_id, period_start, price_id, period_end, quantity, included, billable,
+     amount, accrued, events, updated_at)
+SELECT *, %b::timestamptz FROM unnest(%b::bigint[], %b::timestamptz[], %b::bigint[],
+    %b::timestamptz[], %b::numeric[], %b::numeric[], %b::numeric[], %b::numeric[],
+    %b::numeric[], %b::int[])
+ON CONFLICT (subscription_id, period_start, price_id) DO UPDATE SET
+    quantity = billing_usagecounter.quantity + EXCLUDED.quantity,
+    included = billing_usagecounter.included + EXCLUDED.included,
+    billable = billing_usagecounter.billable + EXCLUDED.billable,
+    amount = billing_usagecounter.amount + EXCLUDED.amount,
+    accrued = billing_usagecounter.accrued + EXCLUDED.accrued,
+    events = billing_usagecounter.events + EXCLUDED.events,
+    updated_at = EXCLUDED.updated_at
+"""
+BATCH_EVENTS_SQL = """
+UPDATE billing_usageevent e SET status = d.status, decline_code = d.code,
+    included = d.included, billable = d.billable, amount = d.amount, asset_id = d.asset,
+    accrued = d.accrued, ledger_transaction_id = d.txn, price_id = d.price,
+    response = d.response
+FROM unnest(%b::varchar[], %b::varchar[], %b::varchar[], %b::numeric[], %b::numeric[],
+    %b::numeric[], %b::varchar[], %b::numeric[], %b::bigint[], %b::bigint[], %b::jsonb[])
+    AS d(event_id, status, code, included, billable, amount, asset, accrued, txn, price,
+         response)
+WHERE e.event_id = d.event_id
+"""
 
 
 def _decide(
@@ -907,17 +1011,7 @@ def _charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locke
     except Declined as declined:
         body = _body(ctx, data, "declined", None, [], accounts, decimals)
         body["decline_code"] = declined.code
-        _insert_event(
-            ctx,
-            data,
-            status="declined",
-            code=declined.code,
-            period_start=period[0],
-            charge=None,
-            txn=None,
-            body=body,
-            now=now,
-        )
+        reads.write_declined(ctx, data, period, body, declined.code, now)
         problem = {
             "type": f"https://billfold.dev/problems/{declined.code}",
             "title": declined.title,
@@ -929,7 +1023,7 @@ def _charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locke
             "event": body,
         }
         return Outcome(status_code=402, body=problem)
-    outcome = _write_accepted(ctx, data, accounts, period, charge, now, decimals, reads)
+    outcome = reads.write_accepted(ctx, data, accounts, period, charge, now, decimals)
     reads.taken(ctx, period, charge)
     return outcome
 
@@ -1131,6 +1225,41 @@ def _contexts(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
         return {(row[23], row[24]): row for row in cursor.fetchall()}
 
 
+def _claim(items, now) -> set[str]:
+    """Insert the rows of a batch's events (in event id order, so two batches sharing ids
+    never wait on each other in a cycle) before charging them: an id a concurrent request
+    holds is not claimed, and what is claimed can no longer be charged by anyone else. The
+    outcome of each is filled in by ``_BatchReads.flush`` in the same transaction."""
+    ordered = sorted(items, key=lambda item: item[2].id)
+    params = [
+        [d.id for _, _, d, _, _ in ordered],
+        [c.customer_id for _, c, _, _, _ in ordered],
+        [c.subscription_id for _, c, _, _, _ in ordered],
+        [c.meter_id for _, c, _, _, _ in ordered],
+        [d.quantity for _, _, d, _, _ in ordered],
+        [d.timestamp for _, _, d, _, _ in ordered],
+        [Jsonb(d.properties) for _, _, d, _, _ in ordered],
+        [p[0] for _, _, _, p, _ in ordered],
+        [d.hash() for _, _, d, _, _ in ordered],
+    ]
+    with hot_cursor() as cursor:
+        cursor.execute(CLAIM_SQL, [now, *params])
+        return {row[0] for row in cursor.fetchall()}
+
+
+CLAIM_SQL = """
+INSERT INTO billing_usageevent
+    (event_id, customer_id, subscription_id, meter_id, quantity, timestamp, properties,
+     period_start, request_hash, status, decline_code, included, billable, amount, accrued,
+     hold_id, response, received_at)
+SELECT d.*, 'accepted', '', 0, 0, 0, 0, '', '{}'::jsonb, %b::timestamptz
+FROM unnest(%b::varchar[], %b::bigint[], %b::bigint[], %b::bigint[], %b::numeric[],
+    %b::timestamptz[], %b::jsonb[], %b::timestamptz[], %b::varchar[]) AS d
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+
 BATCH_LOCK_SQL = (
     f"SELECT {columns(Account)} FROM wallets_account "  # noqa: S608 - column names only
     "WHERE (wallet_id, asset_id) IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[])) "
@@ -1163,21 +1292,23 @@ def _charge_realtime(items, results, now) -> list[int]:
             {ctx.subscription_id for _, ctx, _, _, _ in items},
             min(min(now, data.timestamp) for _, _, data, _, _ in items),
         )
+        claimed = _claim(items, now)
+        refused: list[str] = []
         for index, ctx, data, period, price in items:
+            if data.id not in claimed:
+                duplicates.append(index)  # a concurrent request has it: answered as a replay
+                continue
             try:
-                if ctx.has_limit:  # spend is counted before the write: undo it with the event
-                    with transaction.atomic():
-                        results[index] = _charge_locked(
-                            ctx, data, period, price, now, reads=reads, locked=locked[ctx.wallet_id]
-                        )
-                else:
-                    results[index] = _charge_locked(
-                        ctx, data, period, price, now, reads=reads, locked=locked[ctx.wallet_id]
-                    )
-            except _Duplicate:
-                duplicates.append(index)
+                results[index] = _charge_locked(
+                    ctx, data, period, price, now, reads=reads, locked=locked[ctx.wallet_id]
+                )
             except BillfoldError as exc:
                 results[index] = exc
+                refused.append(data.id)
+        reads.flush(now)
+        if refused:  # claimed, then refused (e.g. a period invoiced since): no row stays
+            with hot_cursor() as cursor:
+                cursor.execute("DELETE FROM billing_usageevent WHERE event_id = ANY(%s)", [refused])
     return duplicates
 
 

@@ -352,6 +352,21 @@ def test_batch_charges_one_customers_events_in_array_order(api, clock):
         ("b3", "declined", "insufficient_funds"),
     ]
     assert [x["replayed"] for x in r.json()["results"]] == [False] * 5
+    # each answer shows the balance after its own charge, as a single event's would
+    assert [
+        [(b["asset"], b["available"]) for b in x["balances"] if b["asset"] == "USD"]
+        for x in r.json()["results"]
+        if x["status"] == "accepted"
+    ] == [
+        [("USD", "1.000000000000")],
+        [("USD", "0.000000000000")],
+        [("USD", "0.000000000000")],
+    ]
+    stored = UsageEvent.objects.get(event_id="b2")
+    assert (stored.status, stored.amount, stored.asset_id) == ("accepted", D("1"), "USD")
+    assert stored.ledger_transaction.entries.count() == 2
+    assert stored.response["balances"] == r.json()["results"][2]["balances"]
+    assert UsageEvent.objects.get(event_id="b3").decline_code == "insufficient_funds"
     again = api.post("/api/v1/events/batch", {"events": events}, format="json").json()
     assert [(x["status"], x["replayed"]) for x in again["results"]] == [
         ("accepted", True),

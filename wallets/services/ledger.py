@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import psycopg
@@ -144,6 +144,8 @@ class Posting:
     params: list
     txn: LedgerTransaction
     accounts: dict[int, tuple[Account, Decimal, Decimal]]
+    legs: list[Leg] = field(default_factory=list)
+    takes: dict[str, Decimal] = field(default_factory=dict)
 
     def applied(self) -> LedgerTransaction:
         """Record in the Python objects what the statement did to the accounts."""
@@ -252,15 +254,94 @@ def posting(
         [moved[a][1] for a in account_ids],
         [moved[a][2] for a in account_ids],
     ]
-    return Posting(ctes=ctes, params=params, txn=txn, accounts=moved)
+    return Posting(ctes=ctes, params=params, txn=txn, accounts=moved, legs=legs, takes=dict(takes))
 
 
 def posting_saved(post: Posting, txn_id: int) -> LedgerTransaction:
-    """The posting's transaction as saved with ``txn_id``; account objects updated."""
+    """The posting's transaction as saved with ``txn_id`` (the caller records the balance
+    changes in its account objects with ``applied``, once)."""
     post.txn.pk = txn_id
     post.txn._state.adding = False
     post.txn._state.db = "default"
-    return post.applied()
+    return post.txn
+
+
+def ledger_post_many(posts: Sequence[Posting]) -> list[LedgerTransaction]:
+    """Write many postings (see ``posting``; already ``applied`` by the caller) with one
+    statement per table: transaction ids drawn from the sequence first, then the
+    transactions, their entries, the grants' remainders and the accounts' balances, each
+    summed per row. The caller holds the locks of every account involved."""
+    if not posts:
+        return []
+    with hot_cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('wallets_ledgertransaction', 'id')) "
+            "FROM generate_series(1, %b)",
+            [len(posts)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        txns = [post.txn for post in posts]
+        cursor.execute(
+            "INSERT INTO wallets_ledgertransaction "
+            "(id, wallet_id, kind, reverses_id, reference, description, created_at, metadata) "
+            "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::varchar[], %b::bigint[], "
+            "%b::varchar[], %b::varchar[], %b::timestamptz[], %b::jsonb[])",
+            [
+                ids,
+                [t.wallet_id for t in txns],
+                [t.kind for t in txns],
+                [t.reverses_id for t in txns],
+                [t.reference for t in txns],
+                [t.description for t in txns],
+                [t.created_at for t in txns],
+                [Jsonb(t.metadata) for t in txns],
+            ],
+        )
+        entries = [(txn_id, post) for txn_id, post in zip(ids, posts, strict=True)]
+        legs = [(txn_id, post.txn.created_at, leg) for txn_id, post in entries for leg in post.legs]
+        cursor.execute(
+            "INSERT INTO wallets_ledgerentry "
+            "(transaction_id, account_id, asset_id, grant_id, amount, created_at) "
+            "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::varchar[], %b::varchar[], "
+            "%b::numeric[], %b::timestamptz[])",
+            [
+                [t for t, _, _ in legs],
+                [leg.account.pk for _, _, leg in legs],
+                [leg.account.asset_id for _, _, leg in legs],
+                [leg.grant_id for _, _, leg in legs],
+                [leg.amount for _, _, leg in legs],
+                [at for _, at, _ in legs],
+            ],
+        )
+        takes: dict[str, Decimal] = defaultdict(Decimal)
+        moved: dict[int, list[Decimal]] = {}
+        for post in posts:
+            for grant_id, take in post.takes.items():
+                takes[grant_id] += take
+            for account_id, (_, posted, debt) in post.accounts.items():
+                total = moved.setdefault(account_id, [ZERO, ZERO])
+                total[0] += posted
+                total[1] += debt
+        grant_ids = sorted(takes)
+        if grant_ids:
+            cursor.execute(
+                "UPDATE wallets_grant g SET remaining = g.remaining - d.take "
+                "FROM unnest(%b::varchar[], %b::numeric[]) AS d(id, take) WHERE g.id = d.id",
+                [grant_ids, [takes[g] for g in grant_ids]],
+            )
+        account_ids = sorted(moved)
+        if account_ids:
+            cursor.execute(
+                "UPDATE wallets_account a SET posted = a.posted + d.posted, "
+                "debt = a.debt + d.debt FROM unnest(%b::bigint[], %b::numeric[], %b::numeric[]) "
+                "AS d(id, posted, debt) WHERE a.id = d.id",
+                [
+                    account_ids,
+                    [moved[a][0] for a in account_ids],
+                    [moved[a][1] for a in account_ids],
+                ],
+            )
+    return [posting_saved(post, txn_id) for txn_id, post in entries]
 
 
 def ledger_post(
@@ -287,7 +368,8 @@ def ledger_post(
     with hot_cursor() as cursor:
         cursor.execute(f"WITH {post.ctes} SELECT id FROM txn", post.params)  # noqa: S608
         txn_id = cursor.fetchone()[0]
-    return posting_saved(post, txn_id)
+    posting_saved(post, txn_id)
+    return post.applied()
 
 
 def in_transaction() -> bool:
