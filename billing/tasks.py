@@ -21,19 +21,22 @@ def end_trials() -> int:
 
 
 @shared_task(name="billing.close_periods", acks_late=True)
-def close_periods() -> int:
-    """Close every ended period: invoices, allowance refresh, scheduled changes."""
+def close_periods(shard: list[int] | None = None) -> int:
+    """Close every ended period: invoices, allowance refresh, scheduled changes. ``shard``
+    ``[k, n]`` limits it to the subscriptions whose id % n == k (one beat entry per shard
+    spreads a large run over n workers)."""
     from billing.services.billing_run import subscriptions_close_due
 
-    return subscriptions_close_due()
+    return subscriptions_close_due(shard=tuple(shard) if shard else None)
 
 
 @shared_task(name="billing.rate", acks_late=True)
-def rate() -> int:
-    """Rate periodically rated prices of open periods into their counters (idempotent)."""
+def rate(shard: list[int] | None = None) -> int:
+    """Rate periodically rated prices of open periods into their counters (idempotent);
+    ``shard`` as for ``close_periods``."""
     from billing.services.billing_run import rating_run
 
-    return rating_run().counters
+    return rating_run(shard=tuple(shard) if shard else None).counters
 
 
 @shared_task(name="billing.finalize_invoices", acks_late=True)

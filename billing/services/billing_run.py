@@ -30,6 +30,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Q
+from django.db.models.functions import Mod
 from django.utils import timezone
 
 from billing.models import ChargeItem, Invoice, InvoiceLine, Subscription, UsageCounter
@@ -367,28 +368,44 @@ def subscription_period_close(*, subscription_id: int, now: datetime | None = No
     return invoice
 
 
-def _due_ids(now: datetime, batch: int) -> Iterator[list[int]]:
+Shard = tuple[int, int]  # (k, n): the subscriptions whose id % n == k
+
+
+def in_shard(query, shard: Shard | None):
+    """``query`` of subscriptions narrowed to one shard: shards split a run across processes
+    or workers without any two touching the same subscription."""
+    if shard is None:
+        return query
+    k, n = shard
+    if not (n >= 1 and 0 <= k < n):
+        raise ValueError(f"invalid shard {k} of {n}")
+    return query.annotate(_shard=Mod("pk", n)).filter(_shard=k)
+
+
+def _due_ids(now: datetime, batch: int, shard: Shard | None = None) -> Iterator[list[int]]:
     last = 0
     while True:
-        ids = list(
-            Subscription.objects.filter(status__in=LIVE, current_period_end__lte=now, pk__gt=last)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch]
+        query = Subscription.objects.filter(
+            status__in=LIVE, current_period_end__lte=now, pk__gt=last
         )
+        ids = list(in_shard(query, shard).order_by("pk").values_list("pk", flat=True)[:batch])
         if not ids:
             return
         yield ids
         last = ids[-1]
 
 
-def subscriptions_close_due(*, now: datetime | None = None, batch: int = 500) -> int:
+def subscriptions_close_due(
+    *, now: datetime | None = None, batch: int = 500, shard: Shard | None = None
+) -> int:
     """Close every period that has ended by ``now`` — several per subscription when the run
-    catches up. Each close is its own transaction. Returns how many periods were closed."""
+    catches up. Each close is its own transaction. Returns how many periods were closed.
+    ``shard`` limits the run to one shard of the subscriptions."""
     now = now or timezone.now()
     closed = 0
     while True:
         round_closed = 0
-        for ids in _due_ids(now, batch):
+        for ids in _due_ids(now, batch, shard):
             for subscription_id in ids:
                 if subscription_period_close(subscription_id=subscription_id, now=now):
                     round_closed += 1
@@ -477,7 +494,9 @@ class RatingReport:
     errors: list[str] = field(default_factory=list)
 
 
-def rating_run(*, now: datetime | None = None, batch: int = 500) -> RatingReport:
+def rating_run(
+    *, now: datetime | None = None, batch: int = 500, shard: Shard | None = None
+) -> RatingReport:
     """Write the standing of every periodically rated price of every open period into its
     usage counter (SET, from the period's events): rating twice equals rating once."""
     now = now or timezone.now()
@@ -488,11 +507,10 @@ def rating_run(*, now: datetime | None = None, batch: int = 500) -> RatingReport
         return report
     last = 0
     while True:
-        subs = list(
-            Subscription.objects.filter(status__in=LIVE, plan_version_id__in=versions, pk__gt=last)
-            .select_related("customer")
-            .order_by("pk")[:batch]
+        query = Subscription.objects.filter(
+            status__in=LIVE, plan_version_id__in=versions, pk__gt=last
         )
+        subs = list(in_shard(query, shard).select_related("customer").order_by("pk")[:batch])
         if not subs:
             return report
         for sub in subs:

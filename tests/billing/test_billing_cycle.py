@@ -243,3 +243,70 @@ def test_two_workers_closing_the_same_periods(make_api_client):
         t.join()
     assert sum(results) == 15  # 5 subscriptions × 3 periods, each closed once
     assert Invoice.objects.count() == 5 * 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_billing_with_worker_processes_closes_each_period_once(make_api_client):
+    """``run_billing --workers 3``: shards of the subscriptions closed by three forked
+    processes, each on its own connection; together every period exactly once."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    api = make_api_client()
+    with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
+        setup_meter(api, "gpu", "gpu_seconds", "max")
+        setup_plan(
+            api,
+            "pro",
+            [{"meter": "gpu", "model": "volume", "tiers": [{"up_to": None, "unit_price": "0.10"}]}],
+            base_fee="10.00",
+        )
+        for n in range(7):
+            setup_customer(api, external_id=f"cust{n}")
+    out = StringIO()
+    call_command("run_billing", "--as-of", "2026-03-01T00:00:00Z", "--workers", "3", stdout=out)
+    assert "periods closed: 14" in out.getvalue()  # 7 subscriptions × 2 periods
+    assert "prices rated: 7" in out.getvalue()
+    assert "ledger: no drift" in out.getvalue()
+    assert Invoice.objects.count() == 7 * 3
+    assert set(Subscription.objects.values_list("current_period_start", flat=True)) == {
+        at("2026-03-01T00:00:00Z")
+    }
+    again = StringIO()
+    call_command("run_billing", "--as-of", "2026-03-01T00:00:00Z", "--workers", "2", stdout=again)
+    assert "periods closed: 0" in again.getvalue()
+
+
+def test_shards_split_the_subscriptions_without_overlap(api):
+    from billing.services.billing_run import in_shard
+
+    with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
+        setup_plan(api, "pro", [], base_fee="10.00")
+        for n in range(9):
+            setup_customer(api, external_id=f"cust{n}")
+    every = set(Subscription.objects.values_list("pk", flat=True))
+    shards = [
+        set(in_shard(Subscription.objects.all(), (k, 4)).values_list("pk", flat=True))
+        for k in range(4)
+    ]
+    assert set().union(*shards) == every
+    assert sum(len(s) for s in shards) == len(every)
+    with pytest.raises(ValueError):
+        in_shard(Subscription.objects.all(), (4, 4))
+
+
+def test_close_and_rate_tasks_take_a_shard(api):
+    from billing.tasks import close_periods, rate
+
+    with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
+        setup_plan(api, "pro", [], base_fee="10.00")
+        for n in range(6):
+            setup_customer(api, external_id=f"cust{n}")
+    with time_machine.travel("2026-02-01T00:00:00Z", tick=False):
+        first = close_periods.run(shard=[0, 2])
+        second = close_periods.run(shard=[1, 2])
+        assert rate.run(shard=[0, 2]) == 0  # no periodically rated price on this plan
+        assert close_periods.run() == 0
+    assert first + second == 6 and first > 0 and second > 0
+    assert Invoice.objects.count() == 12

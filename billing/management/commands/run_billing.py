@@ -12,14 +12,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--as-of", dest="as_of", help="ISO 8601 time with offset; default now")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="processes closing periods and rating prices in parallel (default 1)",
+        )
 
-    def handle(self, *args, as_of=None, **options):
+    def handle(self, *args, as_of=None, workers=1, **options):
         moment = None
         if as_of:
             moment = parse_datetime(as_of)
             if moment is None or moment.utcoffset() is None:
                 raise CommandError("--as-of must be an ISO 8601 time with an offset")
-        report = billing_run(as_of=moment)
+        if workers < 1:
+            raise CommandError("--workers must be 1 or more")
+        report = billing_run(as_of=moment, workers=workers)
         for line in report.lines():
             self.stdout.write(line)
         if report.drifts:
