@@ -163,6 +163,7 @@ class Context:
     unit_is_currency: bool
     unit_decimals: int = 0
     has_limit: bool = False  # a spend limit exists (else spend is not counted per event)
+    revenue: dict[str, int] = field(default_factory=dict)  # asset → revenue account id
 
 
 RESOLVE_SQL = """
@@ -172,7 +173,11 @@ SELECT c.id, c.external_id, c.wallet_id, c.currency_id,
        COALESCE(s.billing_anchor, s.started_at),
        m.id, m.code, m.unit_id, m.aggregation, ua.kind, ua.decimals,
        EXISTS (SELECT 1 FROM billing_spendlimit l WHERE l.customer_id = c.id),
-       e.request_hash, e.response, e.status
+       e.request_hash, e.response, e.status,
+       ARRAY(SELECT r.asset_id FROM wallets_account r WHERE r.system_code = 'revenue'
+             ORDER BY r.asset_id),
+       ARRAY(SELECT r.id FROM wallets_account r WHERE r.system_code = 'revenue'
+             ORDER BY r.asset_id)
 FROM (SELECT 1) AS one
 LEFT JOIN billing_customer c ON c.external_id = %s
 LEFT JOIN billing_subscription s
@@ -207,15 +212,20 @@ def _context(row, data: EventData) -> Context:
     if row[4] is None:
         raise NoActiveSubscription(f"{data.customer} has no active subscription.")
     return Context(
-        *row[:17], unit_is_currency=row[17] == "currency", unit_decimals=row[18], has_limit=row[19]
+        *row[:17],
+        unit_is_currency=row[17] == "currency",
+        unit_decimals=row[18],
+        has_limit=row[19],
+        revenue=dict(zip(row[23], row[24], strict=True)),
     )
 
 
 # the contexts of many (customer, meter) pairs at once (a batch)
 RESOLVE_MANY_SQL = (
-    RESOLVE_SQL.split("FROM (SELECT 1) AS one")[0].replace(
-        "e.request_hash, e.response, e.status", "NULL, NULL, NULL, p.customer, p.meter"
-    )
+    RESOLVE_SQL.split("FROM (SELECT 1) AS one")[0]
+    .replace("e.request_hash, e.response, e.status", "NULL, NULL, NULL")
+    .rstrip()
+    + ", p.customer, p.meter\n"
     + """FROM unnest(%s::varchar[], %s::varchar[]) AS p(customer, meter)
 LEFT JOIN billing_customer c ON c.external_id = p.customer
 LEFT JOIN billing_subscription s
@@ -362,7 +372,11 @@ class _DatabaseReads:
     def taken(self, ctx: Context, period, charge: _Charge) -> None:
         """An accepted charge was written (nothing to remember for one event)."""
 
-    def revenue(self, asset: str) -> Account:
+    def revenue(self, ctx: Context, asset: str) -> Account:
+        if asset in ctx.revenue:  # read with the event's context (system accounts stay)
+            return Account(
+                id=ctx.revenue[asset], system_code=Account.System.REVENUE, asset_id=asset
+            )
         return system_account(Account.System.REVENUE, asset)
 
     def write_declined(self, ctx, data, period, body, code: str, now) -> None:
@@ -477,9 +491,9 @@ class _BatchReads(_DatabaseReads):
                     ],
                 )
 
-    def revenue(self, asset: str) -> Account:
+    def revenue(self, ctx: Context, asset: str) -> Account:
         if asset not in self.revenues:
-            self.revenues[asset] = system_account(Account.System.REVENUE, asset)
+            self.revenues[asset] = super().revenue(ctx, asset)
         return self.revenues[asset]
 
     def billable_before(self, ctx: Context, period, price: CachedPrice) -> Decimal:
@@ -642,7 +656,7 @@ def _plan_posting(
         revenue_assets.add(ctx.unit)
     if paid + debt:
         revenue_assets.add(charge.asset)
-    revenue = {a: reads.revenue(a) for a in sorted(revenue_assets)}
+    revenue = {a: reads.revenue(ctx, a) for a in sorted(revenue_assets)}
     if charge.included:
         legs.append(Leg(revenue[ctx.unit], charge.included))
     if paid + debt:
@@ -1222,7 +1236,7 @@ def _contexts(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
     ordered = sorted(pairs)
     with hot_cursor() as cursor:
         cursor.execute(RESOLVE_MANY_SQL, [[c for c, _ in ordered], [m for _, m in ordered]])
-        return {(row[23], row[24]): row for row in cursor.fetchall()}
+        return {(row[25], row[26]): row for row in cursor.fetchall()}
 
 
 def _claim(items, now) -> set[str]:

@@ -9,6 +9,8 @@ accounts keep no balance row.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -65,7 +67,39 @@ def hot_cursor():
     cursor."""
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        yield cursor
+        yield _HotCursor(cursor)
+
+
+class _HotCursor:
+    """Runs statements as Django's cursors do for everything around them: through the
+    connection's execute wrappers (instrumentation, tests that refuse queries) and into the
+    query log when it is on (DEBUG, ``CaptureQueriesContext``)."""
+
+    def __init__(self, cursor: psycopg.Cursor) -> None:
+        self.cursor = cursor
+
+    def _run(self, sql, params, many, context):
+        if not connection.queries_logged:
+            return self.cursor.execute(sql, params)
+        started = time.monotonic()
+        try:
+            return self.cursor.execute(sql, params)
+        finally:
+            connection.queries_log.append(
+                {"sql": sql, "time": f"{time.monotonic() - started:.3f}", "params": params}
+            )
+
+    def execute(self, sql: str, params: Sequence | None = None):
+        executor = self._run
+        for wrapper in reversed(connection.execute_wrappers):
+            executor = functools.partial(wrapper, executor)
+        return executor(sql, params, False, {"connection": connection, "cursor": self})
+
+    def fetchone(self):
+        return self.cursor.fetchone()
+
+    def fetchall(self):
+        return self.cursor.fetchall()
 
 
 def rows_as(model, sql: str, params: Sequence) -> list:
