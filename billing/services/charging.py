@@ -135,6 +135,7 @@ class Outcome:
     event: UsageEvent | None = None
     charge: _Charge | None = None  # what an accepted charge drew (a batch keeps its reads)
     fundings: list[Funding] = field(default_factory=list)
+    txn_id: int | None = None  # the ledger transaction an accepted charge posted
 
     @property
     def accepted(self) -> bool:
@@ -877,15 +878,39 @@ def _insert_event(ctx: Context, data: EventData, **fields) -> int:
 
 
 def _write_accepted(
-    ctx, data, accounts, period, charge: _Charge, now, decimals, reads=DATABASE_READS
+    ctx,
+    data,
+    accounts,
+    period,
+    charge: _Charge,
+    now,
+    decimals,
+    reads=DATABASE_READS,
+    *,
+    hold_id: str = "",
+    overdraw: bool = False,
+    kind: str = LedgerTransaction.Kind.DRAW,
+    reference: str = "",
 ) -> Outcome:
     """Everything an accepted event writes — its row, then (only if the row was new) the
     grants, ledger transaction and entries, account balances and the period counter — in
     one statement. A concurrent duplicate therefore writes nothing (``_Duplicate``)."""
-    post, fundings = _plan_posting(ctx, data, accounts, charge, after="event", reads=reads)
+    post, fundings = _plan_posting(
+        ctx,
+        data,
+        accounts,
+        charge,
+        after="event",
+        reads=reads,
+        overdraw=overdraw,
+        kind=kind,
+        reference=reference,
+    )
     if post is not None:
         post.applied()  # the balances in the answer are the ones after this charge
     body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
+    if hold_id:
+        body["hold"] = hold_id
     event_params = _event_params(
         ctx,
         data,
@@ -896,6 +921,7 @@ def _write_accepted(
         txn=None,
         body=body,
         now=now,
+        hold_id=hold_id,
     )
     if post is not None:
         del event_params[15]  # the transaction's id comes from its sequence
@@ -917,7 +943,7 @@ def _write_accepted(
         raise _Duplicate()  # nothing was written
     if post is not None:
         posting_saved(post, row[1])
-    return Outcome(status_code=201, body=body, charge=charge, fundings=fundings)
+    return Outcome(status_code=201, body=body, charge=charge, fundings=fundings, txn_id=row[1])
 
 
 def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:

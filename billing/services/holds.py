@@ -23,16 +23,14 @@ from billing.services import spend as spend_service
 from billing.services.charging import (
     EventData,
     Outcome,
-    _apply,
     _asset_decimals,
-    _body,
     _check_open,
     _decide,
     _Duplicate,
-    _insert_event,
     _money_text,
     _period,
     _resolve,
+    _write_accepted,
 )
 from plans.models import Meter
 from wallets.errors import Declined, HoldNotPending, IdempotencyConflict, NotFound, ValidationFailed
@@ -51,7 +49,25 @@ from wallets.services.holds import MAX_HOLD_SECONDS, hold_move
 ZERO = Decimal(0)
 
 
-def _hold_json(hold: Hold, reserved: dict[str, Decimal] | None = None) -> dict[str, Any]:
+def _known_decimals(ctx, price) -> dict[str, tuple[bool, int]]:
+    """The decimals of an event's unit and price asset, as its lookup read them."""
+    known = {ctx.unit: (ctx.unit_is_currency, ctx.unit_decimals)}
+    if price is not None:
+        known[price.asset] = (price.asset_is_currency, price.asset_decimals)
+    return known
+
+
+def _decimals(codes: set[str], known: dict[str, tuple[bool, int]] | None):
+    known = known or {}
+    missing = {c for c in codes if c and c not in known}
+    return {**known, **(_asset_decimals(missing) if missing else {})}
+
+
+def _hold_json(
+    hold: Hold,
+    reserved: dict[str, Decimal] | None = None,
+    known: dict[str, tuple[bool, int]] | None = None,
+) -> dict[str, Any]:
     if reserved is None:
         reserved = {}
         for allocation in hold.allocations.all():
@@ -59,7 +75,7 @@ def _hold_json(hold: Hold, reserved: dict[str, Decimal] | None = None) -> dict[s
                 reserved.get(allocation.asset_id, ZERO) + allocation.amount
             )
     meta = hold.metadata or {}
-    decimals = _asset_decimals(set(reserved))
+    decimals = _decimals(set(reserved), known)
     return {
         "id": hold.pk,
         "status": hold.status,
@@ -160,7 +176,7 @@ def hold_authorize(
                 },
             },
         )
-        body = _hold_json(hold, reserved)
+        body = _hold_json(hold, reserved, _known_decimals(ctx, price))
         idempotency_store(slot, result=body, status_code=201)
     return Outcome(status_code=201, body=body)
 
@@ -169,6 +185,8 @@ def _check_spend(ctx, value: Decimal, period, now) -> None:
     """A hold whose estimate would pass a hard limit is declined; nothing is recorded."""
     from billing.models import SpendCounter, SpendLimit
 
+    if not ctx.has_limit:
+        return
     limit = SpendLimit.objects.filter(customer_id=ctx.customer_id).first()
     if limit is None or limit.mode != SpendLimit.Mode.HARD or value <= 0:
         return
@@ -246,10 +264,11 @@ def hold_capture_usage(
         price.spec.model == "volume" or ctx.aggregation not in Meter.ADDITIVE
     ):
         price = None
+    known = _known_decimals(ctx, price)
     try:
         with transaction.atomic():
             _check_open(ctx, period)
-            held_assets = set(hold.allocations.values_list("asset_id", flat=True))
+            held_assets = {a.asset_id for a in hold.allocations.all()}  # prefetched
             assets = held_assets | {ctx.unit} | ({price.asset} if price else set())
             accounts = accounts_lock(ctx.wallet_id, assets)
             hold_move(hold=hold, status=Hold.Status.CAPTURED, now=now)
@@ -260,51 +279,40 @@ def hold_capture_usage(
             charge.spend = spend_service.value_in_currency(
                 charge.amount, charge.asset, ctx.currency
             )
-            spend_service.spend_record(
-                customer_id=ctx.customer_id,
-                currency=ctx.currency,
-                value=charge.spend,
-                period=period,
-                now=now,
-                event_id=data.id,
-                enforce=False,
-            )
-            txn, fundings = _apply(
+            if ctx.has_limit:
+                spend_service.spend_record(
+                    customer_id=ctx.customer_id,
+                    currency=ctx.currency,
+                    value=charge.spend,
+                    period=period,
+                    now=now,
+                    event_id=data.id,
+                    enforce=False,
+                )
+            outcome = _write_accepted(
                 ctx,
                 data,
                 accounts,
                 period,
                 charge,
                 now,
+                _decimals(set(accounts), known),
+                hold_id=hold.pk,
                 overdraw=True,
                 kind=LedgerTransaction.Kind.CAPTURE,
                 reference=hold.pk,
             )
-            if txn is not None:
-                Hold.objects.filter(pk=hold.pk).update(capture_transaction=txn)
-            decimals = _asset_decimals(set(accounts))
-            event_body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
-            event_body["hold"] = hold.pk
-            _insert_event(
-                ctx,
-                data,
-                status="accepted",
-                code="",
-                period_start=period[0],
-                charge=charge,
-                txn=txn,
-                body=event_body,
-                now=now,
-                hold_id=hold.pk,
-            )
+            event_body = outcome.body
             hold.metadata = {**meta, "event": data.id}
-            Hold.objects.filter(pk=hold.pk).update(metadata=hold.metadata)
+            hold.capture_transaction_id = outcome.txn_id
+            Hold.objects.filter(pk=hold.pk).update(
+                capture_transaction_id=outcome.txn_id, metadata=hold.metadata
+            )
     except _Duplicate:
         raise IdempotencyConflict(
             f"The event id '{data.id}' is taken.", errors={"event_id": ["Already used."]}
         ) from None
-    hold.refresh_from_db()
-    return Outcome(status_code=200, body={**_hold_json(hold), "event": event_body})
+    return Outcome(status_code=200, body={**_hold_json(hold, known=known), "event": event_body})
 
 
 def hold_cancel(*, hold_id: str, now: datetime | None = None) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from wallets.errors import (
     HoldNotPending,
@@ -21,12 +21,21 @@ from wallets.errors import (
     NotFound,
     ValidationFailed,
 )
-from wallets.models import Account, Grant, Hold, HoldAllocation, LedgerTransaction
+from wallets.models import Account, Grant, Hold, LedgerTransaction
 
 from .amounts import check_amount
-from .draws import Funding, eligible_grants, ledger_draw, plan_draw
+from .draws import Funding, eligible_grants, eligible_grants_by_asset, ledger_draw, plan_draw
 from .idempotency import idempotency_claim, idempotency_store
-from .ledger import Leg, accounts_lock, asset_get, ledger_post, system_account, wallet_get
+from .ledger import (
+    Leg,
+    accounts_lock,
+    asset_get,
+    columns,
+    hot_cursor,
+    ledger_post,
+    system_account,
+    wallet_get,
+)
 
 MAX_HOLD_SECONDS = 7 * 24 * 3600
 
@@ -56,6 +65,15 @@ def ledger_hold(
     asset. All or nothing for legs that are not partial."""
     plans: list[tuple[HoldLeg, list[tuple[Grant, Decimal]]]] = []
     planned: dict[str, Decimal] = defaultdict(Decimal)  # reserved by earlier legs
+    meters = {leg.meter for leg in legs}
+    # one read of every leg's grants when the legs share a meter (an event's unit and price)
+    shared = (
+        eligible_grants_by_asset(
+            wallet_id=wallet_id, assets=[leg.asset for leg in legs], meter=legs[0].meter, now=now
+        )
+        if len(meters) == 1 and legs
+        else None
+    )
     for leg in legs:
         account = accounts[leg.asset]
         if not leg.partial and account.debt > 0:
@@ -63,7 +81,10 @@ def ledger_hold(
                 f"The wallet owes {account.debt.normalize()} {leg.asset}; top it up first.",
                 extra={"asset": leg.asset},
             )
-        grants = eligible_grants(wallet_id=wallet_id, asset=leg.asset, meter=leg.meter, now=now)
+        if shared is not None:
+            grants = shared[leg.asset]
+        else:
+            grants = eligible_grants(wallet_id=wallet_id, asset=leg.asset, meter=leg.meter, now=now)
         for grant in grants:
             grant.held += planned[grant.pk]
         plan = plan_draw(grants, leg.amount)
@@ -77,9 +98,10 @@ def ledger_hold(
                 extra={"asset": leg.asset, "available": str(covered)},
             )
         plans.append((leg, plan))
-    hold = Hold.objects.create(
+    hold = Hold(
         id=hold_id,
         wallet_id=wallet_id,
+        status=Hold.Status.PENDING,
         expires_at=expires_at,
         created_at=now,
         metadata=metadata or {},
@@ -91,16 +113,57 @@ def ledger_hold(
             prior = per_grant.get(grant.pk, (grant, Decimal(0)))[1]
             per_grant[grant.pk] = (grant, prior + take)
             reserved[leg.asset] += take
-    HoldAllocation.objects.bulk_create(
-        HoldAllocation(hold=hold, grant_id=gid, asset_id=grant.asset_id, amount=amount)
-        for gid, (grant, amount) in per_grant.items()
-    )
-    for gid in sorted(per_grant):
-        Grant.objects.filter(pk=gid).update(held=F("held") + per_grant[gid][1])
-    for asset in sorted(reserved, key=lambda code: accounts[code].pk):
-        Account.objects.filter(pk=accounts[asset].pk).update(held=F("held") + reserved[asset])
+    grant_ids = list(per_grant)
+    assets = sorted(reserved, key=lambda code: accounts[code].pk)
+    # the hold, its allocations, the grants' and the accounts' held amounts: one statement
+    with hot_cursor() as cursor:
+        cursor.execute(
+            HOLD_SQL,
+            [
+                hold_id,
+                wallet_id,
+                Hold.Status.PENDING,
+                expires_at,
+                now,
+                Jsonb(hold.metadata),
+                grant_ids,
+                [per_grant[g][0].asset_id for g in grant_ids],
+                [per_grant[g][1] for g in grant_ids],
+                grant_ids,
+                [per_grant[g][1] for g in grant_ids],
+                [accounts[a].pk for a in assets],
+                [reserved[a] for a in assets],
+            ],
+        )
+    hold._state.adding = False
+    hold._state.db = "default"
+    for asset in assets:
         accounts[asset].held += reserved[asset]
     return hold, dict(reserved)
+
+
+HOLD_SQL = """
+WITH hold AS (
+    INSERT INTO wallets_hold (id, wallet_id, status, expires_at, created_at, metadata)
+    VALUES (%s, %s, %s, %s, %s, %s) RETURNING id
+), allocations AS (
+    INSERT INTO wallets_holdallocation (hold_id, grant_id, asset_id, amount)
+    SELECT hold.id, a.grant_id, a.asset_id, a.amount FROM hold,
+        unnest(%s::varchar[], %s::varchar[], %s::numeric[]) WITH ORDINALITY
+            AS a(grant_id, asset_id, amount, n)
+    ORDER BY a.n
+    RETURNING 1
+), grants AS (
+    UPDATE wallets_grant g SET held = g.held + a.amount
+    FROM unnest(%s::varchar[], %s::numeric[]) AS a(id, amount) WHERE g.id = a.id
+    RETURNING 1
+), accounts AS (
+    UPDATE wallets_account c SET held = c.held + a.amount
+    FROM unnest(%s::bigint[], %s::numeric[]) AS a(id, amount) WHERE c.id = a.id
+    RETURNING 1
+)
+SELECT id FROM hold
+"""
 
 
 def ledger_hold_release(
@@ -109,20 +172,51 @@ def ledger_hold_release(
     """Give back what ``hold`` reserved (the accounts must be locked and the hold just moved
     out of pending). Returns, per asset, the grants and amounts it had reserved, in the order
     it reserved them, so a capture can draw from them first."""
-    allocations = list(hold.allocations.select_related("grant").order_by("id"))
+    names = [f.attname for f in Grant._meta.concrete_fields]
+    json_fields = [
+        i for i, f in enumerate(Grant._meta.concrete_fields) if hasattr(f, "from_db_value")
+    ]
+    with hot_cursor() as cursor:
+        cursor.execute(RELEASE_SQL, [hold.pk])
+        rows = cursor.fetchall()
     released: dict[str, list[tuple[Grant, Decimal]]] = defaultdict(list)
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    for allocation in sorted(allocations, key=lambda a: a.grant_id):
-        Grant.objects.filter(pk=allocation.grant_id).update(held=F("held") - allocation.amount)
-    for allocation in allocations:
-        grant = allocation.grant
-        grant.refresh_from_db(fields=["held", "remaining", "status"])
-        released[allocation.asset_id].append((grant, allocation.amount))
-        totals[allocation.asset_id] += allocation.amount
-    for asset in sorted(totals, key=lambda code: accounts[code].pk):
-        Account.objects.filter(pk=accounts[asset].pk).update(held=F("held") - totals[asset])
+    grants: dict[str, Grant] = {}
+    for asset, amount, *values in rows:
+        for i in json_fields:
+            values[i] = Grant._meta.concrete_fields[i].from_db_value(values[i], None, connection)
+        grant = grants.get(values[0]) or Grant.from_db("default", names, values)
+        grants[grant.pk] = grant
+        released[asset].append((grant, amount))
+        totals[asset] += amount
+    assets = sorted(totals, key=lambda code: accounts[code].pk)
+    if assets:
+        with hot_cursor() as cursor:
+            cursor.execute(
+                "UPDATE wallets_account c SET held = c.held - a.amount "
+                "FROM unnest(%s::bigint[], %s::numeric[]) AS a(id, amount) WHERE c.id = a.id",
+                [[accounts[a].pk for a in assets], [totals[a] for a in assets]],
+            )
+    for asset in assets:
         accounts[asset].held -= totals[asset]
     return released
+
+
+# what a hold reserved, given back to its grants; the grants as they are afterwards, in the
+# order the hold reserved them
+RELEASE_SQL = f"""
+WITH allocations AS (
+    SELECT id, grant_id, asset_id, amount FROM wallets_holdallocation WHERE hold_id = %s
+), released AS (
+    UPDATE wallets_grant g SET held = g.held - s.amount
+    FROM (SELECT grant_id, SUM(amount) AS amount FROM allocations GROUP BY grant_id) AS s
+    WHERE g.id = s.grant_id
+    RETURNING {columns(Grant, "g")}
+)
+SELECT a.asset_id, a.amount, {columns(Grant, "r")}
+FROM allocations a JOIN released r ON r.id = a.grant_id
+ORDER BY a.id
+"""  # noqa: S608 - column names only
 
 
 def _hold_assets(hold_id: str) -> tuple[Hold, list[str]]:
