@@ -7,7 +7,8 @@ ledger afterwards (zero drift) and prints, per workload, throughput, p50 and p99
 bare-SQL baseline of the same database work measured in the same run.
 
 Environment: DATABASE_URL (default: the embedded PostgreSQL), BENCH_SECONDS (per workload,
-default 10), BENCH_WORKERS (gunicorn workers, default 5), BENCH_PORT (default 8765),
+default 10), BENCH_WORKERS (gunicorn workers, default 3: on two cores 3 did better than 5
+or 8), BENCH_PORT (default 8765),
 BENCH_CLIENTS (concurrent clients, default 16), BENCH_ONLY (comma-separated words picking
 workloads by name, e.g. ``single,batches``), BENCH_BILLING_SUBSCRIPTIONS (0 skips the
 run_billing workload), BENCH_BILLING_WORKERS (``run_billing --workers``, default 2).
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "5"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
 CUSTOMERS = 1000

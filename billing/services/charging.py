@@ -355,6 +355,8 @@ def _ensure_allowance(
 class _DatabaseReads:
     """What ``_decide`` reads, read when needed: one event's charge."""
 
+    posts_one_by_one = True  # each posting is written by its own statement
+
     def grants(self, ctx: Context, assets: list[str], valid_at: datetime):
         return eligible_grants_by_asset(
             wallet_id=ctx.wallet_id, assets=assets, meter=ctx.meter_code, now=valid_at
@@ -404,6 +406,8 @@ class _BatchReads(_DatabaseReads):
     """What ``_decide`` reads for a whole batch, read once under the batch's account locks
     and kept current in memory as its charges are written: the grants of the batch's
     wallets and the counters of its subscriptions."""
+
+    posts_one_by_one = False  # ``flush`` writes them all together
 
     def __init__(self, wallet_ids: set[int], subscription_ids: set[int], valid_from: datetime):
         self.valid_from = valid_from
@@ -673,6 +677,7 @@ def _plan_posting(
         metadata={"event": data.id, "meter": ctx.meter_code},
         grant_takes=[(f.grant_id, f.amount) for f in fundings if f.grant_id is not None],
         after=after,
+        with_sql=reads.posts_one_by_one,
     )
     return post, fundings
 

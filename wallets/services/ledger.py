@@ -207,6 +207,7 @@ def posting(
     grant_takes: Sequence[tuple[str, Decimal]] = (),
     now=None,
     after: str = "",
+    with_sql: bool = True,
 ) -> Posting:
     """The SQL of one balanced transaction (see ``Posting``). ``grant_takes`` lowers grants'
     remainders in the same statement (a draw's plan); the caller holds the account locks.
@@ -242,6 +243,8 @@ def posting(
     takes: dict[str, Decimal] = defaultdict(Decimal)
     for grant_id, take in grant_takes:
         takes[grant_id] += take
+    if not with_sql:  # written by ``ledger_post_many`` from the fields alone
+        return Posting(ctes="", params=[], txn=txn, accounts=moved, legs=legs, takes=dict(takes))
     grant_ids = sorted(takes)
     account_ids = sorted(moved)
     # ``after`` names a CTE yielding the id to give the transaction (``txn_id`` column): the
