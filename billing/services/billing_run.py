@@ -80,6 +80,25 @@ def rated_price(
     return quantity, included, billable, total_amount(price_spec(price), billable)
 
 
+# the prices (with meters) of plan versions, kept for the length of one run of
+# ``subscriptions_close_due`` (thousands of closes share a few plan versions); None outside one
+_RUN_PRICES: dict[frozenset[int], list[Price]] | None = None
+
+
+def _prices_of(version_ids: set[int]) -> list[Price]:
+    key = frozenset(version_ids)
+    if _RUN_PRICES is not None and key in _RUN_PRICES:
+        return _RUN_PRICES[key]
+    prices = list(
+        Price.objects.filter(plan_version_id__in=key)
+        .select_related("meter", "meter__unit")
+        .order_by("position", "id")
+    )
+    if _RUN_PRICES is not None:
+        _RUN_PRICES[key] = prices
+    return prices
+
+
 def arrears_lines(
     *,
     subscription: Subscription,
@@ -109,13 +128,7 @@ def arrears_lines(
         c.price_id: c
         for c in UsageCounter.objects.filter(subscription=subscription, period_start=start)
     }
-    prices = (
-        Price.objects.filter(
-            plan_version_id__in={version.pk, *extra_versions, *_versions_used(counters)}
-        )
-        .select_related("meter", "meter__unit")
-        .order_by("position", "id")
-    )
+    prices = _prices_of({version.pk, *extra_versions, *_versions_used(counters)})
     currency = subscription.customer.currency_id
     for price in prices:
         meter = price.meter
@@ -401,17 +414,22 @@ def subscriptions_close_due(
     """Close every period that has ended by ``now`` — several per subscription when the run
     catches up. Each close is its own transaction. Returns how many periods were closed.
     ``shard`` limits the run to one shard of the subscriptions."""
+    global _RUN_PRICES
     now = now or timezone.now()
     closed = 0
-    while True:
-        round_closed = 0
-        for ids in _due_ids(now, batch, shard):
-            for subscription_id in ids:
-                if subscription_period_close(subscription_id=subscription_id, now=now):
-                    round_closed += 1
-        closed += round_closed
-        if not round_closed:
-            return closed
+    _RUN_PRICES = {}
+    try:
+        while True:
+            round_closed = 0
+            for ids in _due_ids(now, batch, shard):
+                for subscription_id in ids:
+                    if subscription_period_close(subscription_id=subscription_id, now=now):
+                        round_closed += 1
+            closed += round_closed
+            if not round_closed:
+                return closed
+    finally:
+        _RUN_PRICES = None
 
 
 # --- drafts stay current until they are finalized -------------------------------------------------
@@ -506,6 +524,7 @@ def rating_run(
     if not versions:
         return report
     last = 0
+    prices: dict[int, list[Price]] = {}
     while True:
         query = Subscription.objects.filter(
             status__in=LIVE, plan_version_id__in=versions, pk__gt=last
@@ -516,9 +535,13 @@ def rating_run(
         for sub in subs:
             report.subscriptions += 1
             start, end = sub.current_period_start, sub.current_period_end
-            for price in Price.objects.filter(
-                periodic, plan_version_id=sub.plan_version_id
-            ).select_related("meter"):
+            if sub.plan_version_id not in prices:  # versions are immutable: read once a run
+                prices[sub.plan_version_id] = list(
+                    Price.objects.filter(periodic, plan_version_id=sub.plan_version_id)
+                    .select_related("meter")
+                    .order_by("position", "pk")
+                )
+            for price in prices[sub.plan_version_id]:
                 quantity, included, billable, amount = rated_price(
                     subscription=sub, price=price, start=start, end=end
                 )
