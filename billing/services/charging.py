@@ -60,6 +60,7 @@ from wallets.services.ledger import (
     Posting,
     columns,
     hot_cursor,
+    instances,
     ledger_post_many,
     posting,
     posting_saved,
@@ -357,20 +358,36 @@ class _DatabaseReads:
 
     posts_one_by_one = True  # each posting is written by its own statement
 
-    def grants(self, ctx: Context, assets: list[str], valid_at: datetime):
-        return eligible_grants_by_asset(
-            wallet_id=ctx.wallet_id, assets=assets, meter=ctx.meter_code, now=valid_at
-        )
-
-    def billable_before(self, ctx: Context, period, price: CachedPrice) -> Decimal:
+    def load(
+        self, ctx: Context, assets: list[str], valid_at: datetime, period, price
+    ) -> tuple[dict[str, list[Grant]], Decimal]:
+        """The eligible grants of ``assets`` (burn-down order) and the period's billable
+        quantity so far for ``price``, in one statement (the account locks are held)."""
+        if price is None:
+            grants = eligible_grants_by_asset(
+                wallet_id=ctx.wallet_id, assets=assets, meter=ctx.meter_code, now=valid_at
+            )
+            return grants, ZERO
         with hot_cursor() as cursor:
             cursor.execute(
-                "SELECT billable FROM billing_usagecounter "
-                "WHERE subscription_id = %s AND period_start = %s AND price_id = %s",
-                [ctx.subscription_id, period[0], price.id],
+                GRANTS_AND_COUNTER_SQL,
+                [
+                    ctx.subscription_id,
+                    period[0],
+                    price.id,
+                    ctx.wallet_id,
+                    sorted(set(assets)),
+                    valid_at,
+                    ctx.meter_code,
+                ],
             )
-            row = cursor.fetchone()
-        return row[0] if row is not None else ZERO
+            rows = cursor.fetchall()
+        before = rows[0][0] if rows[0][0] is not None else ZERO
+        found: dict[str, list[Grant]] = {a: [] for a in assets}
+        grants = instances(Grant, [row[1:] for row in rows if row[1] is not None])
+        for grant in sorted(grants, key=lambda g: burn_down_key(g, ctx.meter_code)):
+            found[grant.asset_id].append(grant)
+        return found, before
 
     def taken(self, ctx: Context, period, charge: _Charge) -> None:
         """An accepted charge was written (nothing to remember for one event)."""
@@ -428,6 +445,12 @@ class _BatchReads(_DatabaseReads):
 
     def reload(self, wallet_id: int) -> None:
         self.by_wallet[wallet_id] = rows_as(Grant, BATCH_GRANTS_SQL, [[wallet_id], self.valid_from])
+
+    def load(self, ctx: Context, assets: list[str], valid_at: datetime, period, price):
+        before = ZERO
+        if price is not None:
+            before = self.counters.get((ctx.subscription_id, period[0], price.id), ZERO)
+        return self.grants(ctx, assets, valid_at), before
 
     def grants(self, ctx: Context, assets: list[str], valid_at: datetime):
         meter = ctx.meter_code
@@ -501,9 +524,6 @@ class _BatchReads(_DatabaseReads):
             self.revenues[asset] = super().revenue(ctx, asset)
         return self.revenues[asset]
 
-    def billable_before(self, ctx: Context, period, price: CachedPrice) -> Decimal:
-        return self.counters.get((ctx.subscription_id, period[0], price.id), ZERO)
-
     def taken(self, ctx: Context, period, charge: _Charge) -> None:
         for grant, take in (*charge.unit_plan, *charge.money_plan):
             grant.remaining -= take
@@ -512,6 +532,14 @@ class _BatchReads(_DatabaseReads):
             self.counters[key] = self.counters.get(key, ZERO) + charge.billable
 
 
+GRANTS_AND_COUNTER_SQL = (
+    "SELECT (SELECT billable FROM billing_usagecounter WHERE subscription_id = %s "  # noqa: S608 - column names only
+    f"AND period_start = %s AND price_id = %s), {columns(Grant, 'g')} "
+    "FROM (SELECT 1) AS one LEFT JOIN wallets_grant g ON g.wallet_id = %s "
+    "AND g.asset_id = ANY(%s) AND g.status = 'active' AND g.remaining > g.held "
+    "AND (g.expires_at IS NULL OR g.expires_at > %s) "
+    "AND (g.meters IS NULL OR g.meters = '{}' OR g.meters @> ARRAY[%s]::varchar[])"
+)
 BATCH_GRANTS_SQL = (
     f"SELECT {columns(Grant)} FROM wallets_grant "  # noqa: S608 - column names only
     "WHERE wallet_id = ANY(%s) AND status = 'active' AND remaining > held "
@@ -574,7 +602,7 @@ def _decide(
             )
     # the grants of both assets in one read (the account locks keep them as read)
     assets = [ctx.unit] + ([price.asset] if price is not None else [])
-    grants = reads.grants(ctx, assets, valid_at)
+    grants, before = reads.load(ctx, assets, valid_at, period, price)
     # 1. units first
     unit_grants = _with_preferred(grants[ctx.unit], prefer.get(ctx.unit, []))
     if price is not None and price.asset == ctx.unit:
@@ -585,7 +613,6 @@ def _decide(
     if price is None or charge.billable == 0:
         return charge
     # 2. price the billable part over the period's cumulative billable quantity
-    before = reads.billable_before(ctx, period, price)
     places = 12 if price.asset_is_currency else price.asset_decimals
     charge.amount = increment_amount(
         price.spec, before=before, quantity=charge.billable, places=places

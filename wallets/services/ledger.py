@@ -105,13 +105,18 @@ class _HotCursor:
 def rows_as(model, sql: str, params: Sequence) -> list:
     """Model instances from a raw query selecting ``model``'s concrete columns in order (the
     hot paths skip the ORM's query building; the instances are the ones it would make)."""
-    fields = model._meta.concrete_fields
-    names = [f.attname for f in fields]
-    # the conversions the ORM applies to what the driver returns (JSON arrives as text)
-    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
     with hot_cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    return instances(model, rows)
+
+
+def instances(model, rows) -> list:
+    """Model instances from rows of ``model``'s concrete columns in order, converted as the
+    ORM converts what the driver returns (JSON arrives as text)."""
+    fields = model._meta.concrete_fields
+    names = [f.attname for f in fields]
+    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
     made = []
     for row in rows:
         if converters:
