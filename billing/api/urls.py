@@ -36,14 +36,18 @@ urlpatterns = [
     ),
     path("events", events.EventsView.as_view(), name="api-events"),
     path("events/batch", events.EventBatchView.as_view(), name="api-events-batch"),
-    path("events/<str:event_id>", events.EventDetailView.as_view(), name="api-event"),
+    # Event, hold and grant ids are the integrator's and may contain "/" (e.g. "req/42"):
+    # they are matched as paths, the routes with a suffix first.
     path(
-        "events/<str:event_id>/reverse", events.EventReverseView.as_view(), name="api-event-reverse"
+        "events/<path:event_id>/reverse",
+        events.EventReverseView.as_view(),
+        name="api-event-reverse",
     ),
+    path("events/<path:event_id>", events.EventDetailView.as_view(), name="api-event"),
     path("holds", events.HoldsView.as_view(), name="api-holds"),
-    path("holds/<str:hold_id>", events.HoldDetailView.as_view(), name="api-hold"),
-    path("holds/<str:hold_id>/capture", events.HoldCaptureView.as_view(), name="api-hold-capture"),
-    path("holds/<str:hold_id>/void", events.HoldVoidView.as_view(), name="api-hold-void"),
+    path("holds/<path:hold_id>/capture", events.HoldCaptureView.as_view(), name="api-hold-capture"),
+    path("holds/<path:hold_id>/void", events.HoldVoidView.as_view(), name="api-hold-void"),
+    path("holds/<path:hold_id>", events.HoldDetailView.as_view(), name="api-hold"),
     path(
         "customers/<str:external_id>/usage", events.UsageView.as_view(), name="api-customer-usage"
     ),
@@ -73,7 +77,7 @@ urlpatterns = [
         wallets.CustomerTransactionsView.as_view(),
         name="api-customer-transactions",
     ),
-    path("grants/<str:grant_id>/void", wallets.GrantVoidView.as_view(), name="api-grant-void"),
+    path("grants/<path:grant_id>/void", wallets.GrantVoidView.as_view(), name="api-grant-void"),
     path("invoices", invoices_api.InvoiceListView.as_view(), name="api-invoices"),
     path("invoices/<str:invoice_id>", invoices_api.InvoiceDetailView.as_view(), name="api-invoice"),
     path(

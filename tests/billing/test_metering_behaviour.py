@@ -774,3 +774,32 @@ def test_late_event_uses_its_own_periods_allowance_until_it_is_swept(api, clock)
         "0.500000000000",
     )
     assert Grant.objects.get(purpose="allowance", expires_at=FEB1).remaining == 0
+
+
+# --- ids with a slash ---------------------------------------------------------------------------
+
+
+def test_event_hold_and_grant_ids_with_a_slash_are_reachable(api, clock):
+    """Ids are the integrator's own (e.g. "req/42"): every route that names one finds it."""
+    requests_customer(api)
+    grant(api, "acme", "USD", "10.00", id="topup/2026/01")
+    r = event(api, "req/42", "acme", "requests", ts="2026-01-10T11:00:00Z")
+    assert r.status_code == 201, r.content
+
+    got = api.get("/api/v1/events/req/42")
+    assert got.status_code == 200 and got.json()["id"] == "req/42"
+    reversed_ = api.post("/api/v1/events/req/42/reverse")
+    assert reversed_.status_code == 200, reversed_.content
+    assert reversed_.json()["status"] == "reversed"
+
+    body = {"id": "call/7", "customer": "acme", "meter": "requests", "quantity": "1"}
+    assert api.post("/api/v1/holds", body, format="json").status_code == 201
+    assert api.get("/api/v1/holds/call/7").json()["status"] == "pending"
+    captured = api.post("/api/v1/holds/call/7/capture", {"quantity": "1"}, format="json")
+    assert captured.status_code == 200, captured.content
+    assert captured.json()["status"] == "captured"
+
+    voided = api.post("/api/v1/grants/topup/2026/01/void", {"reason": "test"}, format="json")
+    assert voided.status_code == 200, voided.content
+    assert Grant.objects.get(pk="topup/2026/01").status == "voided"
+    assert api.get("/api/v1/events/req/43").status_code == 404
