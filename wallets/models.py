@@ -280,10 +280,26 @@ class LedgerTransaction(models.Model):
     description = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     metadata = models.JSONField(default=dict, blank=True)
+    counterparty_wallet = models.ForeignKey(
+        Wallet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The other wallet a transfer moved value from (the transaction belongs to "
+        "the receiving wallet): it shows in both wallets' ledgers.",
+    )
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["wallet", "-id"], name="txn_wallet_recent")]
+        indexes = [
+            models.Index(fields=["wallet", "-id"], name="txn_wallet_recent"),
+            models.Index(
+                fields=["counterparty_wallet", "-id"],
+                condition=Q(counterparty_wallet__isnull=False),
+                name="txn_counterparty_recent",
+            ),
+        ]
         constraints = [
             # a transaction is reversed at most once
             models.UniqueConstraint(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from wallets.models import Account, Grant, LedgerTransaction
 
@@ -37,9 +37,12 @@ def wallet_grants(*, wallet_id: int, active_only: bool = False) -> QuerySet[Gran
 
 
 def wallet_transactions(*, wallet_id: int) -> QuerySet[LedgerTransaction]:
-    """The wallet's ledger, newest first, with entries prefetched."""
+    """The wallet's ledger, newest first, with entries prefetched: its own transactions and
+    transfers out of it (which belong to the receiving wallet)."""
     return (
-        LedgerTransaction.objects.filter(wallet_id=wallet_id)
+        LedgerTransaction.objects.filter(
+            Q(wallet_id=wallet_id) | Q(counterparty_wallet_id=wallet_id)
+        )
         .prefetch_related("entries")
         .order_by("-id")
     )

@@ -619,6 +619,29 @@ def test_transfer_between_wallets(wallet, make_wallet):
     assert usd(a)[0] + usd(b)[0] == D("10")
 
 
+def test_a_transfer_shows_in_the_ledger_of_both_wallets(wallet, make_wallet):
+    from wallets.selectors import wallet_transactions
+
+    a, b = wallet.pk, make_wallet().pk
+    add_grant(a, "10")
+    wallet_transfer(
+        from_wallet_id=a, to_wallet_id=b, asset="USD", amount="4.25", idempotency_key="t1"
+    )
+
+    def moved_in(wallet_id):
+        txn = next(
+            t
+            for t in wallet_transactions(wallet_id=wallet_id)
+            if t.kind == "grant" and t.counterparty_wallet_id == a
+        )
+        return sum(e.amount for e in txn.entries.all() if e.account.wallet_id == wallet_id)
+
+    assert moved_in(a) == D("-4.25")  # the sender sees what left
+    assert moved_in(b) == D("4.25")  # the receiver what arrived
+    c = make_wallet().pk
+    assert list(wallet_transactions(wallet_id=c)) == []
+
+
 def test_transfer_into_a_wallet_in_debt_pays_the_debt_first(wallet, make_wallet):
     """A transfer is a paid top-up of the receiving wallet: like any top-up it settles debt."""
     a, b = wallet.pk, make_wallet().pk

@@ -600,6 +600,7 @@ def wallet_transfer(
             reference=reference or idempotency_key,
             description=f"transfer from wallet {from_wallet_id}",
             metadata={"transfer_from": from_wallet_id, "grant": grant.pk},
+            counterparty_wallet_id=from_wallet_id,  # so the sender's ledger lists it too
         )
         idempotency_store(slot, result={"grant": grant.pk})
     return grant

@@ -213,6 +213,7 @@ def posting(
     now=None,
     after: str = "",
     with_sql: bool = True,
+    counterparty_wallet_id: int | None = None,
 ) -> Posting:
     """The SQL of one balanced transaction (see ``Posting``). ``grant_takes`` lowers grants'
     remainders in the same statement (a draw's plan); the caller holds the account locks.
@@ -233,6 +234,7 @@ def posting(
         metadata=metadata or {},
         reverses=reverses,
         created_at=now,
+        counterparty_wallet_id=counterparty_wallet_id,
     )
     # A wallet-account leg names the grant it moves; one without a grant moves the debt
     # (money owed beyond every grant): out of the wallet raises it, into the wallet lowers it.
@@ -257,14 +259,14 @@ def posting(
     if after:
         head = (
             f"SELECT {after}.txn_id, "  # noqa: S608 - a CTE name of the caller's statement
-            f"%s::bigint, %s, %s::bigint, %s, %s, %s::timestamptz, %s FROM {after}"
+            f"%s::bigint, %s, %s::bigint, %s, %s, %s::timestamptz, %s, %s::bigint FROM {after}"
         )
     else:
-        head = "VALUES (%s::bigint, %s, %s::bigint, %s, %s, %s::timestamptz, %s)"
+        head = "VALUES (%s::bigint, %s, %s::bigint, %s, %s, %s::timestamptz, %s, %s::bigint)"
     ctes = (
         "txn AS (INSERT INTO wallets_ledgertransaction "  # noqa: S608 - fixed text
         f"({'id, ' if after else ''}wallet_id, kind, reverses_id, reference, description, "
-        f"created_at, metadata) {head} RETURNING id), "
+        f"created_at, metadata, counterparty_wallet_id) {head} RETURNING id), "
         "entries AS (INSERT INTO wallets_ledgerentry "
         "(transaction_id, account_id, asset_id, grant_id, amount, created_at) "
         "SELECT txn.id, e.account_id, e.asset_id, e.grant_id, e.amount, %s FROM txn, "
@@ -285,6 +287,7 @@ def posting(
         txn.description,
         now,
         Jsonb(txn.metadata),
+        counterparty_wallet_id,
         now,
         [leg.account.pk for leg in legs],
         [leg.account.asset_id for leg in legs],
@@ -325,9 +328,10 @@ def ledger_post_many(posts: Sequence[Posting]) -> list[LedgerTransaction]:
         txns = [post.txn for post in posts]
         cursor.execute(
             "INSERT INTO wallets_ledgertransaction "
-            "(id, wallet_id, kind, reverses_id, reference, description, created_at, metadata) "
+            "(id, wallet_id, kind, reverses_id, reference, description, created_at, metadata, "
+            "counterparty_wallet_id) "
             "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::varchar[], %b::bigint[], "
-            "%b::varchar[], %b::varchar[], %b::timestamptz[], %b::jsonb[])",
+            "%b::varchar[], %b::varchar[], %b::timestamptz[], %b::jsonb[], %b::bigint[])",
             [
                 ids,
                 [t.wallet_id for t in txns],
@@ -337,6 +341,7 @@ def ledger_post_many(posts: Sequence[Posting]) -> list[LedgerTransaction]:
                 [t.description for t in txns],
                 [t.created_at for t in txns],
                 [Jsonb(t.metadata) for t in txns],
+                [t.counterparty_wallet_id for t in txns],
             ],
         )
         entries = [(txn_id, post) for txn_id, post in zip(ids, posts, strict=True)]
@@ -395,6 +400,7 @@ def ledger_post(
     description: str = "",
     metadata: dict | None = None,
     reverses: LedgerTransaction | None = None,
+    counterparty_wallet_id: int | None = None,
 ) -> LedgerTransaction:
     """Write one balanced transaction and move the posted balance of its wallet accounts,
     in one statement."""
@@ -406,6 +412,7 @@ def ledger_post(
         description=description,
         metadata=metadata,
         reverses=reverses,
+        counterparty_wallet_id=counterparty_wallet_id,
     )
     with hot_cursor() as cursor:
         cursor.execute(f"WITH {post.ctes} SELECT id FROM txn", post.params)  # noqa: S608
