@@ -57,9 +57,11 @@ from wallets.services import (
 )
 from wallets.services.draws import burn_down_key, eligible_grants_by_asset, plan_draw
 from wallets.services.ledger import (
+    ACCOUNTS_LOCK_SQL,
     Posting,
     columns,
     hot_cursor,
+    hot_pipeline,
     instances,
     ledger_post_many,
     posting,
@@ -370,24 +372,28 @@ class _DatabaseReads:
             return grants, ZERO
         with hot_cursor() as cursor:
             cursor.execute(
-                GRANTS_AND_COUNTER_SQL,
-                [
-                    ctx.subscription_id,
-                    period[0],
-                    price.id,
-                    ctx.wallet_id,
-                    sorted(set(assets)),
-                    valid_at,
-                    ctx.meter_code,
-                ],
+                GRANTS_AND_COUNTER_SQL, _load_params(ctx, assets, valid_at, period, price)
             )
             rows = cursor.fetchall()
-        before = rows[0][0] if rows[0][0] is not None else ZERO
-        found: dict[str, list[Grant]] = {a: [] for a in assets}
-        grants = instances(Grant, [row[1:] for row in rows if row[1] is not None])
-        for grant in sorted(grants, key=lambda g: burn_down_key(g, ctx.meter_code)):
-            found[grant.asset_id].append(grant)
-        return found, before
+        return _loaded(ctx, assets, rows)
+
+    def lock_and_load(self, ctx: Context, assets: list[str], valid_at: datetime, period, price):
+        """Lock the wallet's accounts in ``assets`` and read what ``load`` reads, in one round
+        trip: both statements go in one pipeline, and PostgreSQL runs the read only once the
+        locks are granted, so it sees what the previous holder committed. Returns the locked
+        accounts and the loaded reads (None when an account had to be made first)."""
+        codes = sorted(set(assets))
+        if price is None:
+            return accounts_lock(ctx.wallet_id, codes), None
+        params = _load_params(ctx, assets, valid_at, period, price)
+        with hot_pipeline(2) as (lock, read):
+            lock.execute(ACCOUNTS_LOCK_SQL, [ctx.wallet_id, codes])
+            read.execute(GRANTS_AND_COUNTER_SQL, params)
+            locked_rows, rows = lock.fetchall(), read.fetchall()
+        accounts = {a.asset_id: a for a in instances(Account, locked_rows)}
+        if len(accounts) != len(codes):  # a first charge in an asset: make its account
+            return accounts_lock(ctx.wallet_id, codes), None
+        return accounts, _loaded(ctx, assets, rows)
 
     def taken(self, ctx: Context, period, charge: _Charge) -> None:
         """An accepted charge was written (nothing to remember for one event)."""
@@ -532,6 +538,27 @@ class _BatchReads(_DatabaseReads):
             self.counters[key] = self.counters.get(key, ZERO) + charge.billable
 
 
+def _load_params(ctx: Context, assets, valid_at, period, price) -> list:
+    return [
+        ctx.subscription_id,
+        period[0],
+        price.id,
+        ctx.wallet_id,
+        sorted(set(assets)),
+        valid_at,
+        ctx.meter_code,
+    ]
+
+
+def _loaded(ctx: Context, assets, rows) -> tuple[dict[str, list[Grant]], Decimal]:
+    before = rows[0][0] if rows[0][0] is not None else ZERO
+    found: dict[str, list[Grant]] = {a: [] for a in assets}
+    grants = instances(Grant, [row[1:] for row in rows if row[1] is not None])
+    for grant in sorted(grants, key=lambda g: burn_down_key(g, ctx.meter_code)):
+        found[grant.asset_id].append(grant)
+    return found, before
+
+
 GRANTS_AND_COUNTER_SQL = (
     "SELECT (SELECT billable FROM billing_usagecounter WHERE subscription_id = %s "  # noqa: S608 - column names only
     f"AND period_start = %s AND price_id = %s), {columns(Grant, 'g')} "
@@ -586,6 +613,7 @@ def _decide(
     prefer: dict[str, list[tuple[Grant, Decimal]]] | None = None,
     overdraw: bool = False,
     reads: _DatabaseReads = DATABASE_READS,
+    loaded: tuple | None = None,
 ) -> _Charge:
     """Steps 1–4 with reads only (the account rows are locked by the caller)."""
     charge = _Charge(price=price)
@@ -602,7 +630,7 @@ def _decide(
             )
     # the grants of both assets in one read (the account locks keep them as read)
     assets = [ctx.unit] + ([price.asset] if price is not None else [])
-    grants, before = reads.load(ctx, assets, valid_at, period, price)
+    grants, before = loaded or reads.load(ctx, assets, valid_at, period, price)
     # 1. units first
     unit_grants = _with_preferred(grants[ctx.unit], prefer.get(ctx.unit, []))
     if price is not None and price.asset == ctx.unit:
@@ -1062,21 +1090,30 @@ def _charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locke
     already locked by a batch (with ``reads``, its in-memory reads)."""
     _check_open(ctx, period)
     assets = {ctx.unit} | ({price.asset} if price else set())
+    loaded = None
     if locked is None:
-        accounts = accounts_lock(ctx.wallet_id, assets)
+        accounts, loaded = reads.lock_and_load(
+            ctx,
+            [ctx.unit, *([price.asset] if price else [])],
+            min(now, data.timestamp),
+            period,
+            price,
+        )
     else:
         accounts = {code: locked[code] for code in sorted(assets)}
     if holds_release_expired(wallet_id=ctx.wallet_id, accounts=accounts, now=now):
         reads.reload(ctx.wallet_id)
+        loaded = None  # released holds changed the grants: read them again
     if price is not None and _ensure_allowance(
         ctx, price, accounts[ctx.unit], period[0], period[1], now
     ):
         reads.reload(ctx.wallet_id)
+        loaded = None
     decimals = {ctx.unit: (ctx.unit_is_currency, ctx.unit_decimals)}
     if price is not None:
         decimals[price.asset] = (price.asset_is_currency, price.asset_decimals)
     try:
-        charge = _decide(ctx, data, accounts, period, price, now, reads=reads)
+        charge = _decide(ctx, data, accounts, period, price, now, reads=reads, loaded=loaded)
         charge.spend = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)
         if ctx.has_limit:
             _spend_record(ctx, charge, period, data, now)

@@ -70,6 +70,16 @@ def hot_cursor():
         yield _HotCursor(cursor)
 
 
+@contextmanager
+def hot_pipeline(n: int):
+    """``n`` hot cursors whose statements reach PostgreSQL together (psycopg's pipeline
+    mode): one round trip for several statements, which PostgreSQL still runs in order."""
+    connection.ensure_connection()
+    conn = connection.connection
+    with connection.wrap_database_errors, conn.pipeline():
+        yield [_HotCursor(psycopg.Cursor(conn)) for _ in range(n)]
+
+
 class _HotCursor:
     """Runs statements as Django's cursors do for everything around them: through the
     connection's execute wrappers (instrumentation, tests that refuse queries) and into the
