@@ -55,7 +55,13 @@ from wallets.services import (
     request_hash,
     system_account,
 )
-from wallets.services.draws import burn_down_key, eligible_grants_by_asset, plan_draw
+from wallets.services.draws import (
+    eligible_grants_by_asset,
+    eligible_where,
+    in_burn_down_order,
+    is_eligible,
+    plan_draw,
+)
 from wallets.services.ledger import (
     ACCOUNTS_LOCK_SQL,
     Posting,
@@ -136,8 +142,6 @@ class Outcome:
     body: dict[str, Any]
     replayed: bool = False
     event: UsageEvent | None = None
-    charge: _Charge | None = None  # what an accepted charge drew (a batch keeps its reads)
-    fundings: list[Funding] = field(default_factory=list)
     txn_id: int | None = None  # the ledger transaction an accepted charge posted
 
     @property
@@ -459,19 +463,12 @@ class _BatchReads(_DatabaseReads):
         return self.grants(ctx, assets, valid_at), before
 
     def grants(self, ctx: Context, assets: list[str], valid_at: datetime):
-        meter = ctx.meter_code
-        found: dict[str, list[Grant]] = {a: [] for a in assets}
         eligible = [
             g
             for g in self.by_wallet[ctx.wallet_id]
-            if g.asset_id in found
-            and g.remaining > g.held
-            and (g.expires_at is None or g.expires_at > valid_at)
-            and (not g.meters or meter in g.meters)
+            if g.asset_id in assets and is_eligible(g, ctx.meter_code, valid_at)
         ]
-        for grant in sorted(eligible, key=lambda g: burn_down_key(g, meter)):
-            found[grant.asset_id].append(grant)
-        return found
+        return in_burn_down_order(eligible, assets, ctx.meter_code)
 
     def write_declined(self, ctx, data, period, body, code: str, now) -> None:
         self.rows.append(("declined", code, ctx, data, period, None, None, body))
@@ -482,7 +479,7 @@ class _BatchReads(_DatabaseReads):
             post.applied()  # the balances in the answer are the ones after this charge
         body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
         self.rows.append(("accepted", "", ctx, data, period, charge, post, body))
-        return Outcome(status_code=201, body=body, charge=charge, fundings=fundings)
+        return Outcome(status_code=201, body=body)
 
     def flush(self, now: datetime) -> None:
         """Write what the batch decided, one statement per table: the ledger postings,
@@ -552,20 +549,15 @@ def _load_params(ctx: Context, assets, valid_at, period, price) -> list:
 
 def _loaded(ctx: Context, assets, rows) -> tuple[dict[str, list[Grant]], Decimal]:
     before = rows[0][0] if rows[0][0] is not None else ZERO
-    found: dict[str, list[Grant]] = {a: [] for a in assets}
     grants = instances(Grant, [row[1:] for row in rows if row[1] is not None])
-    for grant in sorted(grants, key=lambda g: burn_down_key(g, ctx.meter_code)):
-        found[grant.asset_id].append(grant)
-    return found, before
+    return in_burn_down_order(grants, assets, ctx.meter_code), before
 
 
 GRANTS_AND_COUNTER_SQL = (
-    "SELECT (SELECT billable FROM billing_usagecounter WHERE subscription_id = %s "  # noqa: S608 - column names only
+    "SELECT (SELECT billable FROM billing_usagecounter WHERE subscription_id = %s "  # noqa: S608
     f"AND period_start = %s AND price_id = %s), {columns(Grant, 'g')} "
     "FROM (SELECT 1) AS one LEFT JOIN wallets_grant g ON g.wallet_id = %s "
-    "AND g.asset_id = ANY(%s) AND g.status = 'active' AND g.remaining > g.held "
-    "AND (g.expires_at IS NULL OR g.expires_at > %s) "
-    "AND (g.meters IS NULL OR g.meters = '{}' OR g.meters @> ARRAY[%s]::varchar[])"
+    f"AND g.asset_id = ANY(%s) AND {eligible_where('g')}"
 )
 BATCH_GRANTS_SQL = (
     f"SELECT {columns(Grant)} FROM wallets_grant "  # noqa: S608 - column names only
@@ -737,33 +729,6 @@ def _plan_posting(
     return post, fundings
 
 
-def _apply(
-    ctx: Context,
-    data: EventData,
-    accounts: dict[str, Account],
-    period: tuple[datetime, datetime],
-    charge: _Charge,
-    now: datetime,
-    *,
-    overdraw: bool = False,
-    kind: str = LedgerTransaction.Kind.DRAW,
-    reference: str = "",
-) -> tuple[LedgerTransaction | None, list[Funding]]:
-    """Write what ``_decide`` decided: grants, the counter, the ledger."""
-    post, fundings = _plan_posting(
-        ctx, data, accounts, charge, overdraw=overdraw, kind=kind, reference=reference
-    )
-    txn = None
-    if post is not None:
-        with hot_cursor() as cursor:
-            cursor.execute(f"WITH {post.ctes} SELECT id FROM txn", post.params)  # noqa: S608
-            txn = posting_saved(post, cursor.fetchone()[0])
-        post.applied()
-    if charge.price is not None:
-        _counter_add(ctx, charge, period, data, now)
-    return txn, fundings
-
-
 COUNTER_SQL = """
 INSERT INTO billing_usagecounter
     (subscription_id, period_start, period_end, price_id, quantity, included, billable,
@@ -793,11 +758,6 @@ def _counter_params(ctx: Context, charge: _Charge, period, now) -> list:
         charge.accrued,
         now,
     ]
-
-
-def _counter_add(ctx: Context, charge: _Charge, period, data: EventData, now) -> None:
-    with hot_cursor() as cursor:
-        cursor.execute(COUNTER_SQL, _counter_params(ctx, charge, period, now))
 
 
 def _body(
@@ -1003,7 +963,7 @@ def _write_accepted(
         raise _Duplicate()  # nothing was written
     if post is not None:
         posting_saved(post, row[1])
-    return Outcome(status_code=201, body=body, charge=charge, fundings=fundings, txn_id=row[1])
+    return Outcome(status_code=201, body=body, txn_id=row[1])
 
 
 def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:

@@ -59,11 +59,41 @@ def burn_down_key(grant: Grant, meter: str | None) -> tuple:
     )
 
 
+def eligible_where(alias: str = "") -> str:
+    """The SQL condition of a grant that may pay for a meter at a time (parameters: the
+    time, then the meter); callers add the wallet and assets. ``is_eligible`` is the same
+    test for grants kept in memory. A grant without scope pays for every meter;
+    ``meters @> ARRAY[NULL]`` is never true."""
+    g = f"{alias}." if alias else ""
+    return (
+        f"{g}status = 'active' AND {g}remaining > {g}held "
+        f"AND ({g}expires_at IS NULL OR {g}expires_at > %s) "
+        f"AND ({g}meters IS NULL OR {g}meters = '{{}}' OR {g}meters @> ARRAY[%s]::varchar[])"
+    )
+
+
+def is_eligible(grant: Grant, meter: str | None, now: datetime) -> bool:
+    return (
+        grant.status == Grant.Status.ACTIVE
+        and grant.remaining > grant.held
+        and (grant.expires_at is None or grant.expires_at > now)
+        and (not grant.meters or meter in grant.meters)
+    )
+
+
+def in_burn_down_order(
+    grants: Iterable[Grant], assets: Iterable[str], meter: str | None
+) -> dict[str, list[Grant]]:
+    """asset → its grants in burn-down order (an empty list for an asset without any)."""
+    found: dict[str, list[Grant]] = {code: [] for code in assets}
+    for grant in sorted(grants, key=lambda g: burn_down_key(g, meter)):
+        found[grant.asset_id].append(grant)
+    return found
+
+
 ELIGIBLE_SQL = (
     f"SELECT {columns(Grant)} FROM wallets_grant "  # noqa: S608 - column names only
-    "WHERE wallet_id = %s AND asset_id = ANY(%s) AND status = 'active' AND remaining > held "
-    "AND (expires_at IS NULL OR expires_at > %s) "
-    "AND (meters IS NULL OR meters = '{}' OR meters @> ARRAY[%s]::varchar[])"
+    f"WHERE wallet_id = %s AND asset_id = ANY(%s) AND {eligible_where()}"
 )
 
 
@@ -80,12 +110,8 @@ def eligible_grants_by_asset(
     """``eligible_grants`` for several assets in one query: asset → grants in burn-down
     order (an empty list for an asset without any)."""
     codes = sorted(set(assets))
-    # a grant without scope pays for everything; ``meters @> ARRAY[NULL]`` is never true
     grants = rows_as(Grant, ELIGIBLE_SQL, [wallet_id, codes, now, meter])
-    found: dict[str, list[Grant]] = {code: [] for code in codes}
-    for grant in sorted(grants, key=lambda g: burn_down_key(g, meter)):
-        found[grant.asset_id].append(grant)
-    return found
+    return in_burn_down_order(grants, codes, meter)
 
 
 def plan_draw(grants: Sequence[Grant], amount: Decimal) -> list[tuple[Grant, Decimal]]:
