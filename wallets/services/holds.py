@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -32,6 +32,7 @@ from .ledger import (
     asset_get,
     columns,
     hot_cursor,
+    instances,
     ledger_post,
     system_account,
     wallet_get,
@@ -172,21 +173,16 @@ def ledger_hold_release(
     """Give back what ``hold`` reserved (the accounts must be locked and the hold just moved
     out of pending). Returns, per asset, the grants and amounts it had reserved, in the order
     it reserved them, so a capture can draw from them first."""
-    names = [f.attname for f in Grant._meta.concrete_fields]
-    json_fields = [
-        i for i, f in enumerate(Grant._meta.concrete_fields) if hasattr(f, "from_db_value")
-    ]
     with hot_cursor() as cursor:
         cursor.execute(RELEASE_SQL, [hold.pk])
         rows = cursor.fetchall()
     released: dict[str, list[tuple[Grant, Decimal]]] = defaultdict(list)
     totals: dict[str, Decimal] = defaultdict(Decimal)
-    grants: dict[str, Grant] = {}
-    for asset, amount, *values in rows:
-        for i in json_fields:
-            values[i] = Grant._meta.concrete_fields[i].from_db_value(values[i], None, connection)
-        grant = grants.get(values[0]) or Grant.from_db("default", names, values)
-        grants[grant.pk] = grant
+    grants: dict[str, Grant] = {}  # one object per grant, however many allocations it has
+    for (asset, amount, *_), grant in zip(
+        rows, instances(Grant, [row[2:] for row in rows]), strict=True
+    ):
+        grant = grants.setdefault(grant.pk, grant)
         released[asset].append((grant, amount))
         totals[asset] += amount
     assets = sorted(totals, key=lambda code: accounts[code].pk)
