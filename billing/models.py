@@ -135,8 +135,13 @@ class UsageEvent(models.Model):
         DECLINED = "declined", "Declined"
         REVERSED = "reversed", "Reversed"
 
-    event_id = models.CharField(max_length=255, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="events")
+    # Every event inserts a row here, so every index costs each event: the event id is unique
+    # by a constraint (no text-pattern twin), the customer is covered by event_customer_time,
+    # and the ledger transactions (never deleted) are not indexed from here.
+    event_id = models.CharField(max_length=255)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )
@@ -151,11 +156,16 @@ class UsageEvent(models.Model):
     billable = AmountField(default=0)
     amount = AmountField(default=0)
     asset = models.ForeignKey(
-        Asset, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        Asset, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     accrued = AmountField(default=0)
     ledger_transaction = models.ForeignKey(
-        LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        LedgerTransaction,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     price = models.ForeignKey(
         "plans.Price", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -170,7 +180,12 @@ class UsageEvent(models.Model):
     received_at = models.DateTimeField(default=timezone.now, editable=False)
     reversed_at = models.DateTimeField(null=True, blank=True)
     reversal_transaction = models.ForeignKey(
-        LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        LedgerTransaction,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -179,8 +194,10 @@ class UsageEvent(models.Model):
             models.Index(fields=["customer", "-timestamp"], name="event_customer_time"),
             models.Index(fields=["customer", "meter", "-timestamp"], name="event_customer_meter"),
             models.Index(fields=["-timestamp", "-id"], name="event_recent"),
+            models.Index(fields=["asset"], name="event_asset"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["event_id"], name="event_id_unique"),
             models.CheckConstraint(condition=Q(quantity__gte=0), name="event_quantity_nonneg"),
             models.CheckConstraint(
                 condition=Q(included__gte=0)

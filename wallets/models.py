@@ -269,12 +269,25 @@ class LedgerTransaction(models.Model):
         VOID = "void", "Grant void"
         EXPIRE = "expire", "Grant expiry"
 
+    # Every charge inserts a transaction and its entries: no index here that another one
+    # already covers (wallet by txn_wallet_recent, reverses by txn_reversed_once,
+    # counterparty_wallet by txn_counterparty_recent — a lookup by a wallet is never NULL).
     wallet = models.ForeignKey(
-        Wallet, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+        Wallet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="transactions",
+        db_index=False,
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     reverses = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reversals",
+        db_index=False,
     )
     reference = models.CharField(max_length=255, blank=True, default="")
     description = models.CharField(max_length=500, blank=True, default="")
@@ -286,6 +299,7 @@ class LedgerTransaction(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
         help_text="The other wallet a transfer moved value from (the transaction belongs to "
         "the receiving wallet): it shows in both wallets' ledgers.",
     )
@@ -318,10 +332,19 @@ class LedgerEntry(models.Model):
     transaction = models.ForeignKey(
         LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
     )
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    # entry_account covers the account; asset and grant keep plain indexes (Meta), without
+    # the text-pattern twins Django adds for a key that is text (no LIKE ever runs on them).
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False)
     grant = models.ForeignKey(
-        Grant, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+        Grant,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
     )
     amount = AmountField(help_text="Positive into the account, negative out of it.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -329,7 +352,11 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "ledger entries"
-        indexes = [models.Index(fields=["account", "id"], name="entry_account")]
+        indexes = [
+            models.Index(fields=["account", "id"], name="entry_account"),
+            models.Index(fields=["asset"], name="entry_asset"),
+            models.Index(fields=["grant"], name="entry_grant"),
+        ]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="entry_amount_nonzero"),
         ]
