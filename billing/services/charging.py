@@ -73,6 +73,7 @@ from wallets.services.ledger import (
     posting,
     posting_saved,
     rows_as,
+    txn_ids_draw,
 )
 
 ZERO = Decimal(0)
@@ -482,10 +483,24 @@ class _BatchReads(_DatabaseReads):
         return Outcome(status_code=201, body=body)
 
     def flush(self, now: datetime) -> None:
-        """Write what the batch decided, one statement per table: the ledger postings,
-        the period counters (summed per counter) and the claimed event rows' outcomes."""
+        """Write what the batch decided, one statement per table: the event rows first (in
+        event id order, so two batches sharing ids never wait on each other in a cycle),
+        then the ledger postings and the period counters (summed per counter). An id a
+        concurrent request wrote first (the insert waits for it to commit) raises
+        ``_BatchConflict`` before anything else is written; the caller's transaction then
+        rolls back and the batch is charged again without those events."""
+        if not self.rows:
+            return
         posts = [row[6] for row in self.rows if row[6] is not None]
-        ledger_post_many(posts)
+        ids = txn_ids_draw(len(posts))
+        txn_of = {id(post): txn_id for post, txn_id in zip(posts, ids, strict=True)}
+        rows = sorted(self.rows, key=lambda r: r[3].id)
+        with hot_cursor() as cursor:
+            cursor.execute(BATCH_EVENTS_SQL, [now, *_event_columns(rows, txn_of)])
+            written = {row[0] for row in cursor.fetchall()}
+        if len(written) < len(rows):
+            raise _BatchConflict({r[3].id for r in rows} - written)
+        ledger_post_many(posts, ids)
         counters: dict[tuple, list] = {}
         for status, _, ctx, _, period, charge, _, _ in self.rows:
             if status != "accepted" or charge.price is None:
@@ -499,28 +514,10 @@ class _BatchReads(_DatabaseReads):
             total[5] += charge.accrued
             total[6] += 1
         keys = sorted(counters)
-        with hot_cursor() as cursor:
-            if keys:
-                columns_ = list(zip(*(key + tuple(counters[key]) for key in keys), strict=True))
+        if keys:
+            columns_ = list(zip(*(key + tuple(counters[key]) for key in keys), strict=True))
+            with hot_cursor() as cursor:
                 cursor.execute(BATCH_COUNTERS_SQL, [now] + [list(c) for c in columns_])
-            if self.rows:
-                rows = self.rows
-                cursor.execute(
-                    BATCH_EVENTS_SQL,
-                    [
-                        [r[3].id for r in rows],
-                        [r[0] for r in rows],
-                        [r[1] for r in rows],
-                        [r[5].included if r[5] else ZERO for r in rows],
-                        [r[5].billable if r[5] else ZERO for r in rows],
-                        [r[5].amount if r[5] else ZERO for r in rows],
-                        [r[5].asset if r[5] else None for r in rows],
-                        [r[5].accrued if r[5] else ZERO for r in rows],
-                        [r[6].txn.pk if r[6] else None for r in rows],
-                        [r[5].price.id if r[5] and r[5].price else None for r in rows],
-                        [Jsonb(r[7]) for r in rows],
-                    ],
-                )
 
     def revenue(self, ctx: Context, asset: str) -> Account:
         if asset not in self.revenues:
@@ -582,16 +579,51 @@ ON CONFLICT (subscription_id, period_start, price_id) DO UPDATE SET
     updated_at = EXCLUDED.updated_at
 """
 BATCH_EVENTS_SQL = """
-UPDATE billing_usageevent e SET status = d.status, decline_code = d.code,
-    included = d.included, billable = d.billable, amount = d.amount, asset_id = d.asset,
-    accrued = d.accrued, ledger_transaction_id = d.txn, price_id = d.price,
-    response = d.response
-FROM unnest(%b::varchar[], %b::varchar[], %b::varchar[], %b::numeric[], %b::numeric[],
-    %b::numeric[], %b::varchar[], %b::numeric[], %b::bigint[], %b::bigint[], %b::jsonb[])
-    AS d(event_id, status, code, included, billable, amount, asset, accrued, txn, price,
-         response)
-WHERE e.event_id = d.event_id
+INSERT INTO billing_usageevent
+    (received_at, event_id, customer_id, subscription_id, meter_id, quantity, timestamp,
+     properties, period_start, request_hash, status, decline_code, included, billable, amount,
+     asset_id, accrued, ledger_transaction_id, price_id, response, hold_id)
+SELECT %b::timestamptz, d.*, ''
+FROM unnest(%b::varchar[], %b::bigint[], %b::bigint[], %b::bigint[], %b::numeric[],
+    %b::timestamptz[], %b::jsonb[], %b::timestamptz[], %b::varchar[], %b::varchar[],
+    %b::varchar[], %b::numeric[], %b::numeric[], %b::numeric[], %b::varchar[], %b::numeric[],
+    %b::bigint[], %b::bigint[], %b::jsonb[]) AS d
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
 """
+
+
+class _BatchConflict(Exception):
+    """Event ids of a batch a concurrent request wrote first."""
+
+    def __init__(self, ids: set[str]):
+        self.ids = ids
+
+
+def _event_columns(rows: list[tuple], txn_of: dict[int, int]) -> list[list]:
+    """The columns of BATCH_EVENTS_SQL (after received_at) for the batch's decided rows."""
+    zero = (ZERO, ZERO, ZERO, None, ZERO)  # included, billable, amount, asset, accrued
+    charges = [
+        (r[5].included, r[5].billable, r[5].amount, r[5].asset, r[5].accrued) if r[5] else zero
+        for r in rows
+    ]
+    return [
+        [r[3].id for r in rows],
+        [r[2].customer_id for r in rows],
+        [r[2].subscription_id for r in rows],
+        [r[2].meter_id for r in rows],
+        [r[3].quantity for r in rows],
+        [r[3].timestamp for r in rows],
+        [Jsonb(r[3].properties) for r in rows],
+        [r[4][0] for r in rows],
+        [r[3].hash() for r in rows],
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        *(list(column) for column in zip(*charges, strict=True)),
+        [txn_of[id(r[6])] if r[6] is not None else None for r in rows],
+        [r[5].price.id if r[5] and r[5].price else None for r in rows],
+        [Jsonb(r[7]) for r in rows],
+    ]
 
 
 def _decide(
@@ -1294,41 +1326,10 @@ def _contexts(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
         return {(row[25], row[26]): row for row in cursor.fetchall()}
 
 
-def _claim(items, now) -> set[str]:
-    """Insert the rows of a batch's events (in event id order, so two batches sharing ids
-    never wait on each other in a cycle) before charging them: an id a concurrent request
-    holds is not claimed, and what is claimed can no longer be charged by anyone else. The
-    outcome of each is filled in by ``_BatchReads.flush`` in the same transaction."""
-    ordered = sorted(items, key=lambda item: item[2].id)
-    params = [
-        [d.id for _, _, d, _, _ in ordered],
-        [c.customer_id for _, c, _, _, _ in ordered],
-        [c.subscription_id for _, c, _, _, _ in ordered],
-        [c.meter_id for _, c, _, _, _ in ordered],
-        [d.quantity for _, _, d, _, _ in ordered],
-        [d.timestamp for _, _, d, _, _ in ordered],
-        [Jsonb(d.properties) for _, _, d, _, _ in ordered],
-        [p[0] for _, _, _, p, _ in ordered],
-        [d.hash() for _, _, d, _, _ in ordered],
-    ]
-    with hot_cursor() as cursor:
-        cursor.execute(CLAIM_SQL, [now, *params])
-        return {row[0] for row in cursor.fetchall()}
-
-
-CLAIM_SQL = """
-INSERT INTO billing_usageevent
-    (event_id, customer_id, subscription_id, meter_id, quantity, timestamp, properties,
-     period_start, request_hash, status, decline_code, included, billable, amount, accrued,
-     hold_id, response, received_at)
-SELECT d.*, 'accepted', '', 0, 0, 0, 0, '', '{}'::jsonb, %b::timestamptz
-FROM unnest(%b::varchar[], %b::bigint[], %b::bigint[], %b::bigint[], %b::numeric[],
-    %b::timestamptz[], %b::jsonb[], %b::timestamptz[], %b::varchar[]) AS d
-ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id
-"""
-
-
+EXISTING_ACCOUNTS_SQL = (
+    "SELECT wallet_id, asset_id FROM wallets_account "
+    "WHERE (wallet_id, asset_id) IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))"
+)
 BATCH_LOCK_SQL = (
     f"SELECT {columns(Account)} FROM wallets_account "  # noqa: S608 - column names only
     "WHERE (wallet_id, asset_id) IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[])) "
@@ -1343,42 +1344,49 @@ def _charge_realtime(items, results, now) -> list[int]:
         {(ctx.wallet_id, ctx.unit) for _, ctx, _, _, _ in items}
         | {(ctx.wallet_id, price.asset) for _, ctx, _, _, price in items if price is not None}
     )
-    duplicates: list[int] = []
     # Missing accounts are made before the transaction (committed at once, empty): made
     # inside it, an uncommitted new row would make a single event that holds another of the
     # wallet's account locks wait for this batch while the batch waits for that lock.
-    Account.objects.bulk_create(
-        [Account(wallet_id=w, asset_id=a) for w, a in needed], ignore_conflicts=True
-    )
-    with transaction.atomic():
-        locked: dict[int, dict[str, Account]] = {}
-        for account in rows_as(
-            Account, BATCH_LOCK_SQL, [[w for w, _ in needed], [a for _, a in needed]]
-        ):
-            locked.setdefault(account.wallet_id, {})[account.asset_id] = account
-        reads = _BatchReads(
-            set(locked),
-            {ctx.subscription_id for _, ctx, _, _, _ in items},
-            min(min(now, data.timestamp) for _, _, data, _, _ in items),
+    with hot_cursor() as cursor:  # a read without locks: most accounts exist
+        cursor.execute(EXISTING_ACCOUNTS_SQL, [[w for w, _ in needed], [a for _, a in needed]])
+        missing = set(needed) - set(cursor.fetchall())
+    if missing:
+        Account.objects.bulk_create(
+            [Account(wallet_id=w, asset_id=a) for w, a in sorted(missing)], ignore_conflicts=True
         )
-        claimed = _claim(items, now)
-        refused: list[str] = []
-        for index, ctx, data, period, price in items:
-            if data.id not in claimed:
-                duplicates.append(index)  # a concurrent request has it: answered as a replay
-                continue
-            try:
-                results[index] = _charge_locked(
-                    ctx, data, period, price, now, reads=reads, locked=locked[ctx.wallet_id]
-                )
-            except BillfoldError as exc:
-                results[index] = exc
-                refused.append(data.id)
-        reads.flush(now)
-        if refused:  # claimed, then refused (e.g. a period invoiced since): no row stays
-            with hot_cursor() as cursor:
-                cursor.execute("DELETE FROM billing_usageevent WHERE event_id = ANY(%s)", [refused])
+    duplicates: list[int] = []
+    while items:
+        try:
+            with transaction.atomic():
+                _charge_locked_batch(items, results, needed, now)
+            break
+        except _BatchConflict as conflict:  # rolled back: charge the others again
+            for index, *_ in items:
+                results[index] = None
+            duplicates += [i for i, _, data, _, _ in items if data.id in conflict.ids]
+            items = [item for item in items if item[2].id not in conflict.ids]
     return duplicates
+
+
+def _charge_locked_batch(items, results, needed, now) -> None:
+    locked: dict[int, dict[str, Account]] = {}
+    for account in rows_as(
+        Account, BATCH_LOCK_SQL, [[w for w, _ in needed], [a for _, a in needed]]
+    ):
+        locked.setdefault(account.wallet_id, {})[account.asset_id] = account
+    reads = _BatchReads(
+        set(locked),
+        {ctx.subscription_id for _, ctx, _, _, _ in items},
+        min(min(now, data.timestamp) for _, _, data, _, _ in items),
+    )
+    for index, ctx, data, period, price in items:
+        try:
+            results[index] = _charge_locked(
+                ctx, data, period, price, now, reads=reads, locked=locked[ctx.wallet_id]
+            )
+        except BillfoldError as exc:
+            results[index] = exc  # nothing of it is written
+    reads.flush(now)
 
 
 def _flush_periodic(pending, results, now) -> None:

@@ -332,6 +332,37 @@ def test_max_and_latest_meters(api, clock, aggregation, quantity, amount):
 # --- batches --------------------------------------------------------------------------------------
 
 
+def test_a_batch_event_written_first_by_another_request_is_answered_as_its_replay(
+    api, clock, monkeypatch
+):
+    """The batch reads replays before it takes its locks; an id another request writes in
+    between makes the batch's insert find it, roll back, and charge the others again."""
+    from billing.services import charging
+
+    requests_customer(api, usd="5.00")
+    events = [{"id": i, "customer": "acme", "meter": "requests"} for i in ("x0", "x1", "x2")]
+    other = api.post("/api/v1/events", events[1], format="json")  # "the other request"
+    assert other.status_code == 201
+    monkeypatch.setattr(charging, "_stored_events", lambda ids: {})  # read before it landed
+    r = api.post("/api/v1/events/batch", {"events": events}, format="json")
+    assert r.status_code == 200, r.content
+    results = r.json()["results"]
+    assert [(x["id"], x["status"], x["replayed"]) for x in results] == [
+        ("x0", "accepted", False),
+        ("x1", "accepted", True),
+        ("x2", "accepted", False),
+    ]
+    # each answer shows the balance after its own charge (x1's is its first answer)
+    assert [x["balances"][0]["available"] for x in results] == [
+        "3.000000000000",
+        "4.000000000000",
+        "2.000000000000",
+    ]
+    assert available(api, "acme", "USD") == D("2")
+    assert UsageEvent.objects.count() == 3
+    assert LedgerTransaction.objects.filter(kind="draw").count() == 3
+
+
 def test_batch_charges_one_customers_events_in_array_order(api, clock):
     requests_customer(api, usd="2.00")
     requests_customer(api, customer="other", usd="1.00")

@@ -321,20 +321,30 @@ def posting_saved(post: Posting, txn_id: int) -> LedgerTransaction:
     return post.txn
 
 
-def ledger_post_many(posts: Sequence[Posting]) -> list[LedgerTransaction]:
-    """Write many postings (see ``posting``; already ``applied`` by the caller) with one
-    statement per table: transaction ids drawn from the sequence first, then the
-    transactions, their entries, the grants' remainders and the accounts' balances, each
-    summed per row. The caller holds the locks of every account involved."""
-    if not posts:
+def txn_ids_draw(count: int) -> list[int]:
+    """``count`` new ledger transaction ids from the sequence (one statement)."""
+    if not count:
         return []
     with hot_cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence('wallets_ledgertransaction', 'id')) "
             "FROM generate_series(1, %b)",
-            [len(posts)],
+            [count],
         )
-        ids = [row[0] for row in cursor.fetchall()]
+        return [row[0] for row in cursor.fetchall()]
+
+
+def ledger_post_many(
+    posts: Sequence[Posting], ids: Sequence[int] | None = None
+) -> list[LedgerTransaction]:
+    """Write many postings (see ``posting``; already ``applied`` by the caller) with one
+    statement per table: the transactions (with ``ids`` drawn by ``txn_ids_draw``, or drawn
+    here), their entries, the grants' remainders and the accounts' balances, each summed per
+    row. The caller holds the locks of every account involved."""
+    if not posts:
+        return []
+    ids = list(ids) if ids is not None else txn_ids_draw(len(posts))
+    with hot_cursor() as cursor:
         txns = [post.txn for post in posts]
         cursor.execute(
             "INSERT INTO wallets_ledgertransaction "
