@@ -493,13 +493,29 @@ class _BatchReads(_DatabaseReads):
             return
         posts = [row[6] for row in self.rows if row[6] is not None]
         ids = txn_ids_draw(len(posts))
-        txn_of = {id(post): txn_id for post, txn_id in zip(posts, ids, strict=True)}
-        rows = sorted(self.rows, key=lambda r: r[3].id)
+        for post, txn_id in zip(posts, ids, strict=True):
+            post.txn.pk = txn_id  # the event rows name it before it is written
+        rows = [
+            _event_params(
+                ctx,
+                data,
+                status=status,
+                code=code,
+                period_start=period[0],
+                charge=charge,
+                txn=post.txn if post else None,
+                body=body,
+                now=now,
+            )
+            for status, code, ctx, data, period, charge, post, body in sorted(
+                self.rows, key=lambda r: r[3].id
+            )
+        ]
         with hot_cursor() as cursor:
-            cursor.execute(BATCH_EVENTS_SQL, [now, *_event_columns(rows, txn_of)])
+            cursor.execute(BATCH_EVENTS_SQL, [list(column) for column in zip(*rows, strict=True)])
             written = {row[0] for row in cursor.fetchall()}
         if len(written) < len(rows):
-            raise _BatchConflict({r[3].id for r in rows} - written)
+            raise _BatchConflict({r[3].id for r in self.rows} - written)
         ledger_post_many(posts, ids)
         counters: dict[tuple, list] = {}
         for status, _, ctx, _, period, charge, _, _ in self.rows:
@@ -578,19 +594,6 @@ ON CONFLICT (subscription_id, period_start, price_id) DO UPDATE SET
     events = billing_usagecounter.events + EXCLUDED.events,
     updated_at = EXCLUDED.updated_at
 """
-BATCH_EVENTS_SQL = """
-INSERT INTO billing_usageevent
-    (received_at, event_id, customer_id, subscription_id, meter_id, quantity, timestamp,
-     properties, period_start, request_hash, status, decline_code, included, billable, amount,
-     asset_id, accrued, ledger_transaction_id, price_id, response, hold_id)
-SELECT %b::timestamptz, d.*, ''
-FROM unnest(%b::varchar[], %b::bigint[], %b::bigint[], %b::bigint[], %b::numeric[],
-    %b::timestamptz[], %b::jsonb[], %b::timestamptz[], %b::varchar[], %b::varchar[],
-    %b::varchar[], %b::numeric[], %b::numeric[], %b::numeric[], %b::varchar[], %b::numeric[],
-    %b::bigint[], %b::bigint[], %b::jsonb[]) AS d
-ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id
-"""
 
 
 class _BatchConflict(Exception):
@@ -598,32 +601,6 @@ class _BatchConflict(Exception):
 
     def __init__(self, ids: set[str]):
         self.ids = ids
-
-
-def _event_columns(rows: list[tuple], txn_of: dict[int, int]) -> list[list]:
-    """The columns of BATCH_EVENTS_SQL (after received_at) for the batch's decided rows."""
-    zero = (ZERO, ZERO, ZERO, None, ZERO)  # included, billable, amount, asset, accrued
-    charges = [
-        (r[5].included, r[5].billable, r[5].amount, r[5].asset, r[5].accrued) if r[5] else zero
-        for r in rows
-    ]
-    return [
-        [r[3].id for r in rows],
-        [r[2].customer_id for r in rows],
-        [r[2].subscription_id for r in rows],
-        [r[2].meter_id for r in rows],
-        [r[3].quantity for r in rows],
-        [r[3].timestamp for r in rows],
-        [Jsonb(r[3].properties) for r in rows],
-        [r[4][0] for r in rows],
-        [r[3].hash() for r in rows],
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        *(list(column) for column in zip(*charges, strict=True)),
-        [txn_of[id(r[6])] if r[6] is not None else None for r in rows],
-        [r[5].price.id if r[5] and r[5].price else None for r in rows],
-        [Jsonb(r[7]) for r in rows],
-    ]
 
 
 def _decide(
@@ -862,6 +839,17 @@ INSERT_EVENT_SQL = (
     f"INSERT INTO billing_usageevent ({EVENT_COLUMNS}) "  # noqa: S608 - fixed text
     f"VALUES ({', '.join(['%s'] * 21)}) ON CONFLICT (event_id) DO NOTHING RETURNING id"
 )
+EVENT_TYPES = (
+    "varchar bigint bigint bigint numeric timestamptz jsonb varchar varchar timestamptz "
+    "numeric numeric numeric varchar numeric bigint bigint varchar varchar jsonb timestamptz"
+).split()  # of EVENT_COLUMNS, in order
+BATCH_EVENTS_SQL = (
+    f"INSERT INTO billing_usageevent ({EVENT_COLUMNS}) "  # noqa: S608 - fixed text
+    f"SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in EVENT_TYPES)}) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+
+
 # the same as the first part of a statement that then posts its ledger transaction: the
 # event takes the transaction's id first (the foreign key is checked at commit), and the
 # posting happens only if the event row was inserted (see ``posting(after=...)``)
@@ -1405,29 +1393,17 @@ def _flush_periodic(pending, results, now) -> None:
             rows = ", ".join(["(" + ", ".join(["%s"] * 21) + ")"] * len(writable))
             params: list[Any] = []
             for _, ctx, data, period, body in writable:
-                params += [
-                    data.id,
-                    ctx.customer_id,
-                    ctx.subscription_id,
-                    ctx.meter_id,
-                    data.quantity,
-                    data.timestamp,
-                    Jsonb(data.properties),
-                    "accepted",
-                    "",
-                    period[0],
-                    ZERO,
-                    ZERO,
-                    ZERO,
-                    None,
-                    ZERO,
-                    None,
-                    None,
-                    "",
-                    data.hash(),
-                    Jsonb(body),
-                    now,
-                ]
+                params += _event_params(
+                    ctx,
+                    data,
+                    status="accepted",
+                    code="",
+                    period_start=period[0],
+                    charge=None,
+                    txn=None,
+                    body=body,
+                    now=now,
+                )
             sql = INSERT_EVENT_SQL.split("VALUES")[0] + " VALUES " + rows
             sql += " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
             with connection.cursor() as cursor:
