@@ -18,6 +18,7 @@ body is an ``IdempotencyConflict``; concurrent duplicates are charged once.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -382,23 +383,45 @@ class _DatabaseReads:
             rows = cursor.fetchall()
         return _loaded(ctx, assets, rows)
 
-    def lock_and_load(self, ctx: Context, assets: list[str], valid_at: datetime, period, price):
-        """Lock the wallet's accounts in ``assets`` and read what ``load`` reads, in one round
-        trip: both statements go in one pipeline, and PostgreSQL runs the read only once the
-        locks are granted, so it sees what the previous holder committed. Returns the locked
-        accounts and the loaded reads (None when an account had to be made first)."""
-        codes = sorted(set(assets))
+    def lock_and_load(
+        self,
+        ctx: Context,
+        assets: list[str],
+        valid_at: datetime,
+        period,
+        price,
+        *,
+        lock: Iterable[str] = (),
+        between: tuple[str, list] | None = None,
+    ):
+        """Lock the wallet's accounts in ``assets`` (and ``lock``) and read what ``load``
+        reads, in one round trip: the statements go in one pipeline, and PostgreSQL runs the
+        read only once the locks are granted, so it sees what the previous holder committed.
+        ``between``: a statement (SQL, parameters) run after the locks and before the read,
+        whose rows are returned too. Returns the locked accounts, the loaded reads (None
+        when an account had to be made first) and ``between``'s rows (None without it)."""
+        codes = sorted(set(assets) | set(lock))
         if price is None:
-            return accounts_lock(ctx.wallet_id, codes), None
+            accounts = accounts_lock(ctx.wallet_id, codes)
+            if between is None:
+                return accounts, None, None
+            with hot_cursor() as cursor:
+                cursor.execute(*between)
+                return accounts, None, cursor.fetchall()
         params = _load_params(ctx, assets, valid_at, period, price)
-        with hot_pipeline(2) as (lock, read):
-            lock.execute(ACCOUNTS_LOCK_SQL, [ctx.wallet_id, codes])
-            read.execute(GRANTS_AND_COUNTER_SQL, params)
-            locked_rows, rows = lock.fetchall(), read.fetchall()
+        with hot_pipeline(3 if between else 2) as cursors:
+            cursors[0].execute(ACCOUNTS_LOCK_SQL, [ctx.wallet_id, codes])
+            if between is not None:
+                cursors[1].execute(*between)
+            cursors[-1].execute(GRANTS_AND_COUNTER_SQL, params)
+            locked_rows, rows = cursors[0].fetchall(), cursors[-1].fetchall()
+            between_rows = cursors[1].fetchall() if between is not None else None
         accounts = {a.asset_id: a for a in instances(Account, locked_rows)}
         if len(accounts) != len(codes):  # a first charge in an asset: make its account
-            return accounts_lock(ctx.wallet_id, codes), None
-        return accounts, _loaded(ctx, assets, rows)
+            # and lock it too (it is newer than the others, so id order is kept)
+            accounts.update(accounts_lock(ctx.wallet_id, set(codes) - set(accounts)))
+            return accounts, None, between_rows
+        return accounts, _loaded(ctx, assets, rows), between_rows
 
     def taken(self, ctx: Context, period, charge: _Charge) -> None:
         """An accepted charge was written (nothing to remember for one event)."""
@@ -973,6 +996,14 @@ def _write_accepted(
     if charge.price is not None:
         ctes.append(f"counter AS ({COUNTER_AFTER_EVENT} RETURNING 1)")
         params += _counter_params(ctx, charge, period, now)
+    if hold_id:  # a capture: the hold records its transaction and event
+        txn = "(SELECT txn_id FROM event)" if post is not None else "NULL::bigint"
+        ctes.append(
+            f"captured AS (UPDATE wallets_hold SET capture_transaction_id = {txn}, "  # noqa: S608
+            "metadata = metadata || jsonb_build_object('event', %s::text) "
+            "WHERE id = %s RETURNING 1)"
+        )
+        params += [data.id, hold_id]
     final = "SELECT id, txn_id FROM event" if post is not None else "SELECT id, NULL FROM event"
     with hot_cursor() as cursor:
         cursor.execute(f"WITH {', '.join(ctes)} {final}", params)
@@ -1072,7 +1103,7 @@ def _charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locke
     assets = {ctx.unit} | ({price.asset} if price else set())
     loaded = None
     if locked is None:
-        accounts, loaded = reads.lock_and_load(
+        accounts, loaded, _ = reads.lock_and_load(
             ctx,
             [ctx.unit, *([price.asset] if price else [])],
             min(now, data.timestamp),

@@ -10,23 +10,26 @@ charges like an event, drawing first from the grants the hold reserved; it canno
 
 from __future__ import annotations
 
+from copy import copy
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import UsageEvent
 from billing.selectors.prices import price_for_event
 from billing.services import spend as spend_service
 from billing.services.charging import (
+    DATABASE_READS,
     EventData,
     Outcome,
     _asset_decimals,
     _check_open,
     _decide,
     _Duplicate,
+    _lookup,
     _money_text,
     _period,
     _resolve,
@@ -34,17 +37,24 @@ from billing.services.charging import (
 )
 from plans.models import Meter
 from wallets.errors import Declined, HoldNotPending, IdempotencyConflict, NotFound, ValidationFailed
-from wallets.models import Hold, LedgerTransaction
+from wallets.models import Hold, HoldAllocation, LedgerTransaction
 from wallets.services import (
     HoldLeg,
     accounts_lock,
+    hold_settle,
     holds_release_expired,
     idempotency_claim,
     idempotency_store,
     ledger_hold,
-    ledger_hold_release,
 )
-from wallets.services.holds import MAX_HOLD_SECONDS, hold_move
+from wallets.services.draws import is_eligible
+from wallets.services.holds import (
+    MAX_HOLD_SECONDS,
+    SETTLE_SQL,
+    hold_settled,
+    settle_params,
+)
+from wallets.services.ledger import columns, hot_cursor, hot_pipeline, instances
 
 ZERO = Decimal(0)
 
@@ -120,40 +130,65 @@ def hold_authorize(
     ):
         price = None
     request = {"event": data.hash(), "expires_in": expires_in}
-    with transaction.atomic():
-        slot = idempotency_claim(scope="billing.hold", key=data.id, request=request)
-        if slot.replay:
-            return Outcome(status_code=slot.status_code, body=slot.result, replayed=True)
-        if Hold.objects.filter(pk=data.id).exists():
-            raise IdempotencyConflict(f"A hold '{data.id}' exists.", errors={"id": ["Taken."]})
-        _check_open(ctx, period)
-        assets = {ctx.unit} | ({price.asset} if price else set())
-        accounts = accounts_lock(ctx.wallet_id, assets)
-        holds_release_expired(wallet_id=ctx.wallet_id, accounts=accounts, now=now)
-        try:
-            # postpaid: a shortfall the invoice will carry (charge.accrued) is not reserved
-            charge = _decide(ctx, data, accounts, period, price, now)
-            value = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)
-            _check_spend(ctx, value, period, now)
-        except Declined as declined:
-            # nothing is recorded, the idempotency claim included: the same hold id may be
-            # tried again (after a top-up), and a replay must never find an empty claim
-            transaction.set_rollback(True)
-            body = {
-                "type": f"https://billfold.dev/problems/{declined.code}",
-                "title": declined.title,
-                "status": 402,
-                "detail": declined.detail,
-                "code": declined.code,
-                "errors": {},
-                **declined.extra,
-            }
-            return Outcome(status_code=402, body=body)
-        legs = [HoldLeg(ctx.unit, charge.included, ctx.meter_code, partial=True)]
-        if charge.asset and charge.amount - charge.accrued > 0:
-            legs.append(
-                HoldLeg(charge.asset, charge.amount - charge.accrued, ctx.meter_code, partial=True)
-            )
+    try:
+        with transaction.atomic():
+            slot = idempotency_claim(scope="billing.hold", key=data.id, request=request)
+            if slot.replay:
+                return Outcome(status_code=slot.status_code, body=slot.result, replayed=True)
+            return _reserve(ctx, data, period, price, now, expires_in, slot)
+    except IntegrityError as exc:
+        if getattr(exc.__cause__, "diag", None) is None:
+            raise
+        if exc.__cause__.diag.constraint_name != "wallets_hold_pkey":
+            raise
+        taken = IdempotencyConflict(f"A hold '{data.id}' exists.", errors={"id": ["Taken."]})
+        raise taken from None
+
+
+def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) -> Outcome:
+    """The reservation of ``hold_authorize``, inside its transaction: lock and read in one
+    round trip, decide as an event's charge does, then write the hold and its idempotency
+    record in one more."""
+    _check_open(ctx, period)
+    assets = [ctx.unit, *([price.asset] if price else [])]
+    accounts, loaded, _ = DATABASE_READS.lock_and_load(
+        ctx, assets, min(now, data.timestamp), period, price
+    )
+    if holds_release_expired(wallet_id=ctx.wallet_id, accounts=accounts, now=now):
+        loaded = None  # released holds changed the grants: read them again
+    # the reservation draws from the grants the charge was decided on (copies: deciding
+    # may change them), those that may pay now
+    grants = None
+    if loaded is not None:
+        grants = {
+            asset: [copy(g) for g in found if is_eligible(g, ctx.meter_code, now)]
+            for asset, found in loaded[0].items()
+        }
+    try:
+        # postpaid: a shortfall the invoice will carry (charge.accrued) is not reserved
+        charge = _decide(ctx, data, accounts, period, price, now, loaded=loaded)
+        value = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)
+        _check_spend(ctx, value, period, now)
+    except Declined as declined:
+        # nothing is recorded, the idempotency claim included: the same hold id may be
+        # tried again (after a top-up), and a replay must never find an empty claim
+        transaction.set_rollback(True)
+        body = {
+            "type": f"https://billfold.dev/problems/{declined.code}",
+            "title": declined.title,
+            "status": 402,
+            "detail": declined.detail,
+            "code": declined.code,
+            "errors": {},
+            **declined.extra,
+        }
+        return Outcome(status_code=402, body=body)
+    legs = [HoldLeg(ctx.unit, charge.included, ctx.meter_code, partial=True)]
+    if charge.asset and charge.amount - charge.accrued > 0:
+        legs.append(
+            HoldLeg(charge.asset, charge.amount - charge.accrued, ctx.meter_code, partial=True)
+        )
+    with hot_pipeline(0):  # the hold and its idempotency record: one round trip
         hold, reserved = ledger_hold(
             hold_id=data.id,
             wallet_id=ctx.wallet_id,
@@ -175,6 +210,7 @@ def hold_authorize(
                     "accrued": str(charge.accrued),
                 },
             },
+            grants=grants,
         )
         body = _hold_json(hold, reserved, _known_decimals(ctx, price))
         idempotency_store(slot, result=body, status_code=201)
@@ -208,10 +244,30 @@ def _check_spend(ctx, value: Decimal, period, now) -> None:
 
 
 def hold_get(*, hold_id: str) -> Hold:
-    hold = Hold.objects.prefetch_related("allocations").filter(pk=hold_id).first()
+    """The usage hold ``hold_id`` with its allocations, in one query."""
+    with hot_cursor() as cursor:
+        cursor.execute(HOLD_GET_SQL, [hold_id])
+        row = cursor.fetchone()
+    hold = instances(Hold, [row[:-4]])[0] if row is not None else None
     if hold is None or "customer" not in (hold.metadata or {}):
         raise NotFound(f"No hold '{hold_id}'.")
+    hold._prefetched_objects_cache = {
+        "allocations": [
+            HoldAllocation(id=pk, hold_id=hold.pk, grant_id=grant, asset_id=asset, amount=amount)
+            for pk, grant, asset, amount in zip(*row[-4:], strict=True)
+        ]
+    }
     return hold
+
+
+HOLD_GET_SQL = f"""
+SELECT {columns(Hold, "h")},
+       ARRAY(SELECT id FROM wallets_holdallocation WHERE hold_id = h.id ORDER BY id),
+       ARRAY(SELECT grant_id FROM wallets_holdallocation WHERE hold_id = h.id ORDER BY id),
+       ARRAY(SELECT asset_id FROM wallets_holdallocation WHERE hold_id = h.id ORDER BY id),
+       ARRAY(SELECT amount FROM wallets_holdallocation WHERE hold_id = h.id ORDER BY id)
+FROM wallets_hold h WHERE h.id = %s
+"""  # noqa: S608 - column names only
 
 
 def hold_json(hold: Hold) -> dict[str, Any]:
@@ -253,11 +309,15 @@ def hold_capture_usage(
         raise HoldNotPending(
             f"Hold {hold.pk} is {hold.status}.", extra={"hold_status": hold.status}
         )
-    if UsageEvent.objects.filter(event_id=data.id).exists():
-        raise IdempotencyConflict(
-            f"The event id '{data.id}' is taken.", errors={"event_id": ["Already used."]}
-        )
-    ctx = _resolve(data)
+    taken = IdempotencyConflict(
+        f"The event id '{data.id}' is taken.", errors={"event_id": ["Already used."]}
+    )
+    try:
+        replay, ctx = _lookup(data)  # the event id's stored answer, if it is taken
+    except IdempotencyConflict:
+        raise taken from None
+    if replay is not None:
+        raise taken
     period = _period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
     if price is not None and (
@@ -268,13 +328,28 @@ def hold_capture_usage(
     try:
         with transaction.atomic():
             _check_open(ctx, period)
-            held_assets = {a.asset_id for a in hold.allocations.all()}  # prefetched
-            assets = held_assets | {ctx.unit} | ({price.asset} if price else set())
-            accounts = accounts_lock(ctx.wallet_id, assets)
-            hold_move(hold=hold, status=Hold.Status.CAPTURED, now=now)
-            released = ledger_hold_release(hold=hold, accounts=accounts)
+            # lock, move the hold out of pending and give back what it reserved, and read
+            # the grants and the period counter: one round trip
+            accounts, loaded, settled = DATABASE_READS.lock_and_load(
+                ctx,
+                [ctx.unit, *([price.asset] if price else [])],
+                min(now, data.timestamp),
+                period,
+                price,
+                lock={a.asset_id for a in hold.allocations.all()},  # prefetched
+                between=(SETTLE_SQL, settle_params(hold, Hold.Status.CAPTURED, now, True)),
+            )
+            released = hold_settled(hold, Hold.Status.CAPTURED, now, settled, accounts)
             charge = _decide(
-                ctx, data, accounts, period, price, now, prefer=released, overdraw=True
+                ctx,
+                data,
+                accounts,
+                period,
+                price,
+                now,
+                prefer=released,
+                overdraw=True,
+                loaded=loaded,
             )
             charge.spend = spend_service.value_in_currency(
                 charge.amount, charge.asset, ctx.currency
@@ -302,17 +377,11 @@ def hold_capture_usage(
                 kind=LedgerTransaction.Kind.CAPTURE,
                 reference=hold.pk,
             )
-            event_body = outcome.body
-            hold.metadata = {**meta, "event": data.id}
-            hold.capture_transaction_id = outcome.txn_id
-            Hold.objects.filter(pk=hold.pk).update(
-                capture_transaction_id=outcome.txn_id, metadata=hold.metadata
-            )
     except _Duplicate:
-        raise IdempotencyConflict(
-            f"The event id '{data.id}' is taken.", errors={"event_id": ["Already used."]}
-        ) from None
-    return Outcome(status_code=200, body={**_hold_json(hold, known=known), "event": event_body})
+        raise taken from None
+    hold.metadata = {**meta, "event": data.id}  # as the capture's statement wrote them
+    hold.capture_transaction_id = outcome.txn_id
+    return Outcome(status_code=200, body={**_hold_json(hold, known=known), "event": outcome.body})
 
 
 def hold_cancel(*, hold_id: str, now: datetime | None = None) -> dict[str, Any]:
@@ -328,8 +397,7 @@ def hold_cancel(*, hold_id: str, now: datetime | None = None) -> dict[str, Any]:
             f"Hold {hold_id} is {hold.status}.", extra={"hold_status": hold.status}
         )
     with transaction.atomic():
-        assets = set(hold.allocations.values_list("asset_id", flat=True))
+        assets = {a.asset_id for a in hold.allocations.all()}  # read with the hold
         accounts = accounts_lock(hold.wallet_id, assets)
-        hold_move(hold=hold, status=Hold.Status.VOIDED, now=now)
-        ledger_hold_release(hold=hold, accounts=accounts)
-    return _hold_json(Hold.objects.prefetch_related("allocations").get(pk=hold.pk))
+        hold_settle(hold=hold, status=Hold.Status.VOIDED, accounts=accounts, now=now)
+    return _hold_json(hold)

@@ -16,8 +16,16 @@ from billing.models import Alert, Invoice, Subscription, UsageCounter, UsageEven
 from billing.services.billing_run import subscription_period_close
 from plans.models import Plan
 from tests.wallets.helpers import ensure_currencies
-from wallets.models import Account, Grant, Hold, LedgerEntry, LedgerTransaction
-from wallets.services import holds_expire_due
+from wallets.models import (
+    Account,
+    Grant,
+    Hold,
+    HoldAllocation,
+    IdempotencyRecord,
+    LedgerEntry,
+    LedgerTransaction,
+)
+from wallets.services import HoldLeg, hold_create, holds_expire_due
 
 from .scenario import available, event, grant, setup_customer, setup_meter, setup_plan
 
@@ -574,6 +582,45 @@ def test_a_declined_hold_can_be_tried_again_after_a_top_up(api, clock):
     assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == r.json()
     assert Hold.objects.count() == 1 and usd_account().held == D(2)
+
+
+def test_a_hold_id_taken_by_a_wallet_hold_is_refused_and_writes_nothing(api, clock):
+    tokens_customer(api, "10.00")
+    hold_create(wallet_id=usd_account().wallet_id, hold_id="h1", legs=[HoldLeg("USD", D(1))])
+    records = IdempotencyRecord.objects.count()
+    body = problem(hold(api, "h1", "1000000"), 409, "idempotency_conflict")
+    assert list(body["errors"]) == ["id"]
+    # the claim, the reservation and the held amounts all rolled back
+    assert IdempotencyRecord.objects.count() == records
+    assert HoldAllocation.objects.filter(hold_id="h1").count() == 1
+    assert usd_account().held == D(1) and Grant.objects.get(pk="g1").held == D(1)
+    # a wallet's own hold is not a usage hold: the usage API neither shows nor moves it
+    problem(api.get("/api/v1/holds/h1"), 404, "not_found")
+    problem(
+        api.post("/api/v1/holds/h1/capture", {"quantity": "1"}, format="json"), 404, "not_found"
+    )
+    assert Hold.objects.get(pk="h1").status == "pending"
+
+
+def test_a_capture_records_its_transaction_and_event_on_the_hold(api, clock):
+    tokens_customer(api, "10.00")
+    assert hold(api, "h1", "2000000").status_code == 201  # 4.00 held
+    r = api.post(
+        "/api/v1/holds/h1/capture", {"quantity": "1000000", "event_id": "call-1"}, format="json"
+    )
+    assert r.status_code == 200, r.content
+    assert r.json()["held"] == [{"asset": "USD", "amount": "4.000000000000"}]
+    stored = Hold.objects.get(pk="h1")
+    row = UsageEvent.objects.get(event_id="call-1")
+    assert (stored.status, row.hold_id) == ("captured", "h1")
+    assert stored.capture_transaction_id == row.ledger_transaction_id is not None
+    assert stored.metadata["event"] == "call-1" and stored.metadata["customer"] == "acme"
+    assert r.json()["event"] == row.response
+    # read back: the same hold, its event named by id
+    assert api.get("/api/v1/holds/h1").json() == {**r.json(), "event": "call-1"}
+    account = usd_account()
+    assert (account.posted, account.held) == (D(8), D(0))
+    assert Grant.objects.get(pk="g1").held == D(0)
 
 
 # --- spend limits: soft, day windows --------------------------------------------------------------

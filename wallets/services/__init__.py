@@ -24,11 +24,11 @@ from .holds import (
     hold_capture,
     hold_create,
     hold_expire,
+    hold_settle,
     hold_void,
     holds_expire_due,
     holds_release_expired,
     ledger_hold,
-    ledger_hold_release,
 )
 from .idempotency import idempotency_claim, idempotency_store, request_hash
 from .ledger import Leg, accounts_lock, asset_get, ledger_post, system_account, wallet_create
@@ -53,6 +53,7 @@ __all__ = [
     "hold_capture",
     "hold_create",
     "hold_expire",
+    "hold_settle",
     "hold_void",
     "holds_expire_due",
     "holds_release_expired",
@@ -61,7 +62,6 @@ __all__ = [
     "ledger_draw",
     "ledger_grant",
     "ledger_hold",
-    "ledger_hold_release",
     "ledger_post",
     "ledger_refund",
     "request_hash",

@@ -61,20 +61,24 @@ def ledger_hold(
     expires_at: datetime,
     now: datetime,
     metadata: dict | None = None,
+    grants: dict[str, list[Grant]] | None = None,
 ) -> tuple[Hold, dict[str, Decimal]]:
     """Reserve ``legs`` under locked ``accounts``; returns the hold and what it reserved per
-    asset. All or nothing for legs that are not partial."""
+    asset. All or nothing for legs that are not partial. ``grants``: the legs' eligible
+    grants per asset in burn-down order, already read under the locks (else read here).
+
+    The statement is sent without waiting for its answer, so a caller inside a pipeline
+    (``hot_pipeline``) can send its next statement in the same round trip; an id already
+    taken by another hold fails it with the ``wallets_hold_pkey`` unique violation."""
     plans: list[tuple[HoldLeg, list[tuple[Grant, Decimal]]]] = []
     planned: dict[str, Decimal] = defaultdict(Decimal)  # reserved by earlier legs
     meters = {leg.meter for leg in legs}
     # one read of every leg's grants when the legs share a meter (an event's unit and price)
-    shared = (
-        eligible_grants_by_asset(
+    shared = grants
+    if shared is None and len(meters) == 1 and legs:
+        shared = eligible_grants_by_asset(
             wallet_id=wallet_id, assets=[leg.asset for leg in legs], meter=legs[0].meter, now=now
         )
-        if len(meters) == 1 and legs
-        else None
-    )
     for leg in legs:
         account = accounts[leg.asset]
         if not leg.partial and account.debt > 0:
@@ -167,50 +171,81 @@ SELECT id FROM hold
 """
 
 
-def ledger_hold_release(
-    *, hold: Hold, accounts: dict[str, Account]
+def hold_settle(
+    *,
+    hold: Hold,
+    status: str,
+    accounts: dict[str, Account],
+    now: datetime,
+    require_live: bool = True,
 ) -> dict[str, list[tuple[Grant, Decimal]]]:
-    """Give back what ``hold`` reserved (the accounts must be locked and the hold just moved
-    out of pending). Returns, per asset, the grants and amounts it had reserved, in the order
-    it reserved them, so a capture can draw from them first."""
+    """Move ``hold`` out of pending, once, and give back what it reserved (the wallet's
+    accounts in its assets must be locked): one statement. A hold past its expiry counts as
+    expired unless ``require_live`` is off. Returns, per asset, the grants and amounts it
+    had reserved, in the order it reserved them, so a capture can draw from them first."""
     with hot_cursor() as cursor:
-        cursor.execute(RELEASE_SQL, [hold.pk])
+        cursor.execute(SETTLE_SQL, settle_params(hold, status, now, require_live))
         rows = cursor.fetchall()
+    return hold_settled(hold, status, now, rows, accounts)
+
+
+def settle_params(hold: Hold, status: str, now: datetime, require_live: bool) -> list:
+    return [status, now, hold.pk, not require_live, now, hold.wallet_id]
+
+
+def hold_settled(
+    hold: Hold, status: str, now: datetime, rows, accounts: dict[str, Account]
+) -> dict[str, list[tuple[Grant, Decimal]]]:
+    """What ``SETTLE_SQL`` returned (``HoldNotPending`` when it moved nothing), with the
+    accounts' held amounts brought up to date in Python."""
+    if not rows[0][0]:
+        hold.refresh_from_db()
+        state = hold.status
+        if state == Hold.Status.PENDING:
+            state = "expired"
+        raise HoldNotPending(f"Hold {hold.pk} is {state}.", extra={"hold_status": state})
+    hold.status, hold.resolved_at = status, now
+    rows = [row for row in rows if row[1] is not None]
     released: dict[str, list[tuple[Grant, Decimal]]] = defaultdict(list)
     totals: dict[str, Decimal] = defaultdict(Decimal)
     grants: dict[str, Grant] = {}  # one object per grant, however many allocations it has
-    for (asset, amount, *_), grant in zip(
-        rows, instances(Grant, [row[2:] for row in rows]), strict=True
+    for (_, asset, amount, *_), grant in zip(
+        rows, instances(Grant, [row[3:] for row in rows]), strict=True
     ):
         grant = grants.setdefault(grant.pk, grant)
         released[asset].append((grant, amount))
         totals[asset] += amount
-    assets = sorted(totals, key=lambda code: accounts[code].pk)
-    if assets:
-        with hot_cursor() as cursor:
-            cursor.execute(
-                "UPDATE wallets_account c SET held = c.held - a.amount "
-                "FROM unnest(%s::bigint[], %s::numeric[]) AS a(id, amount) WHERE c.id = a.id",
-                [[accounts[a].pk for a in assets], [totals[a] for a in assets]],
-            )
-    for asset in assets:
-        accounts[asset].held -= totals[asset]
+    for asset, total in totals.items():
+        if asset in accounts:
+            accounts[asset].held -= total
     return released
 
 
-# what a hold reserved, given back to its grants; the grants as they are afterwards, in the
-# order the hold reserved them
-RELEASE_SQL = f"""
-WITH allocations AS (
-    SELECT id, grant_id, asset_id, amount FROM wallets_holdallocation WHERE hold_id = %s
+# Move the hold out of pending (conditionally: at most once), then only if it moved give
+# back what it reserved to its grants and the wallet's accounts. Returns whether it moved,
+# then what it had reserved with the grants as they are afterwards, in reservation order.
+SETTLE_SQL = f"""
+WITH moved AS (
+    UPDATE wallets_hold SET status = %s, resolved_at = %s
+    WHERE id = %s AND status = 'pending' AND (%s OR expires_at > %s)
+    RETURNING id
+), allocations AS (
+    SELECT a.id, a.grant_id, a.asset_id, a.amount
+    FROM wallets_holdallocation a JOIN moved ON a.hold_id = moved.id
 ), released AS (
     UPDATE wallets_grant g SET held = g.held - s.amount
     FROM (SELECT grant_id, SUM(amount) AS amount FROM allocations GROUP BY grant_id) AS s
     WHERE g.id = s.grant_id
     RETURNING {columns(Grant, "g")}
+), accounts AS (
+    UPDATE wallets_account c SET held = c.held - s.amount
+    FROM (SELECT asset_id, SUM(amount) AS amount FROM allocations GROUP BY asset_id) AS s
+    WHERE c.wallet_id = %s AND c.asset_id = s.asset_id
+    RETURNING 1
 )
-SELECT a.asset_id, a.amount, {columns(Grant, "r")}
-FROM allocations a JOIN released r ON r.id = a.grant_id
+SELECT (SELECT count(*) FROM moved), a.asset_id, a.amount, {columns(Grant, "r")}
+FROM (SELECT 1) AS one
+LEFT JOIN (allocations a JOIN released r ON r.id = a.grant_id) ON true
 ORDER BY a.id
 """  # noqa: S608 - column names only
 
@@ -221,20 +256,6 @@ def _hold_assets(hold_id: str) -> tuple[Hold, list[str]]:
     except Hold.DoesNotExist:
         raise NotFound(f"Unknown hold '{hold_id}'.") from None
     return hold, sorted(set(hold.allocations.values_list("asset_id", flat=True)))
-
-
-def hold_move(*, hold: Hold, status: str, now: datetime, require_live: bool = True) -> None:
-    """Move ``hold`` out of pending, once. A hold past its expiry counts as expired."""
-    query = Hold.objects.filter(pk=hold.pk, status=Hold.Status.PENDING)
-    if require_live:
-        query = query.filter(expires_at__gt=now)
-    if not query.update(status=status, resolved_at=now):
-        hold.refresh_from_db()
-        state = hold.status
-        if state == Hold.Status.PENDING:
-            state = "expired"
-        raise HoldNotPending(f"Hold {hold.pk} is {state}.", extra={"hold_status": state})
-    hold.status, hold.resolved_at = status, now
 
 
 def _check_legs(legs: Sequence[HoldLeg]) -> list[HoldLeg]:
@@ -306,8 +327,7 @@ def hold_capture(
     with transaction.atomic():
         hold, assets = _hold_assets(hold_id)
         accounts = accounts_lock(hold.wallet_id, set(assets) | {c.asset for c in checked})
-        hold_move(hold=hold, status=Hold.Status.CAPTURED, now=now)
-        released = ledger_hold_release(hold=hold, accounts=accounts)
+        released = hold_settle(hold=hold, status=Hold.Status.CAPTURED, accounts=accounts, now=now)
         holds_release_expired(wallet_id=hold.wallet_id, accounts=accounts, now=now)
         fundings: list[Funding] = []
         revenue_legs: list[Leg] = []
@@ -346,8 +366,7 @@ def hold_void(*, hold_id: str) -> Hold:
         if hold.status == Hold.Status.VOIDED:
             return hold
         accounts = accounts_lock(hold.wallet_id, assets)
-        hold_move(hold=hold, status=Hold.Status.VOIDED, now=now)
-        ledger_hold_release(hold=hold, accounts=accounts)
+        hold_settle(hold=hold, status=Hold.Status.VOIDED, accounts=accounts, now=now)
     return hold
 
 
@@ -360,10 +379,15 @@ def hold_expire(*, hold_id: str, now: datetime | None = None) -> Hold | None:
             return None
         accounts = accounts_lock(hold.wallet_id, assets)
         try:
-            hold_move(hold=hold, status=Hold.Status.EXPIRED, now=now, require_live=False)
+            hold_settle(
+                hold=hold,
+                status=Hold.Status.EXPIRED,
+                accounts=accounts,
+                now=now,
+                require_live=False,
+            )
         except HoldNotPending:
             return None
-        ledger_hold_release(hold=hold, accounts=accounts)
     return hold
 
 
@@ -400,9 +424,15 @@ def holds_release_expired(*, wallet_id: int, accounts: dict[str, Account], now: 
         assets = set(hold.allocations.values_list("asset_id", flat=True))
         if not assets <= set(accounts):
             continue  # reserves an asset whose account this transaction has not locked
-        if Hold.objects.filter(pk=hold.pk, status=Hold.Status.PENDING).update(
-            status=Hold.Status.EXPIRED, resolved_at=now
-        ):
-            ledger_hold_release(hold=hold, accounts=accounts)
-            count += 1
+        try:
+            hold_settle(
+                hold=hold,
+                status=Hold.Status.EXPIRED,
+                accounts=accounts,
+                now=now,
+                require_live=False,
+            )
+        except HoldNotPending:
+            continue  # settled meanwhile (the sweep, a capture or a void)
+        count += 1
     return count

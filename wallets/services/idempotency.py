@@ -13,9 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
+from psycopg.types.json import Jsonb
 
 from wallets.errors import IdempotencyConflict, ValidationFailed
 from wallets.models import IdempotencyRecord
+
+from .ledger import hot_cursor
 
 MAX_KEY_LENGTH = 255
 
@@ -89,6 +92,10 @@ def idempotency_claim(*, scope: str, key: str, request: Mapping[str, Any]) -> Id
 def idempotency_store(
     slot: IdempotencySlot, *, result: dict[str, Any], status_code: int = 200
 ) -> None:
-    IdempotencyRecord.objects.filter(pk=slot.record_id).update(
-        response=result, status_code=status_code
-    )
+    """Store the result of a claimed key (a prepared statement; inside ``hot_pipeline`` it
+    goes in the same round trip as the effect it records)."""
+    with hot_cursor() as cursor:
+        cursor.execute(
+            "UPDATE wallets_idempotencyrecord SET response = %s, status_code = %s WHERE id = %s",
+            [Jsonb(result), status_code, slot.record_id],
+        )
