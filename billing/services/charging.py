@@ -932,9 +932,11 @@ def _event_params(
 
 
 def _insert_event(ctx: Context, data: EventData, **fields) -> int:
-    with hot_cursor() as cursor:
+    """Record an event that moves nothing (declined, or rated later): the last statement of
+    its transaction, sent with the COMMIT."""
+    with hot_pipeline(1, commit=True) as (cursor,):
         cursor.execute(INSERT_EVENT_SQL, _event_params(ctx, data, **fields))
-        row = cursor.fetchone()
+    row = cursor.fetchone()
     if row is None:
         raise _Duplicate()
     return row[0]
@@ -1005,9 +1007,9 @@ def _write_accepted(
         )
         params += [data.id, hold_id]
     final = "SELECT id, txn_id FROM event" if post is not None else "SELECT id, NULL FROM event"
-    with hot_cursor() as cursor:
+    with hot_pipeline(1, commit=True) as (cursor,):  # the transaction's last statement
         cursor.execute(f"WITH {', '.join(ctes)} {final}", params)
-        row = cursor.fetchone()
+    row = cursor.fetchone()
     if row is None:
         if post is not None:
             post.unapplied()

@@ -188,7 +188,8 @@ def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) ->
         legs.append(
             HoldLeg(charge.asset, charge.amount - charge.accrued, ctx.meter_code, partial=True)
         )
-    with hot_pipeline(0):  # the hold and its idempotency record: one round trip
+    # the hold, its idempotency record and the COMMIT: one round trip
+    with hot_pipeline(0, commit=True):
         hold, reserved = ledger_hold(
             hold_id=data.id,
             wallet_id=ctx.wallet_id,

@@ -20,6 +20,7 @@ from decimal import Decimal
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from wallets.errors import NotFound, ValidationFailed
@@ -59,6 +60,9 @@ def wallet_create(*, owner: str) -> Wallet:
     return wallet
 
 
+IDLE = TransactionStatus.IDLE
+
+
 @contextmanager
 def hot_cursor():
     """A server-side binding cursor on Django's connection, for the few fixed statements of
@@ -71,13 +75,42 @@ def hot_cursor():
 
 
 @contextmanager
-def hot_pipeline(n: int):
+def hot_pipeline(n: int, *, commit: bool = False):
     """``n`` hot cursors whose statements reach PostgreSQL together (psycopg's pipeline
-    mode): one round trip for several statements, which PostgreSQL still runs in order."""
+    mode): one round trip for several statements, which PostgreSQL still runs in order.
+
+    Inside ``transaction.atomic()``, a transaction that has not begun yet begins in the
+    same round trip: psycopg would send its BEGIN alone and wait for the answer. Django's
+    bookkeeping is untouched; its COMMIT or ROLLBACK ends the transaction as usual.
+
+    ``commit``: these are the last statements of the outermost atomic block, so its COMMIT
+    goes in the same round trip too (Django's own commit then finds nothing left to do).
+    Nothing may write after them. Inside a nested block (a savepoint) it is ignored."""
     connection.ensure_connection()
     conn = connection.connection
-    with connection.wrap_database_errors, conn.pipeline():
-        yield [_HotCursor(psycopg.Cursor(conn)) for _ in range(n)]
+    begin = connection.in_atomic_block and conn.info.transaction_status == IDLE
+    commit = commit and _outermost_block()
+    if begin:
+        conn.autocommit = True  # psycopg must not begin it: the BEGIN goes first below
+    # (until the transaction ends: it is open on the server, whatever psycopg's flag says)
+    try:
+        with connection.wrap_database_errors, conn.pipeline():
+            if begin:
+                psycopg.Cursor(conn).execute("BEGIN")
+            yield [_HotCursor(psycopg.Cursor(conn)) for _ in range(n)]
+            if commit:
+                conn.commit()  # queued behind the statements; the pipeline's one sync
+    finally:
+        if begin and conn.info.transaction_status == IDLE:
+            conn.autocommit = False  # as Django set it: a later statement begins anew
+
+
+def _outermost_block() -> bool:
+    return (
+        len(connection.atomic_blocks) == 1
+        and not connection.savepoint_ids
+        and not connection.needs_rollback
+    )
 
 
 class _HotCursor:
