@@ -195,6 +195,8 @@ class UsageEvent(models.Model):
             models.Index(fields=["customer", "meter", "-timestamp"], name="event_customer_meter"),
             models.Index(fields=["-timestamp", "-id"], name="event_recent"),
             models.Index(fields=["asset"], name="event_asset"),
+            # captures only: an ordinary event pays for no entry in it
+            models.Index(fields=["hold_id"], condition=~Q(hold_id=""), name="event_hold"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["event_id"], name="event_id_unique"),

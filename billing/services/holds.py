@@ -297,7 +297,13 @@ def hold_capture_usage(
         properties=meta.get("properties", {}),
     )
     if hold.status == Hold.Status.CAPTURED:
-        done = UsageEvent.objects.filter(hold_id=hold.pk).values("event_id").first()
+        # the partial index of captures (``event_hold``) answers this
+        done = (
+            UsageEvent.objects.filter(hold_id=hold.pk)
+            .exclude(hold_id="")
+            .values("event_id")
+            .first()
+        )
         if done and done["event_id"] == data.id:
             stored = UsageEvent.objects.get(event_id=data.id)
             if stored.quantity == quantity:
