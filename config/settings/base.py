@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = BASE_DIR / ".data"
@@ -86,6 +87,23 @@ _prepare = env("DB_PREPARE_THRESHOLD", default="1")
 DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
     None if _prepare.lower() == "none" else int(_prepare)
 )
+# Those prepared statements use one generic plan each. PostgreSQL's default ("auto") keeps
+# planning a statement afresh on every execution when the custom plans look cheaper, which
+# the event's writing statement (its many CTEs over unnest arrays) always does: planning it
+# cost more than running it. Only prepared statements are affected (the ORM's are not).
+# "auto" leaves PostgreSQL's default (and sends no startup option, for poolers that refuse
+# them).
+_plan_cache_mode = env("DB_PLAN_CACHE_MODE", default="force_generic_plan")
+if _plan_cache_mode not in ("auto", "force_generic_plan", "force_custom_plan"):
+    raise ImproperlyConfigured(
+        f"DB_PLAN_CACHE_MODE is {_plan_cache_mode!r}: "
+        "one of auto, force_generic_plan, force_custom_plan."
+    )
+if _plan_cache_mode != "auto":
+    _options = DATABASES["default"]["OPTIONS"].get("options", "")
+    DATABASES["default"]["OPTIONS"]["options"] = (
+        f"{_options} -c plan_cache_mode={_plan_cache_mode}".strip()
+    )
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_billfold")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

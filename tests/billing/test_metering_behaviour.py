@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 import time_machine
+from django.db import connection
 
 from billing.models import Alert, Invoice, Subscription, UsageCounter, UsageEvent
 from billing.services.billing_run import subscription_period_close
@@ -335,6 +336,24 @@ def test_max_and_latest_meters(api, clock, aggregation, quantity, amount):
     usage = usage_meter(api, "acme")
     assert (usage["quantity"], usage["amount"]) == (quantity, amount)
     assert not LedgerTransaction.objects.filter(kind="draw").exists()
+
+
+def test_the_events_writing_statement_is_planned_once_per_connection(api, clock):
+    """DB_PLAN_CACHE_MODE reaches PostgreSQL: without it, the writing statement (CTEs over
+    unnest arrays) was planned afresh for every event."""
+    tokens_customer(api, "10.00")
+    for i in range(8):
+        assert event(api, f"e{i}", "acme", "llm_tokens", "1000").status_code == 201
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_generic_plan"
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE 'WITH event AS (INSERT INTO billing_usageevent%%'"
+        )
+        plans = cursor.fetchall()
+    # prepared after its first execution (DB_PREPARE_THRESHOLD=1), then never planned again
+    assert plans == [(7, 0)]
 
 
 # --- batches --------------------------------------------------------------------------------------
