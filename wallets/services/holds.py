@@ -227,7 +227,10 @@ def hold_settled(
 SETTLE_SQL = f"""
 WITH moved AS (
     UPDATE wallets_hold SET status = %s, resolved_at = %s
-    WHERE id = %s AND status = 'pending' AND (%s OR expires_at > %s)
+    WHERE id = %s
+      -- a CASE, so the statement's one generic plan finds the hold by its primary key:
+      -- "status = 'pending'" would let it scan the partial index of pending holds instead
+      AND CASE WHEN status = 'pending' THEN %s OR expires_at > %s ELSE false END
     RETURNING id
 ), allocations AS (
     SELECT a.id, a.grant_id, a.asset_id, a.amount
