@@ -16,15 +16,16 @@ run_billing workload), BENCH_BILLING_WORKERS (``run_billing --workers``, default
 
 from __future__ import annotations
 
-import asyncio
 import json
 import multiprocessing as mp
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -115,45 +116,57 @@ class Result:
         return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
 
 
-async def http(method: str, path: str, body: bytes, key: str) -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+def http(method: str, path: str, body: bytes, key: str) -> tuple[int, bytes]:
+    """One request on a new connection (gunicorn's sync workers close each one), with
+    blocking sockets: the loader's own CPU per request stays small, leaving the two cores
+    to the server as far as a Python client can."""
     head = (
         f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         "Connection: close\r\n\r\n"
     ).encode()
-    writer.write(head + body)
-    await writer.drain()
-    data = await reader.read()
-    writer.close()
+    with socket.create_connection(("127.0.0.1", PORT)) as sock:
+        sock.sendall(head + body)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    data = b"".join(chunks)
     status = int(data[9:12]) if data[:5] == b"HTTP/" else 0
     return status, data.split(b"\r\n\r\n", 1)[-1]
 
 
-async def run_load(name: str, make, key: str, clients: int, seconds: float) -> Result:
-    """``make(i)`` returns an async callable doing one unit of work → (ok, units)."""
+def run_load(name: str, make, key: str, clients: int, seconds: float) -> Result:
+    """``make(i, n, key)`` does one unit of work → (ok, units, status); ``clients`` threads
+    call it in a loop until the time is up."""
     result = Result(name)
+    lock = threading.Lock()
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
 
-    async def client(i: int) -> None:
+    def client(i: int) -> None:
         n = 0
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             try:
-                ok, units, status = await make(i, n, key)
+                ok, units, status = make(i, n, key)
             except OSError:
                 ok, units, status = False, 0, 0
-            result.latencies.append(time.perf_counter() - t0)
-            result.statuses[status] = result.statuses.get(status, 0) + 1
-            if ok:
-                result.ok += 1
-                result.units += units
-            else:
-                result.failed += 1
+            elapsed = time.perf_counter() - t0
+            with lock:
+                result.latencies.append(elapsed)
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if ok:
+                    result.ok += 1
+                    result.units += units
+                else:
+                    result.failed += 1
             n += 1
 
-    await asyncio.gather(*(client(i) for i in range(clients)))
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -166,22 +179,22 @@ def event_body(event_id: str, customer: str) -> dict:
 
 
 def single_events(hot: bool):
-    async def make(i: int, n: int, key: str):
+    def make(i: int, n: int, key: str):
         customer = "c0001" if hot else f"c{random.randint(1, CUSTOMERS):04d}"
         body = json.dumps(event_body(f"{RUN}-{'h' if hot else 's'}-{i}-{n}", customer)).encode()
-        status, _ = await http("POST", "/api/v1/events", body, key)
+        status, _ = http("POST", "/api/v1/events", body, key)
         return status == 201, 1, status
 
     return make
 
 
 def batches(size: int = 1000):
-    async def make(i: int, n: int, key: str):
+    def make(i: int, n: int, key: str):
         events = [
             event_body(f"{RUN}-b-{i}-{n}-{k}", f"c{random.randint(1, CUSTOMERS):04d}")
             for k in range(size)
         ]
-        status, payload = await http(
+        status, payload = http(
             "POST", "/api/v1/events/batch", json.dumps({"events": events}).encode(), key
         )
         if status != 200:
@@ -193,7 +206,7 @@ def batches(size: int = 1000):
 
 
 def hold_pairs():
-    async def make(i: int, n: int, key: str):
+    def make(i: int, n: int, key: str):
         hold_id = f"{RUN}-hold-{i}-{n}"
         customer = f"c{random.randint(1, CUSTOMERS):04d}"
         body = {
@@ -203,12 +216,10 @@ def hold_pairs():
             "quantity": "2000",
             "expires_in": 600,
         }
-        status, _ = await http("POST", "/api/v1/holds", json.dumps(body).encode(), key)
+        status, _ = http("POST", "/api/v1/holds", json.dumps(body).encode(), key)
         if status != 201:
             return False, 0, status
-        status, _ = await http(
-            "POST", f"/api/v1/holds/{hold_id}/capture", b'{"quantity": "1200"}', key
-        )
+        status, _ = http("POST", f"/api/v1/holds/{hold_id}/capture", b'{"quantity": "1200"}', key)
         return status == 200, 1, status
 
     return make
@@ -347,7 +358,7 @@ def start_server(bench_url: str) -> subprocess.Popen:
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            status, _ = asyncio.run(http("GET", "/healthz", b"", "none"))
+            status, _ = http("GET", "/healthz", b"", "none")
             if status == 200:
                 return proc
         except OSError:
@@ -504,7 +515,7 @@ def main() -> int:
             if only and not any(w in name for w in only):
                 continue
             print(f"  running: {name} …", flush=True)
-            result = asyncio.run(run_load(name, make, key, clients, SECONDS))
+            result = run_load(name, make, key, clients, SECONDS)
             base = None
             if base_args is not None:
                 procs, n_customers, batch = base_args
