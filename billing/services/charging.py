@@ -1134,20 +1134,23 @@ def _charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locke
         body = _body(ctx, data, "declined", None, [], accounts, decimals)
         body["decline_code"] = declined.code
         reads.write_declined(ctx, data, period, body, declined.code, now)
-        problem = {
-            "type": f"https://billfold.dev/problems/{declined.code}",
-            "title": declined.title,
-            "status": 402,
-            "detail": declined.detail,
-            "code": declined.code,
-            "errors": {},
-            **declined.extra,
-            "event": body,
-        }
-        return Outcome(status_code=402, body=problem)
+        return Outcome(status_code=402, body={**declined_problem(declined), "event": body})
     outcome = reads.write_accepted(ctx, data, accounts, period, charge, now, decimals)
     reads.taken(ctx, period, charge)
     return outcome
+
+
+def declined_problem(declined: Declined) -> dict[str, Any]:
+    """The 402 problem body of a declined charge or hold (API.md's problem details)."""
+    return {
+        "type": f"https://billfold.dev/problems/{declined.code}",
+        "title": declined.title,
+        "status": 402,
+        "detail": declined.detail,
+        "code": declined.code,
+        "errors": {},
+        **declined.extra,
+    }
 
 
 def event_data(

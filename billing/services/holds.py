@@ -34,6 +34,7 @@ from billing.services.charging import (
     _period,
     _resolve,
     _write_accepted,
+    declined_problem,
 )
 from plans.models import Meter
 from wallets.errors import Declined, HoldNotPending, IdempotencyConflict, NotFound, ValidationFailed
@@ -173,16 +174,7 @@ def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) ->
         # nothing is recorded, the idempotency claim included: the same hold id may be
         # tried again (after a top-up), and a replay must never find an empty claim
         transaction.set_rollback(True)
-        body = {
-            "type": f"https://billfold.dev/problems/{declined.code}",
-            "title": declined.title,
-            "status": 402,
-            "detail": declined.detail,
-            "code": declined.code,
-            "errors": {},
-            **declined.extra,
-        }
-        return Outcome(status_code=402, body=body)
+        return Outcome(status_code=402, body=declined_problem(declined))
     legs = [HoldLeg(ctx.unit, charge.included, ctx.meter_code, partial=True)]
     if charge.asset and charge.amount - charge.accrued > 0:
         legs.append(
@@ -296,35 +288,19 @@ def hold_capture_usage(
         timestamp=now,
         properties=meta.get("properties", {}),
     )
-    if hold.status == Hold.Status.CAPTURED:
-        # the partial index of captures (``event_hold``) answers this
-        done = (
-            UsageEvent.objects.filter(hold_id=hold.pk)
-            .exclude(hold_id="")
-            .values("event_id")
-            .first()
-        )
-        if done and done["event_id"] == data.id:
-            stored = UsageEvent.objects.get(event_id=data.id)
-            if stored.quantity == quantity:
-                return Outcome(
-                    status_code=200,
-                    body={**_hold_json(hold), "event": stored.response},
-                    replayed=True,
-                )
     if hold.status != Hold.Status.PENDING:
-        raise HoldNotPending(
-            f"Hold {hold.pk} is {hold.status}.", extra={"hold_status": hold.status}
-        )
-    taken = IdempotencyConflict(
-        f"The event id '{data.id}' is taken.", errors={"event_id": ["Already used."]}
-    )
+        return _settled_answer(hold, data)
     try:
         replay, ctx = _lookup(data)  # the event id's stored answer, if it is taken
     except IdempotencyConflict:
-        raise taken from None
+        replay = True
     if replay is not None:
-        raise taken
+        # taken by this very capture, if a concurrent one won the race since the hold was
+        # read: answer as for a hold no longer pending; else by another event
+        hold = hold_get(hold_id=hold_id)
+        if hold.status != Hold.Status.PENDING:
+            return _settled_answer(hold, data)
+        raise _event_id_taken(data)
     period = _period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
     if price is not None and (
@@ -385,10 +361,38 @@ def hold_capture_usage(
                 reference=hold.pk,
             )
     except _Duplicate:
-        raise taken from None
+        raise _event_id_taken(data) from None
     hold.metadata = {**meta, "event": data.id}  # as the capture's statement wrote them
     hold.capture_transaction_id = outcome.txn_id
     return Outcome(status_code=200, body={**_hold_json(hold, known=known), "event": outcome.body})
+
+
+def _settled_answer(hold: Hold, data: EventData) -> Outcome:
+    """The answer to capturing a hold no longer pending: the first answer when this same
+    capture (event id and quantity) captured it, else ``HoldNotPending``."""
+    if hold.status == Hold.Status.CAPTURED:
+        # the partial index of captures (``event_hold``) answers this
+        done = (
+            UsageEvent.objects.filter(hold_id=hold.pk)
+            .exclude(hold_id="")
+            .values("event_id")
+            .first()
+        )
+        if done and done["event_id"] == data.id:
+            stored = UsageEvent.objects.get(event_id=data.id)
+            if stored.quantity == data.quantity:
+                return Outcome(
+                    status_code=200,
+                    body={**_hold_json(hold), "event": stored.response},
+                    replayed=True,
+                )
+    raise HoldNotPending(f"Hold {hold.pk} is {hold.status}.", extra={"hold_status": hold.status})
+
+
+def _event_id_taken(data: EventData) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        f"The event id '{data.id}' is taken.", errors={"event_id": ["Already used."]}
+    )
 
 
 def hold_cancel(*, hold_id: str, now: datetime | None = None) -> dict[str, Any]:

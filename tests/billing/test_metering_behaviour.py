@@ -14,9 +14,11 @@ import time_machine
 from django.db import connection
 
 from billing.models import Alert, Invoice, Subscription, UsageCounter, UsageEvent
+from billing.services import holds as holds_service
 from billing.services.billing_run import subscription_period_close
 from plans.models import Plan
 from tests.wallets.helpers import ensure_currencies
+from wallets.errors import HoldNotPending
 from wallets.models import (
     Account,
     Grant,
@@ -619,6 +621,31 @@ def test_a_hold_id_taken_by_a_wallet_hold_is_refused_and_writes_nothing(api, clo
         api.post("/api/v1/holds/h1/capture", {"quantity": "1"}, format="json"), 404, "not_found"
     )
     assert Hold.objects.get(pk="h1").status == "pending"
+
+
+@pytest.mark.parametrize(("quantity", "answer"), [("1000000", "replay"), ("5", "not_pending")])
+def test_a_capture_that_lost_a_race_to_the_same_capture_answers_as_for_a_captured_hold(
+    api, clock, monkeypatch, quantity, answer
+):
+    """The loser read the hold while it was pending; the winner's event (same event id)
+    committed before the loser's lookup. Not an event id conflict: the hold is captured."""
+    tokens_customer(api, "10.00")
+    assert hold(api, "h1", "2000000").status_code == 201
+    stale = holds_service.hold_get(hold_id="h1")
+    won = api.post("/api/v1/holds/h1/capture", {"quantity": "1000000"}, format="json")
+    assert won.status_code == 200, won.content
+    reads = iter([stale])
+    real = holds_service.hold_get
+    monkeypatch.setattr(
+        holds_service, "hold_get", lambda *, hold_id: next(reads, None) or real(hold_id=hold_id)
+    )
+    if answer == "replay":
+        outcome = holds_service.hold_capture_usage(hold_id="h1", quantity=D(quantity))
+        assert outcome.replayed and outcome.body == won.json()
+    else:
+        with pytest.raises(HoldNotPending):
+            holds_service.hold_capture_usage(hold_id="h1", quantity=D(quantity))
+    assert UsageEvent.objects.filter(hold_id="h1").count() == 1
 
 
 def test_a_capture_records_its_transaction_and_event_on_the_hold(api, clock):

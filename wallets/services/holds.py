@@ -381,17 +381,21 @@ def hold_expire(*, hold_id: str, now: datetime | None = None) -> Hold | None:
         if hold.status != Hold.Status.PENDING or hold.expires_at > now:
             return None
         accounts = accounts_lock(hold.wallet_id, assets)
-        try:
-            hold_settle(
-                hold=hold,
-                status=Hold.Status.EXPIRED,
-                accounts=accounts,
-                now=now,
-                require_live=False,
-            )
-        except HoldNotPending:
+        if not _settle_expired(hold, accounts, now):
             return None
     return hold
+
+
+def _settle_expired(hold: Hold, accounts: dict[str, Account], now: datetime) -> bool:
+    """Expire ``hold`` under the caller's locks; False when it left pending meanwhile (the
+    sweep, a capture or a void)."""
+    try:
+        hold_settle(
+            hold=hold, status=Hold.Status.EXPIRED, accounts=accounts, now=now, require_live=False
+        )
+    except HoldNotPending:
+        return False
+    return True
 
 
 def holds_expire_due(*, now: datetime | None = None, batch: int = 500) -> list[str]:
@@ -427,15 +431,6 @@ def holds_release_expired(*, wallet_id: int, accounts: dict[str, Account], now: 
         assets = set(hold.allocations.values_list("asset_id", flat=True))
         if not assets <= set(accounts):
             continue  # reserves an asset whose account this transaction has not locked
-        try:
-            hold_settle(
-                hold=hold,
-                status=Hold.Status.EXPIRED,
-                accounts=accounts,
-                now=now,
-                require_live=False,
-            )
-        except HoldNotPending:
-            continue  # settled meanwhile (the sweep, a capture or a void)
-        count += 1
+        if _settle_expired(hold, accounts, now):
+            count += 1
     return count
