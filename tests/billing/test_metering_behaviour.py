@@ -701,6 +701,23 @@ def test_soft_limit_never_declines_and_alerts_once_each(api, clock):
     assert available(api, "acme", "USD") == D(92)
 
 
+def test_pending_holds_count_against_a_hard_limit_until_they_end(api, clock):
+    tokens_customer(api, "100.00")
+    put_limit(api, amount="10.00", window="period", mode="hard", alert_thresholds=[50])
+    assert hold(api, "h1", "3000000").status_code == 201  # 6.00 estimated
+    body = problem(hold(api, "h2", "3000000"), 402, "spend_limit_exceeded")  # 6 + 6 > 10
+    assert (D(body["spent"]), D(body["held"]), D(body["limit"])) == (0, 6, 10)
+    assert hold(api, "h3", "2000000").status_code == 201  # 6 + 4 = 10: at the limit
+    assert api.post("/api/v1/holds/h1/void").status_code == 200
+    assert hold(api, "h2", "3000000").status_code == 201  # 4 + 6 once h1 is void
+    r = api.post("/api/v1/holds/h3/capture", {"quantity": "2000000"}, format="json")
+    assert r.status_code == 200, r.content
+    body = problem(hold(api, "h4", "500000"), 402, "spend_limit_exceeded")  # 4 + 6 + 1
+    assert (D(body["spent"]), D(body["held"])) == (4, 6)
+    clock.shift(timedelta(seconds=601))  # h2 expires: no longer expected to spend
+    assert hold(api, "h4", "500000").status_code == 201
+
+
 def test_day_window_resets_the_next_utc_day(api, clock):
     requests_customer(api, usd="100.00")
     put_limit(api, amount="3.00", window="day", mode="hard", alert_thresholds=[50])
