@@ -1095,6 +1095,7 @@ def _spend_record(ctx: Context, charge: _Charge, period, data: EventData, now) -
         event_id=data.id,
         enforce=True,
         at=data.timestamp,  # the window of the event's time, as spend_in_window counts it
+        wallet_id=ctx.wallet_id,
     )
 
 

@@ -229,7 +229,9 @@ def _check_spend(ctx, value: Decimal, period, now) -> None:
     )
     if spent is None:
         spent = spend_service.spend_in_window(customer_id=ctx.customer_id, start=start, end=end)
-    held = _pending_estimates(ctx, now)
+    held = spend_service.holds_expected_spend(
+        wallet_id=ctx.wallet_id, currency=ctx.currency, now=now
+    )
     if spent + held + value > limit.amount:
         raise spend_service.SpendLimitExceeded(
             f"The hold's estimate of {value.normalize()} {ctx.currency} would pass the limit.",
@@ -240,23 +242,6 @@ def _check_spend(ctx, value: Decimal, period, now) -> None:
                 "currency": ctx.currency,
             },
         )
-
-
-def _pending_estimates(ctx, now) -> Decimal:
-    """What the customer's live holds are expected to spend, in its currency: a hold's
-    capture cannot be declined, so a hard limit counts them before they are captured. Read
-    under the wallet's account locks, so a concurrent hold of the same wallet is seen."""
-    estimates = Hold.objects.filter(
-        wallet_id=ctx.wallet_id, status=Hold.Status.PENDING, expires_at__gt=now
-    ).values_list("metadata__estimate__amount", "metadata__estimate__asset")
-    return sum(
-        (
-            spend_service.value_in_currency(Decimal(amount), asset, ctx.currency)
-            for amount, asset in estimates
-            if amount is not None
-        ),
-        ZERO,
-    )
 
 
 def hold_get(*, hold_id: str) -> Hold:

@@ -17,7 +17,7 @@ from django.db.models import Sum
 
 from billing.models import Alert, Customer, SpendCounter, SpendLimit, Subscription, UsageEvent
 from wallets.errors import Declined, NotFound, ValidationFailed
-from wallets.models import AssetRate
+from wallets.models import AssetRate, Hold
 from wallets.services.amounts import check_amount
 
 ZERO = Decimal(0)
@@ -66,22 +66,28 @@ def spend_record(
     event_id: str = "",
     enforce: bool = True,
     at: datetime | None = None,
+    wallet_id: int | None = None,
 ) -> Decimal | None:
     """Add ``value`` to the customer's spend in the window of ``at`` (default now). With a
     hard limit and ``enforce``, raise ``SpendLimitExceeded`` instead of passing it (nothing
-    recorded). Returns the window's spend, or None without a limit."""
+    recorded); what the live holds of ``wallet_id`` are expected to spend counts as spent
+    (their captures cannot be declined). Returns the window's spend, or None without a
+    limit."""
     limit = _limit(customer_id)
     if limit is None or value <= 0:
         return None
     start, end = window_bounds(limit.window, at=at or now, period=period)
     counter_id = _counter(customer_id, limit.window, start, end)
     hard = enforce and limit.mode == SpendLimit.Mode.HARD
+    held = ZERO
+    if hard and wallet_id is not None:
+        held = holds_expected_spend(wallet_id=wallet_id, currency=currency, now=now)
     with connection.cursor() as cursor:
         if hard:
             cursor.execute(
                 "UPDATE billing_spendcounter SET spent = spent + %s "
                 "WHERE id = %s AND spent + %s <= %s RETURNING spent",
-                [value, counter_id, value, limit.amount],
+                [value, counter_id, value + held, limit.amount],
             )
         else:
             cursor.execute(
@@ -95,13 +101,35 @@ def spend_record(
         raise SpendLimitExceeded(
             f"The charge of {_text(value)} {currency} would take spend from {_text(spent)} "
             f"above the limit of {_text(limit.amount)} {currency}.",
-            extra={"limit": str(limit.amount), "spent": str(spent), "currency": currency},
+            extra={
+                "limit": str(limit.amount),
+                "spent": str(spent),
+                "held": str(held),
+                "currency": currency,
+            },
         )
     spent = row[0]
     _thresholds(customer_id, limit, start, spent - value, spent, currency, event_id)
     if limit.mode == SpendLimit.Mode.SOFT and spent > limit.amount >= spent - value:
         _alert_exceeded(customer_id, limit, start, spent, currency, event_id)
     return spent
+
+
+def holds_expected_spend(*, wallet_id: int, currency: str, now: datetime) -> Decimal:
+    """What the wallet's live holds are expected to spend (their estimates), in
+    ``currency``. A hard limit counts it as spent: a capture cannot be declined. Callers
+    hold the wallet's account locks, which every hold takes too, so none is missed."""
+    estimates = Hold.objects.filter(
+        wallet_id=wallet_id, status=Hold.Status.PENDING, expires_at__gt=now
+    ).values_list("metadata__estimate__amount", "metadata__estimate__asset")
+    return sum(
+        (
+            value_in_currency(Decimal(amount), asset, currency)
+            for amount, asset in estimates
+            if amount is not None
+        ),
+        ZERO,
+    )
 
 
 def spend_release(

@@ -714,8 +714,15 @@ def test_pending_holds_count_against_a_hard_limit_until_they_end(api, clock):
     assert r.status_code == 200, r.content
     body = problem(hold(api, "h4", "500000"), 402, "spend_limit_exceeded")  # 4 + 6 + 1
     assert (D(body["spent"]), D(body["held"])) == (4, 6)
+    # an event counts the live holds too: its charge cannot push their captures over
+    body = problem(event(api, "e1", "acme", "llm_tokens", "500000"), 402, "spend_limit_exceeded")
+    assert (D(body["spent"]), D(body["held"])) == (4, 6)
+    assert event(api, "e2", "acme", "llm_tokens", "0").status_code == 201  # charges nothing
     clock.shift(timedelta(seconds=601))  # h2 expires: no longer expected to spend
     assert hold(api, "h4", "500000").status_code == 201
+    r = event(api, "e3", "acme", "llm_tokens", "1500000", ts="2026-01-10T12:10:01Z")
+    assert r.status_code == 201, r.content  # 4 spent + 1 held (h4) + 3 = 8
+    assert UsageEvent.objects.get(event_id="e1").decline_code == "spend_limit_exceeded"
 
 
 def test_day_window_resets_the_next_utc_day(api, clock):
