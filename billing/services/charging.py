@@ -1069,18 +1069,22 @@ def _record_periodic(ctx: Context, data: EventData, period, now) -> Outcome:
     """Record an event of a periodically rated meter: no wallet movement now."""
     _check_open(ctx, period)
     body = _periodic_body(ctx, data)
-    _insert_event(
-        ctx,
-        data,
-        status="accepted",
-        code="",
-        period_start=period[0],
-        charge=None,
-        txn=None,
-        body=body,
-        now=now,
-    )
+    _insert_event(ctx, data, **_periodic_fields(period, body, now))
     return Outcome(status_code=201, body=body)
+
+
+def _periodic_fields(period, body: dict[str, Any], now) -> dict[str, Any]:
+    """The event row fields of an event rated later (``_event_params``): accepted, with
+    nothing charged yet."""
+    return {
+        "status": "accepted",
+        "code": "",
+        "period_start": period[0],
+        "charge": None,
+        "txn": None,
+        "body": body,
+        "now": now,
+    }
 
 
 def _spend_record(ctx: Context, charge: _Charge, period, data: EventData, now) -> None:
@@ -1427,24 +1431,13 @@ def _flush_periodic(pending, results, now) -> None:
                 continue
             writable.append((index, ctx, data, period, _periodic_body(ctx, data)))
         if writable:
-            rows = ", ".join(["(" + ", ".join(["%s"] * 21) + ")"] * len(writable))
-            params: list[Any] = []
-            for _, ctx, data, period, body in writable:
-                params += _event_params(
-                    ctx,
-                    data,
-                    status="accepted",
-                    code="",
-                    period_start=period[0],
-                    charge=None,
-                    txn=None,
-                    body=body,
-                    now=now,
-                )
-            sql = INSERT_EVENT_SQL.split("VALUES")[0] + " VALUES " + rows
-            sql += " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
-            with connection.cursor() as cursor:
-                cursor.execute(sql, params)
+            # one multi-row insert, in event id order as a batch's charged events
+            rows = [
+                _event_params(ctx, data, **_periodic_fields(period, body, now))
+                for _, ctx, data, period, body in sorted(writable, key=lambda w: w[2].id)
+            ]
+            with hot_cursor() as cursor:
+                cursor.execute(BATCH_EVENTS_SQL, [list(c) for c in zip(*rows, strict=True)])
                 inserted = {row[0] for row in cursor.fetchall()}
             for index, _, data, _, body in writable:
                 if data.id in inserted:

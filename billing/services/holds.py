@@ -138,9 +138,8 @@ def hold_authorize(
                 return Outcome(status_code=slot.status_code, body=slot.result, replayed=True)
             return _reserve(ctx, data, period, price, now, expires_in, slot)
     except IntegrityError as exc:
-        if getattr(exc.__cause__, "diag", None) is None:
-            raise
-        if exc.__cause__.diag.constraint_name != "wallets_hold_pkey":
+        diag = getattr(exc.__cause__, "diag", None)
+        if diag is None or diag.constraint_name != "wallets_hold_pkey":
             raise
         taken = IdempotencyConflict(f"A hold '{data.id}' exists.", errors={"id": ["Taken."]})
         raise taken from None

@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from wallets.models import IdempotencyRecord
-from wallets.services.ledger import hot_cursor, hot_pipeline
+from wallets.services.ledger import IDLE, hot_cursor, hot_pipeline
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,7 +76,7 @@ def test_a_committing_pipeline_commits_in_its_round_trip_and_django_finds_nothin
         transaction.on_commit(lambda: hooks.append("ran"))
         with hot_pipeline(1, commit=True) as (cursor,):
             cursor.execute(INSERT, ["a"])
-        assert connection.connection.info.transaction_status == 0  # idle: committed
+        assert connection.connection.info.transaction_status == IDLE  # committed
         assert hooks == []  # Django runs its hooks when the block ends, as always
     assert hooks == ["ran"] and keys() == {"a"} and backend_pid() == pid
     assert connection.get_autocommit() and connection.connection.autocommit
