@@ -1237,7 +1237,10 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
     """Reverse an accepted event (a disputed outcome): refund exactly its charge — units back
     to the grants they came from while those have not expired, money likewise — take it out
     of the period's counter and the spend window. Once: reversing a reversed event changes
-    nothing."""
+    nothing. When the period's invoice billed the event's accrued part, a draft is refreshed
+    and a finalized or paid invoice gets a credit note, in the same transaction
+    (billing/services/reversals.py)."""
+    from billing.services.reversals import reversal_invoice_correct, reversal_invoice_lock
     from wallets.services import ledger_refund
 
     now = now or timezone.now()
@@ -1247,6 +1250,7 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
     if event.status != UsageEvent.Status.ACCEPTED:
         raise EventNotAccepted(f"Event {event_id} is {event.status}.")
     with transaction.atomic():
+        invoice = reversal_invoice_lock(event=event)  # first, as a late event locks it
         txn = event.ledger_transaction
         if txn is not None:
             assets = set(
@@ -1287,6 +1291,7 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
                 at=event.timestamp,
             )
         UsageEvent.objects.filter(pk=event.pk).update(reversal_transaction=refund)
+        reversal_invoice_correct(event=event, invoice=invoice, now=now)
     return event_get(event_id=event_id)
 
 

@@ -461,6 +461,7 @@ def credit_note_create(
     lines: Sequence[Mapping[str, Any] | CreditLine],
     reason: str,
     idempotency_key: str | None = None,
+    line_computation: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Invoice:
     """A credit note against a finalized or paid invoice, finalized at once with its own
@@ -477,7 +478,9 @@ def credit_note_create(
     notes that are not void) with ``CreditNoteExceedsInvoice``; a draft or void invoice with
     ``InvoiceNotFinalized``; a credit note with ``InvoiceNotCreditable``. The original
     invoice's row is locked, so concurrent credit notes cannot together exceed it.
-    ``idempotency_key`` makes a retry return the same credit note."""
+    ``idempotency_key`` makes a retry return the same credit note. ``line_computation`` is
+    added to each line's ``computation`` (what the credit was made from, e.g. the reversed
+    event of ``billing.services.reversals``)."""
     now = now or timezone.now()
     reason = _reason_check(reason)
     pk = _invoice_pk(invoice_id)
@@ -549,6 +552,7 @@ def credit_note_create(
                 amount=-line.amount,
                 amount_exact=-line.amount,
                 computation={
+                    **(line_computation or {}),
                     "credit_note_for": original.number,
                     "credited": format(line.amount, "f"),
                     "reason": reason,

@@ -1,0 +1,172 @@
+"""A reversed event whose period is already invoiced (PRODUCT.md §1: a reversal "refunds
+exactly its charge"; "corrections to a finalized invoice are credit notes").
+
+``event_reverse`` (billing/services/charging.py) refunds the part of an event's charge that
+the wallet paid and takes the event out of its period's usage counter, ``accrued`` included.
+The accrued part was postpaid: the billing run put it on the subscription invoice issued at
+the end of the event's period (``arrears_lines``: one line per price with the counter's
+``accrued``, rounded once). These two functions, called by ``event_reverse`` in its own
+transaction, take it off that invoice too:
+
+- invoice **draft**: its usage lines are recomputed from the counters, as finalizing does
+  (``invoice_draft_refresh``), so the draft shows and later bills the period without the event;
+- **finalized or paid**: a credit note against it for what the reversal takes off the invoice
+  (below), with its tax at the invoice's rate (``credit_note_create``);
+- **void**, or the period **not invoiced yet**: nothing — the counter already left the event
+  out, so the next invoice is right.
+
+The credit is the change of the invoice's rounded usage line: round(accrued before) −
+round(accrued after), half-up to the invoice currency's minor unit. When amounts are whole
+minor units (0.99 per ticket) that is exactly the event's ``accrued``; with sub-cent amounts
+it keeps the invoice plus its credit notes equal to the invoice made without the reversed
+events (three reversals of 0.005 from a line of 0.015 → 0.02 credit 0.02 in all, not 0.03).
+
+If less than that is left to credit on the invoice (earlier credit notes), the credit note is
+for what is left, and none is issued when nothing is left: the customer already has it back,
+and the reversal (the wallet refund, the counters) goes ahead. Each credit note is issued once
+per event (idempotency key ``event-reversal:<event pk>``) and its line's ``computation``
+names the event (``reversal_of_event``), which ``reversal_credit_note`` looks up.
+
+**Locks.** ``reversal_invoice_lock`` runs first in the reversal's transaction: the invoice row,
+then (in ``event_reverse``) the wallet accounts and the counter — the order of a single late
+event (``_check_open``) and of ``invoice_finalize``. So a finalization either waits for the
+reversal (and its refresh reads the counter without the event) or is seen by it (then a
+credit note is issued), and two reversals of one period serialize on the invoice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import QuerySet
+
+from billing.models import Invoice, InvoiceLine, UsageCounter, UsageEvent
+from billing.services.invoices import (
+    CreditLine,
+    credit_note_create,
+    invoice_creditable,
+)
+from plans.pricing import round_money
+from wallets.fields import plain
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+CREDIT_NOTE_KEY = "event-reversal:{pk}"
+
+
+def _counter(event: UsageEvent) -> QuerySet[UsageCounter]:
+    return UsageCounter.objects.filter(
+        subscription_id=event.subscription_id,
+        period_start=event.period_start,
+        price_id=event.price_id,
+    )
+
+
+def reversal_invoice_lock(*, event: UsageEvent) -> Invoice | None:
+    """The subscription invoice that billed the usage of ``event``'s period — the one issued
+    at the period's end — locked (``FOR UPDATE``) until the transaction ends; None when the
+    event accrued nothing to an invoice or its period is not invoiced yet. Call it inside
+    the reversal's transaction before any other lock."""
+    if not event.accrued or event.subscription_id is None or event.price_id is None:
+        return None
+    period_end = _counter(event).values_list("period_end", flat=True).first()
+    if period_end is None:  # pragma: no cover - an accrued event always has its counter
+        return None
+    return (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("currency")
+        .filter(
+            subscription_id=event.subscription_id,
+            kind=Invoice.Kind.SUBSCRIPTION,
+            period_start=period_end,
+        )
+        .first()
+    )
+
+
+def _description(event: UsageEvent, invoice: Invoice) -> str:
+    meter = event.meter
+    quantity = event.included + event.billable
+    text = (
+        f"Reversal of usage event {event.event_id}: {plain(quantity)} {meter.unit_id} of "
+        f"{meter.name} on {event.timestamp:%Y-%m-%d %H:%M} UTC (invoice {invoice})"
+    )
+    return text[:500]
+
+
+def reversal_invoice_correct(
+    *, event: UsageEvent, invoice: Invoice | None, now: datetime
+) -> Invoice | None:
+    """Take a reversed event's accrued charge off ``invoice`` (from ``reversal_invoice_lock``,
+    still locked), after the reversal took the event out of its counter, in the same
+    transaction. Returns the credit note issued, if any."""
+    if invoice is None:
+        return None
+    if invoice.status == Invoice.Status.DRAFT:
+        from billing.services.billing_run import invoice_draft_refresh  # it imports invoices
+
+        invoice_draft_refresh(invoice=invoice)
+        return None
+    if invoice.status == Invoice.Status.VOID:
+        return None
+    decimals = invoice.currency.decimals
+    after = _counter(event).values_list("accrued", flat=True).get()
+    before = after + event.accrued
+    billed_before, billed_after = round_money(before, decimals), round_money(after, decimals)
+    amount = billed_before - billed_after
+    if amount <= 0:  # under half a minor unit: the rounded line did not change
+        return None
+    left = max(invoice_creditable(invoice=invoice)[0], ZERO)
+    credit = round_money(min(amount, left), decimals)
+    computation = {
+        "reversal_of_event": event.event_id,
+        "price": event.price_id,
+        "event_accrued": plain(event.accrued),
+        "line_before": format(billed_before, "f"),
+        "line_after": format(billed_after, "f"),
+    }
+    if credit < amount:
+        logger.warning(
+            "reversal of event %s: %s %s to credit on %s, only %s left",
+            event.event_id,
+            amount,
+            invoice.currency_id,
+            invoice,
+            left,
+        )
+        if credit <= 0:
+            return None
+        computation["capped_to_creditable"] = format(amount, "f")
+    note = credit_note_create(
+        invoice_id=invoice.pk,
+        lines=[CreditLine(_description(event, invoice), credit)],
+        reason=f"Usage event {event.event_id} reversed",
+        idempotency_key=CREDIT_NOTE_KEY.format(pk=event.pk),
+        line_computation=computation,
+        now=now,
+    )
+    logger.info(
+        "reversal of event %s: credit note %s of %s %s against %s",
+        event.event_id,
+        note,
+        credit,
+        invoice.currency_id,
+        invoice,
+    )
+    return note
+
+
+def reversal_credit_note(*, event_id: str) -> Invoice | None:
+    """The credit note issued for the reversal of event ``event_id``, if any."""
+    line = (
+        InvoiceLine.objects.filter(
+            invoice__kind=Invoice.Kind.CREDIT_NOTE,
+            computation__reversal_of_event=event_id,
+        )
+        .select_related("invoice")
+        .first()
+    )
+    return line.invoice if line is not None else None
