@@ -1402,7 +1402,34 @@ def _charge_realtime(items, results, now) -> list[int]:
     return duplicates
 
 
+LATE_INVOICES_LOCK_SQL = (
+    "SELECT id FROM billing_invoice WHERE kind = %s AND (subscription_id, period_start) IN "
+    "(SELECT * FROM unnest(%s::bigint[], %s::timestamptz[])) ORDER BY id FOR SHARE"
+)
+
+
+def _late_invoices_lock(items) -> None:
+    """Share-lock the invoices issued at the end of the batch's late events' periods (see
+    ``_check_open``) before any account, as a single late event, a reversal and a
+    finalization do: invoice first, then accounts. Taken after the batch's account locks,
+    they could deadlock with a reversal that holds the invoice and waits for an account."""
+    late = sorted(
+        {
+            (ctx.subscription_id, period[1])
+            for _, ctx, _, period, _ in items
+            if period[0] < ctx.current_period_start
+        }
+    )
+    if late:
+        with hot_cursor() as cursor:
+            cursor.execute(
+                LATE_INVOICES_LOCK_SQL,
+                [Invoice.Kind.SUBSCRIPTION, [s for s, _ in late], [end for _, end in late]],
+            )
+
+
 def _charge_locked_batch(items, results, needed, now) -> None:
+    _late_invoices_lock(items)
     locked: dict[int, dict[str, Account]] = {}
     for account in rows_as(
         Account, BATCH_LOCK_SQL, [[w for w, _ in needed], [a for _, a in needed]]

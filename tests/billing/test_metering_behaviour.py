@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 import time_machine
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import Alert, Invoice, Subscription, UsageCounter, UsageEvent
 from billing.services import holds as holds_service
@@ -166,6 +167,31 @@ def finalize(invoice: Invoice) -> None:
         number="INV-2026-000001",
         finalized_at=datetime(2026, 2, 10, 12, tzinfo=UTC),
     )
+
+
+def test_a_batch_locks_its_late_events_invoice_before_any_account(api, clock):
+    """A single late event and a reversal lock the period's invoice, then the wallet's
+    accounts. A batch holding the accounts and then waiting for the invoice could deadlock
+    with a reversal of that period, so it takes the invoice first too."""
+    requests_customer(api, usd="100.00")
+    clock.move_to("2026-02-10T12:00:00Z")
+    subscription_period_close(subscription_id=Subscription.objects.get().pk)
+    late = {"id": "late-b", "customer": "acme", "meter": "requests"}
+    events = [{**late, "timestamp": "2026-01-31T23:00:00Z"}, {**late, "id": "now-b"}]
+
+    with CaptureQueriesContext(connection) as queries:
+        r = api.post("/api/v1/events/batch", {"events": events}, format="json")
+
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "accepted"]
+    statements = [q["sql"] for q in queries.captured_queries]
+    invoice_lock = next(
+        i for i, sql in enumerate(statements) if "billing_invoice" in sql and "FOR SHARE" in sql
+    )
+    account_lock = next(
+        i for i, sql in enumerate(statements) if "wallets_account" in sql and "FOR UPDATE" in sql
+    )
+    assert invoice_lock < account_lock
+    assert counter("acme", JAN1)[0] == D(1)
 
 
 def test_closed_period_accepts_late_events_until_its_invoice_is_finalized(api, clock):
