@@ -1278,6 +1278,7 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
                 billable=F("billable") - event.billable,
                 amount=F("amount") - (event.amount - event.accrued),
                 accrued=F("accrued") - event.accrued,
+                events=F("events") - 1,  # the invoice line counts the events it bills
                 updated_at=now,
             )
         if event.amount and event.asset_id and event.subscription_id:

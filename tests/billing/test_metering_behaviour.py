@@ -492,7 +492,7 @@ def test_reversal_returns_units_to_the_allowance_and_money_to_the_paid_grant_onc
     assert Grant.objects.get(pk="paid").remaining == D(10)
     assert available(api, "acme", "USD") == D(10)
     assert available(api, "acme", "tokens") == D(100)
-    assert counter("acme", JAN1) == (D(0), D(0), D(0), D(0), D(0), 1)
+    assert counter("acme", JAN1) == (D(0), D(0), D(0), D(0), D(0), 0)
     refunds = LedgerTransaction.objects.filter(kind="refund")
     assert refunds.count() == 1
     assert sorted(

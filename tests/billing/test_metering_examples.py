@@ -135,7 +135,7 @@ def test_example_c_outcomes_postpaid_and_reversal(api, clock):
         D("129"),
         D("127.71"),
         D("0"),
-        130,
+        129,
     )
     usage = api.get("/api/v1/customers/acme/usage").json()["meters"][0]
     assert (usage["quantity"], usage["amount"], usage["accrued"]) == ("129", "127.71", "127.71")
