@@ -36,7 +36,7 @@ from billing.services import spend as spend_service
 from billing.services.spend import SpendLimitExceeded  # noqa: F401 - part of this API
 from plans.models import Meter
 from plans.periods import period_containing
-from plans.pricing import increment_amount
+from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, increment_amount
 from wallets.errors import (
     BillfoldError,
     Declined,
@@ -1032,6 +1032,10 @@ def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:
     period = _period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
     try:
+        if realtime(ctx, price):
+            outcome = _charge_in_database(ctx, data, period, price, now)
+            if outcome is not None:
+                return outcome
         with transaction.atomic():
             if not realtime(ctx, price):
                 return _record_periodic(ctx, data, period, now)
@@ -1041,6 +1045,96 @@ def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:
         if replay is None:  # pragma: no cover - the duplicate committed, so it is there
             raise
         return replay
+
+
+CHARGE_SQL = (
+    "SELECT billfold_event_charge("  # migration billing 0012
+    + ", ".join(["%s"] * 32)
+    + ")"
+)
+DATABASE_MODELS = frozenset({PER_UNIT, PACKAGE, GRADUATED})
+
+
+def _charge_in_database(ctx: Context, data: EventData, period, price, now) -> Outcome | None:
+    """The common accepted charge of one event in one statement: ``billfold_event_charge``
+    (migration billing 0012) locks, reads, decides and writes what ``_charge_locked``
+    would, in its own transaction (or the caller's). None, with nothing written, for
+    everything else — a spend limit, a late or future period, a decline, holds or debt on
+    the wallet, an account or a revenue account still to make — which the Python path
+    then charges, and words. Raises ``_Duplicate`` when the event id was written first."""
+    if (
+        not settings.CHARGE_IN_DATABASE
+        or ctx.has_limit
+        or period[0] != ctx.current_period_start
+        or (price is not None and price.spec.model not in DATABASE_MODELS)
+    ):
+        return None
+    unit_revenue = ctx.revenue.get(ctx.unit)  # None: the function falls back if it needs it
+    price_revenue = ctx.revenue.get(price.asset) if price is not None else None
+    unit_places = 12 if ctx.unit_is_currency else ctx.unit_decimals
+    price_places = (12 if price.asset_is_currency else price.asset_decimals) if price else 0
+    charge_asset = price.asset if price is not None else ctx.currency
+    if price is not None:
+        charge_places = price_places
+    else:
+        charge_places = unit_places if ctx.currency == ctx.unit else 12
+    spec = price.spec if price is not None else None
+    head = _body(ctx, data, "accepted", None, [], {}, {})
+    del head["balances"]
+    params = [
+        ctx.wallet_id,
+        ctx.meter_code,
+        Decimal(1) if ctx.aggregation == Meter.Aggregation.COUNT else data.quantity,
+        min(now, data.timestamp),
+        ctx.unit,
+        unit_places,
+        unit_revenue,
+        price.id if price else None,
+        price.asset if price else None,
+        price_places,
+        price_revenue,
+        spec.model if spec else None,
+        spec.unit_price if spec else None,
+        spec.package_size if spec else None,
+        spec.package_price if spec else None,
+        Jsonb([_tier_json(t) for t in spec.tiers]) if spec else None,
+        bool(
+            price is not None
+            and ctx.overage == Subscription.Overage.INVOICE
+            and price.asset == ctx.currency
+        ),
+        ctx.subscription_id,
+        period[0],
+        period[1],
+        charge_asset,
+        charge_places,
+        data.id,
+        ctx.customer_id,
+        ctx.meter_id,
+        data.quantity,
+        data.timestamp,
+        Jsonb(data.properties),
+        data.hash(),
+        Jsonb(head),
+        f"{ctx.meter_code} × {_plain(data.quantity)}",
+        now,
+    ]
+    with hot_cursor() as cursor:
+        cursor.execute(CHARGE_SQL, params)
+        (answer,) = cursor.fetchone()
+    if answer is None:
+        return None
+    if answer.get("duplicate"):
+        raise _Duplicate()
+    return Outcome(status_code=201, body={**head, **answer})
+
+
+def _tier_json(tier) -> dict[str, str | None]:
+    return {
+        "up_to": None if tier.up_to is None else str(tier.up_to),
+        "unit_price": str(tier.unit_price),
+        "flat_fee": str(tier.flat_fee),
+    }
 
 
 def realtime(ctx: Context, price: CachedPrice | None) -> bool:

@@ -366,9 +366,11 @@ def test_max_and_latest_meters(api, clock, aggregation, quantity, amount):
     assert not LedgerTransaction.objects.filter(kind="draw").exists()
 
 
-def test_the_events_writing_statement_is_planned_once_per_connection(api, clock):
-    """DB_PLAN_CACHE_MODE reaches PostgreSQL: without it, the writing statement (CTEs over
-    unnest arrays) was planned afresh for every event."""
+def test_the_events_writing_statement_is_planned_once_per_connection(api, clock, settings):
+    """DB_PLAN_CACHE_MODE reaches PostgreSQL: without it, the Python path's writing statement
+    (CTEs over unnest arrays; captures and the events the database function hands back use
+    it) was planned afresh for every event."""
+    settings.CHARGE_IN_DATABASE = False
     tokens_customer(api, "10.00")
     for i in range(8):
         assert event(api, f"e{i}", "acme", "llm_tokens", "1000").status_code == 201
