@@ -9,8 +9,9 @@ wrapper answers the common, well-formed requests of the usage endpoints directly
 - ``POST /api/v1/holds`` and ``POST /api/v1/holds/<id>/capture``
 
 with the same services (``event_charge``, ``hold_authorize``, ``hold_capture_usage``), the
-same key check (``api_key_authenticate`` and the ``events`` scope), the same JSON parser and
-DRF's own renderer, and the headers the full stack adds. Anything else — another route or
+same key check (an active key with the ``events`` scope: ``api_key_authenticate``, or for an
+event the same test inside the event's first query, one round trip less), the same JSON
+parser and DRF's own renderer, and the headers the full stack adds. Anything else — another route or
 method, a missing or invalid key, a body that is not the plain case, an error raised before
 anything is written — goes to the Django application unchanged (the body is handed on), so
 every error is worded in one place. The services are idempotent by event and hold id, so
@@ -39,8 +40,8 @@ from billing.api.errors import CONTENT_TYPE as PROBLEM
 from billing.api.events import _parse_plain, _plain_text
 from billing.api.idempotency import REPLAYED
 from billing.api.parsers import DecimalJSONParser
-from billing.selectors.api_keys import api_key_authenticate
-from billing.services.charging import Outcome, event_charge
+from billing.selectors.api_keys import api_key_authenticate, api_key_hash, api_key_plausible
+from billing.services.charging import KeyRefused, Outcome, event_charge
 from billing.services.holds import hold_authorize, hold_capture_usage
 from wallets.errors import BillfoldError
 from wallets.services.amounts import check_amount
@@ -113,19 +114,21 @@ class UsageFastPath:
         # it, and Django answers the request on a new one. One round trip less per event.
         connection.health_check_done = True
         try:
-            key = _key(environ.get("HTTP_AUTHORIZATION"))
-            if key is None or "events" not in key.scopes:
+            raw = _raw_key(environ.get("HTTP_AUTHORIZATION"))
+            if raw is None:
+                return None  # Django answers 401
+            handler, arg, _ = route
+            if handler is not _event and not _allowed(raw):
                 return None  # Django answers 401 / 403
             try:
                 payload = _parse(io.BytesIO(body))
             except Exception:
                 return None
-            handler, arg, _ = route
-            outcome = handler(payload, arg)
+            outcome = handler(payload, arg, raw)
             if outcome is None:
                 return None
             return outcome, outcome.status_code
-        except BillfoldError:
+        except (BillfoldError, KeyRefused):
             return None  # raised before anything was written: Django answers it again
         except Exception:
             log.exception("usage fast path failed; handing the request to Django")
@@ -148,24 +151,32 @@ def _plain_request(environ: dict) -> bool:
     return accept in ACCEPTED_MEDIA
 
 
-def _key(header: str | None):
+def _raw_key(header: str | None) -> str | None:
     if not header or len(header) > HEADER_MAX_LENGTH or not header.isascii():
         return None
     parts = header.split()
-    if len(parts) != 2 or parts[0].lower() != KEYWORD:
+    if len(parts) != 2 or parts[0].lower() != KEYWORD or not api_key_plausible(parts[1]):
         return None
-    return api_key_authenticate(parts[1])
+    return parts[1]
+
+
+def _allowed(raw: str) -> bool:
+    key = api_key_authenticate(raw)
+    return key is not None and "events" in key.scopes
 
 
 # --- the routes -----------------------------------------------------------------------------
 
 
-def _event(payload: Any, _: None) -> Outcome | None:
+def _event(payload: Any, _: None, raw_key: str) -> Outcome | None:
+    """The key is checked in the event's own first query (``KeyRefused``)."""
     data = _parse_plain(payload)
-    return None if data is None else event_charge(data=data)
+    if data is None:
+        return None
+    return event_charge(data=data, api_key_hash=api_key_hash(raw_key))
 
 
-def _hold(payload: Any, _: None) -> Outcome | None:
+def _hold(payload: Any, _: None, raw_key: str) -> Outcome | None:
     if type(payload) is not dict:
         return None
     expires_in = payload.get("expires_in", HOLD_DEFAULT_SECONDS)
@@ -177,7 +188,7 @@ def _hold(payload: Any, _: None) -> Outcome | None:
     return None if data is None else hold_authorize(data=data, expires_in=expires_in)
 
 
-def _capture(payload: Any, hold_id: str) -> Outcome | None:
+def _capture(payload: Any, hold_id: str, raw_key: str) -> Outcome | None:
     if type(payload) is not dict or "quantity" not in payload or payload.keys() - CAPTURE_FIELDS:
         return None
     event_id = payload.get("event_id")

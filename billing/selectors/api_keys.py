@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
@@ -25,12 +25,17 @@ def api_key_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def api_key_plausible(raw: str) -> bool:
+    """Shaped like a key: anything else is refused before it is hashed or looked up."""
+    return raw.startswith(KEY_PREFIX) and len(raw) <= KEY_MAX_LENGTH and raw.isascii()
+
+
 def api_key_authenticate(raw: str) -> ApiKey | None:
     """The active key whose secret is ``raw``, or None. Revoked keys fail at once (no cache).
 
     Keys are 256-bit random, so looking the SHA-256 hash up through its unique index leaks
     nothing useful through timing."""
-    if not raw.startswith(KEY_PREFIX) or len(raw) > KEY_MAX_LENGTH or not raw.isascii():
+    if not api_key_plausible(raw):
         return None
     # every request asks this: a prepared statement rather than an ORM query
     with hot_cursor() as cursor:
@@ -45,15 +50,21 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
     key = ApiKey.from_db(
         "default", ["id", "name", "prefix", "scopes", "last_used_at", "revoked_at"], [*row, None]
     )
-    now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
-        # conditional, so concurrent requests of one key write the row at most once
-        ApiKey.objects.filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION),
-            pk=key.pk,
-        ).update(last_used_at=now)
-        key.last_used_at = now
+    key.last_used_at = api_key_touch(key_id=key.pk, last_used_at=key.last_used_at)
     return key
+
+
+def api_key_touch(*, key_id: int, last_used_at: datetime | None) -> datetime | None:
+    """Record a use of the key (at most once a minute); returns its ``last_used_at``."""
+    now = timezone.now()
+    if last_used_at is not None and now - last_used_at < LAST_USED_RESOLUTION:
+        return last_used_at
+    # conditional, so concurrent requests of one key write the row at most once
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION),
+        pk=key_id,
+    ).update(last_used_at=now)
+    return now
 
 
 def api_key_get_by_prefix(prefix: str) -> ApiKey | None:

@@ -31,6 +31,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from billing.models import Invoice, Subscription, UsageCounter, UsageEvent
+from billing.selectors.api_keys import api_key_touch
 from billing.selectors.prices import CachedPrice, price_for_event
 from billing.services import spend as spend_service
 from billing.services.spend import SpendLimitExceeded  # noqa: F401 - part of this API
@@ -199,12 +200,37 @@ LEFT JOIN billing_usageevent e ON e.event_id = %s
 """
 
 
-def _lookup(data: EventData, *, replay: bool = True) -> tuple[Outcome | None, Context | None]:
+# the same, with the caller's API key (by its hash) checked in the same query
+RESOLVE_KEYED_SQL = (
+    RESOLVE_SQL.replace(
+        "FROM (SELECT 1) AS one", ", k.id, k.scopes, k.last_used_at\nFROM (SELECT 1) AS one"
+    )
+    + "LEFT JOIN billing_apikey k ON k.key_hash = %s AND k.revoked_at IS NULL\n"
+)
+
+
+class KeyRefused(Exception):
+    """The caller's API key is unknown, revoked or lacks the ``events`` scope: nothing was
+    written, and nothing read is answered."""
+
+
+def _lookup(
+    data: EventData, *, replay: bool = True, api_key_hash: str | None = None
+) -> tuple[Outcome | None, Context | None]:
     """One query: the stored answer if the event id was seen (``replay``), else the context
-    of the event (``Unprocessable`` when its customer, meter or subscription is missing)."""
+    of the event (``Unprocessable`` when its customer, meter or subscription is missing).
+    With ``api_key_hash``, the same query checks the caller's key first (``KeyRefused``)."""
+    params = [data.customer, data.meter, data.id if replay else None]
     with hot_cursor() as cursor:
-        cursor.execute(RESOLVE_SQL, [data.customer, data.meter, data.id if replay else None])
+        if api_key_hash is None:
+            cursor.execute(RESOLVE_SQL, params)
+        else:
+            cursor.execute(RESOLVE_KEYED_SQL, [*params, api_key_hash])
         row = cursor.fetchone()
+    if api_key_hash is not None:
+        if row[25] is None or "events" not in row[26]:
+            raise KeyRefused()
+        api_key_touch(key_id=row[25], last_used_at=row[27])
     if row[20] is not None:
         return _replayed(data, row[20], row[21], row[22]), None
     return None, _context(row, data)
@@ -1019,14 +1045,17 @@ def _write_accepted(
     return Outcome(status_code=201, body=body, txn_id=row[1])
 
 
-def event_charge(*, data: EventData, now: datetime | None = None) -> Outcome:
+def event_charge(
+    *, data: EventData, now: datetime | None = None, api_key_hash: str | None = None
+) -> Outcome:
     """Price, authorize and debit one usage event, exactly once (see the module docstring).
 
     Raises ``ValidationFailed`` / ``Unprocessable`` (nothing written) for events that cannot
     be processed; returns a 201 outcome when accepted and a 402 outcome (recorded) when
-    declined."""
+    declined. ``api_key_hash``: the caller's key, checked in the event's first query (one
+    round trip less than checking it first); ``KeyRefused`` when it may not send events."""
     now = now or timezone.now()
-    replay, ctx = _lookup(data)
+    replay, ctx = _lookup(data, api_key_hash=api_key_hash)
     if replay is not None:
         return replay
     period = _period(ctx, data, now)

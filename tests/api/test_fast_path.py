@@ -17,6 +17,7 @@ from django.db import close_old_connections, connection
 from billing.api import fastpath
 from billing.api.fastpath import UsageFastPath
 from billing.models import UsageEvent
+from billing.services.api_keys import api_key_revoke
 from tests.billing.scenario import available, grant, setup_customer, setup_meter, setup_plan
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import LedgerTransaction
@@ -161,6 +162,8 @@ def test_a_declined_event_is_answered_and_recorded_as_by_the_full_stack(apps, to
     [
         "no key",
         "wrong scope",
+        "unknown key",
+        "revoked key",
         "malformed",
         "unknown customer",
         "bad quantity",
@@ -177,6 +180,12 @@ def test_what_the_fast_path_does_not_answer_goes_to_django_unchanged(
         key = None
     elif case == "wrong scope":
         key = make_api_client(["read"]).raw_key
+    elif case == "unknown key":
+        key = tokens[:-4] + "abcd"
+    elif case == "revoked key":
+        client = make_api_client(["events"])
+        api_key_revoke(key=client.api_key)
+        key = client.raw_key
     elif case == "malformed":
         body = b'{"id": "x1", '
     elif case == "unknown customer":
@@ -195,6 +204,22 @@ def test_what_the_fast_path_does_not_answer_goes_to_django_unchanged(
     assert not UsageEvent.objects.filter(event_id="x1").exists()
 
 
+@pytest.mark.parametrize("case", ["wrong scope", "revoked key"])
+def test_a_replay_is_never_answered_to_a_key_that_may_not_send_events(
+    case, apps, tokens, make_api_client
+):
+    """The fast path checks an event's key in the query that also finds its replay: a key
+    refused there gets Django's 401 or 403, not the stored answer."""
+    fast, django = apps
+    assert call(fast, "/api/v1/events", event("r1"), tokens)[0] == 201
+    client = make_api_client(["read"] if case == "wrong scope" else ["events"])
+    if case == "revoked key":
+        api_key_revoke(key=client.api_key)
+    django.calls = 0
+    status, _, body = call(fast, "/api/v1/events", event("r1"), client.raw_key)
+    assert (status, django.calls) == ((403 if case == "wrong scope" else 401), 1), body
+
+
 def test_an_event_with_a_timestamp_goes_through_the_serializer(apps, tokens, api):
     fast, django = apps
     body = {**event("t1"), "timestamp": "2026-01-05T10:00:00Z"}
@@ -211,8 +236,8 @@ def test_a_failure_inside_the_fast_path_is_retried_by_django_and_charged_once(
     fast, django = apps
     real = fastpath.event_charge
 
-    def fails_after_charging(*, data):
-        real(data=data)  # written, then the request fails (say, the connection dropped)
+    def fails_after_charging(*, data, **checks):
+        real(data=data, **checks)  # written, then the request fails (say, the connection dropped)
         raise RuntimeError("lost")
 
     monkeypatch.setattr(fastpath, "event_charge", fails_after_charging)
