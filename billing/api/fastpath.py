@@ -10,7 +10,7 @@ wrapper answers the common, well-formed requests of the usage endpoints directly
 
 with the same services (``event_charge``, ``hold_authorize``, ``hold_capture_usage``), the
 same key check (an active key with the ``events`` scope: ``api_key_authenticate``, or for an
-event the same test inside the event's first query, one round trip less), the same JSON
+event or a hold the same test inside its first query, one round trip less), the same JSON
 parser and DRF's own renderer, and the headers the full stack adds. Anything else — another route or
 method, a missing or invalid key, a body that is not the plain case, an error raised before
 anything is written — goes to the Django application unchanged (the body is handed on), so
@@ -118,7 +118,7 @@ class UsageFastPath:
             if raw is None:
                 return None  # Django answers 401
             handler, arg, _ = route
-            if handler is not _event and not _allowed(raw):
+            if handler is _capture and not _allowed(raw):
                 return None  # Django answers 401 / 403
             try:
                 payload = _parse(io.BytesIO(body))
@@ -169,7 +169,8 @@ def _allowed(raw: str) -> bool:
 
 
 def _event(payload: Any, _: None, raw_key: str) -> Outcome | None:
-    """The key is checked in the event's own first query (``KeyRefused``)."""
+    """The key is checked in the event's own first query (``KeyRefused``), as for a hold;
+    a capture's is checked first (its hold is read before anything else)."""
     data = _parse_plain(payload)
     if data is None:
         return None
@@ -185,7 +186,9 @@ def _hold(payload: Any, _: None, raw_key: str) -> Outcome | None:
     if type(expires_in) is not int or not 1 <= expires_in <= HOLD_MAX_SECONDS:
         return None
     data = _parse_plain({k: v for k, v in payload.items() if k != "expires_in"})
-    return None if data is None else hold_authorize(data=data, expires_in=expires_in)
+    if data is None:
+        return None
+    return hold_authorize(data=data, expires_in=expires_in, api_key_hash=api_key_hash(raw_key))
 
 
 def _capture(payload: Any, hold_id: str, raw_key: str) -> Outcome | None:

@@ -273,8 +273,8 @@ LEFT JOIN wallets_asset ua ON ua.code = m.unit_id
 )
 
 
-def _resolve(data: EventData) -> Context:
-    _, ctx = _lookup(data, replay=False)
+def _resolve(data: EventData, *, api_key_hash: str | None = None) -> Context:
+    _, ctx = _lookup(data, replay=False, api_key_hash=api_key_hash)
     return ctx
 
 

@@ -108,11 +108,16 @@ def _hold_json(
 
 
 def hold_authorize(
-    *, data: EventData, expires_in: int = 600, now: datetime | None = None
+    *,
+    data: EventData,
+    expires_in: int = 600,
+    now: datetime | None = None,
+    api_key_hash: str | None = None,
 ) -> Outcome:
     """Reserve the estimated cost of ``data`` (its id is the hold id). 201 with the hold, or
     a 402 problem when the wallet cannot cover it or a hard spend limit would be passed
-    (nothing is recorded then). Idempotent by the hold id."""
+    (nothing is recorded then). Idempotent by the hold id. ``api_key_hash``: the caller's
+    key, checked in the first query (``KeyRefused``), as for an event."""
     if (
         isinstance(expires_in, bool)
         or not isinstance(expires_in, int)
@@ -123,7 +128,7 @@ def hold_authorize(
             errors={"expires_in": [f"1–{MAX_HOLD_SECONDS} seconds."]},
         )
     now = now or timezone.now()
-    ctx = _resolve(data)
+    ctx = _resolve(data, api_key_hash=api_key_hash)
     period = _period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
     if price is not None and (

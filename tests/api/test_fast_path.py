@@ -220,6 +220,22 @@ def test_a_replay_is_never_answered_to_a_key_that_may_not_send_events(
     assert (status, django.calls) == ((403 if case == "wrong scope" else 401), 1), body
 
 
+@pytest.mark.parametrize("route", ["holds", "capture"])
+def test_a_hold_or_capture_is_never_answered_to_a_revoked_key(route, apps, tokens, make_api_client):
+    fast, django = apps
+    hold = {**event("hk", quantity="300"), "expires_in": 600}
+    assert call(fast, "/api/v1/holds", hold, tokens)[0] == 201
+    path, body = "/api/v1/holds", hold
+    if route == "capture":
+        assert call(fast, "/api/v1/holds/hk/capture", {"quantity": "200"}, tokens)[0] == 200
+        path, body = "/api/v1/holds/hk/capture", {"quantity": "200"}
+    client = make_api_client(["events"])
+    api_key_revoke(key=client.api_key)
+    django.calls = 0
+    status, _, answer = call(fast, path, body, client.raw_key)
+    assert (status, django.calls) == (401, 1), answer
+
+
 def test_an_event_with_a_timestamp_goes_through_the_serializer(apps, tokens, api):
     fast, django = apps
     body = {**event("t1"), "timestamp": "2026-01-05T10:00:00Z"}
