@@ -9,7 +9,9 @@ bare-SQL baseline of the same database work measured in the same run.
 Environment: DATABASE_URL (default: the embedded PostgreSQL), BENCH_SECONDS (per workload,
 default 10), BENCH_WORKERS (gunicorn workers, default 3: on two cores 3 did better than 5
 or 8), BENCH_PORT (default 8765),
-BENCH_CLIENTS (concurrent clients, default 16), BENCH_ONLY (comma-separated words picking
+BENCH_CLIENTS (concurrent clients, default 16), BENCH_WARMUP (seconds of each workload run
+before it is measured, default 2: the workers' first requests, first charges and freshly
+seeded tables are not the steady state), BENCH_ONLY (comma-separated words picking
 workloads by name, e.g. ``single,batches``), BENCH_BILLING_SUBSCRIPTIONS (0 skips the
 run_billing workload), BENCH_BILLING_WORKERS (``run_billing --workers``, default 2).
 """
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+WARMUP = float(os.environ.get("BENCH_WARMUP", "2"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
@@ -89,6 +92,9 @@ def prepare(url: str) -> tuple[str, str]:
         capture_output=True,
         text=True,
     )
+    # settled statistics and no autovacuum of the fresh seed in the middle of a workload
+    with psycopg.connect(psycopg_dsn(bench_url), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
     return bench_url, out.stdout.strip().splitlines()[-1]
 
 
@@ -172,6 +178,11 @@ def run_load(name: str, make, key: str, clients: int, seconds: float) -> Result:
 
 
 RUN = uuid.uuid4().hex[:8]
+
+
+def new_run_ids() -> None:
+    global RUN
+    RUN = uuid.uuid4().hex[:8]
 
 
 def event_body(event_id: str, customer: str) -> dict:
@@ -515,6 +526,9 @@ def main() -> int:
             if only and not any(w in name for w in only):
                 continue
             print(f"  running: {name} …", flush=True)
+            if WARMUP:
+                run_load(name, make, key, clients, WARMUP)
+                new_run_ids()  # the measured run's ids are new, not replays of the warm-up's
             result = run_load(name, make, key, clients, SECONDS)
             base = None
             if base_args is not None:

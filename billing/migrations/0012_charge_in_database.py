@@ -3,10 +3,11 @@
 ``billing.services.charging._charge_in_database`` calls ``billfold_event_charge`` once per
 plain event: it locks the wallet's accounts, reads grants and counter, decides (units, price,
 burn-down, accrual) and writes the event, its ledger transaction, grants, balances and
-counter, in one statement. Anything else (a decline, holds or debt on the wallet, a missing
-account) returns NULL having written nothing, and the event goes through the Python path,
-which stays the reference: ``tests/billing/test_charge_in_database.py`` runs the same events
-through both and compares every answer and every row.
+counter, in one statement (making the wallet's account in an asset it has none of yet, as
+``accounts_lock`` does). Anything else (a decline, holds or debt on the wallet, a revenue
+account still to make) returns NULL having written nothing more, and the event goes through
+the Python path, which stays the reference: ``tests/billing/test_charge_in_database.py``
+runs the same events through both and compares every answer and every row.
 """
 
 from django.db import migrations
@@ -68,6 +69,7 @@ CREATE OR REPLACE FUNCTION billfold_event_charge(
 DECLARE
     account record;
     grant_row record;
+    attempt int;
     unit_account bigint;
     price_account bigint;
     unit_grants varchar[] := '{}';
@@ -88,26 +90,39 @@ DECLARE
     charge json;
     balances json;
 BEGIN
-    -- the wallet's accounts of both assets, locked in id order (as accounts_lock); a missing
-    -- account, a reservation (holds to expire first) or a debt: the Python path
-    FOR account IN
-        SELECT id, asset_id, held, debt FROM wallets_account
-        WHERE wallet_id = p_wallet AND asset_id IN (p_unit, coalesce(p_price_asset, p_unit))
-        ORDER BY id FOR UPDATE
-    LOOP
-        IF account.held <> 0 OR account.debt <> 0 THEN
+    -- the wallet's accounts of both assets, locked in id order (as accounts_lock: one
+    -- missing is made, empty, and locked after the others, its id being the highest); a
+    -- reservation (holds to expire first) or a debt: the Python path
+    FOR attempt IN 1..2 LOOP
+        unit_account := NULL;
+        price_account := NULL;
+        FOR account IN
+            SELECT id, asset_id, held, debt FROM wallets_account
+            WHERE wallet_id = p_wallet AND asset_id IN (p_unit, coalesce(p_price_asset, p_unit))
+            ORDER BY id FOR UPDATE
+        LOOP
+            IF account.held <> 0 OR account.debt <> 0 THEN
+                RETURN NULL;
+            END IF;
+            IF account.asset_id = p_unit THEN
+                unit_account := account.id;
+            END IF;
+            IF account.asset_id = p_price_asset THEN
+                price_account := account.id;
+            END IF;
+        END LOOP;
+        EXIT WHEN unit_account IS NOT NULL AND (p_price IS NULL OR price_account IS NOT NULL);
+        IF attempt = 2 THEN
             RETURN NULL;
         END IF;
-        IF account.asset_id = p_unit THEN
-            unit_account := account.id;
-        END IF;
-        IF account.asset_id = p_price_asset THEN
-            price_account := account.id;
-        END IF;
+        INSERT INTO wallets_account
+            (wallet_id, asset_id, system_code, posted, held, debt, created_at)
+        SELECT p_wallet, code, NULL, 0, 0, 0, p_now
+        FROM unnest(ARRAY[p_unit, p_price_asset]) AS code
+        WHERE code IS NOT NULL
+        ORDER BY code
+        ON CONFLICT (wallet_id, asset_id) WHERE wallet_id IS NOT NULL DO NOTHING;
     END LOOP;
-    IF unit_account IS NULL OR (p_price IS NOT NULL AND price_account IS NULL) THEN
-        RETURN NULL;
-    END IF;
 
     -- 1. units first, from the unit's grants in burn-down order (a price in the meter's own
     -- unit: the units are the payment)
