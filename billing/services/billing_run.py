@@ -307,7 +307,9 @@ def subscription_period_close(*, subscription_id: int, now: datetime | None = No
     with transaction.atomic():
         sub = (
             Subscription.objects.select_for_update(of=("self",))
-            .select_related("customer", "plan_version", "next_plan_version")
+            .select_related(
+                "customer", "plan_version", "plan_version__currency", "next_plan_version"
+            )
             .filter(pk=subscription_id)
             .first()
         )
@@ -347,6 +349,7 @@ def subscription_period_close(*, subscription_id: int, now: datetime | None = No
             period_end=next_end,
             charge_items=items,
             now=now,
+            decimals=version.currency.decimals,
         )
         if ending:
             sub.status = Subscription.Status.ENDED

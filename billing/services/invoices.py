@@ -58,24 +58,22 @@ def invoice_draft_create(
     period_end: datetime | None = None,
     charge_items: Sequence[ChargeItem] = (),
     now: datetime | None = None,
+    decimals: int | None = None,
 ) -> tuple[Invoice, bool]:
     """Write a draft invoice: each line rounded half-up once to the currency's minor unit,
     the subtotal the sum of rounded lines, tax on the subtotal. ``charge_items`` are attached
     to it. One subscription invoice per subscription and period (the database enforces it):
     when it exists already, that one is returned with ``created`` False and nothing is
-    written."""
+    written. ``decimals``: the currency's minor-unit places, when the caller has read them."""
     now = now or timezone.now()
-    decimals = Asset.objects.values_list("decimals", flat=True).get(code=currency)
+    if decimals is None:
+        decimals = Asset.objects.values_list("decimals", flat=True).get(code=currency)
     rounded = [(spec, round_money(spec.amount_exact, decimals)) for spec in lines]
     subtotal = sum((amount for _, amount in rounded), ZERO)
     tax = tax_amount(subtotal, customer.tax_rate, decimals)
     due_days = settings.BILLFOLD.get("INVOICE_DUE_DAYS", 14)
-    if kind == Invoice.Kind.SUBSCRIPTION and subscription is not None:
-        existing = Invoice.objects.filter(
-            subscription=subscription, kind=kind, period_start=period_start
-        ).first()
-        if existing is not None:
-            return existing, False
+    # an existing subscription invoice of the period is found by the unique constraint
+    # (below), not by a read first: closing a period makes a new one nearly always
     try:
         with transaction.atomic():
             invoice = Invoice.objects.create(

@@ -8,11 +8,12 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connections
+from django.db import connections, transaction
 
 from billing.models import Invoice, Subscription, UsageCounter
 from billing.services import billing_run as run_module
 from billing.services.billing_run import rating_run, subscription_period_close
+from billing.services.invoices import invoice_draft_create
 from billing.services.periodic import billing_run
 from wallets.models import Grant
 
@@ -217,6 +218,32 @@ def test_a_crash_mid_close_leaves_nothing_and_a_rerun_closes_once(api, monkeypat
     assert subscription_period_close(subscription_id=sub.pk, now=at("2026-02-01T00:00:00Z"))
     assert subscription_period_close(subscription_id=sub.pk, now=at("2026-02-01T00:00:00Z")) is None
     assert Invoice.objects.count() == 2
+
+
+def test_a_periods_invoice_made_again_is_the_first_one_and_writes_nothing(api):
+    """invoice_draft_create finds an existing subscription invoice of the period by the
+    unique constraint (no read first): the first is returned, nothing more is written, and
+    the caller's transaction goes on."""
+    with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
+        setup_plan(api, "pro", [], base_fee="10.00")
+        setup_customer(api)
+    sub = Subscription.objects.select_related("customer").get()
+    first = subscription_period_close(subscription_id=sub.pk, now=at("2026-02-01T00:00:00Z"))
+    lines = list(first.lines.values_list("description", "amount"))
+    with transaction.atomic():
+        again, created = invoice_draft_create(
+            customer=sub.customer,
+            currency="USD",
+            kind=Invoice.Kind.SUBSCRIPTION,
+            lines=[],
+            subscription=sub,
+            period_start=first.period_start,
+            period_end=first.period_end,
+        )
+        assert Subscription.objects.filter(pk=sub.pk).exists()  # the transaction is usable
+    assert (again.pk, created) == (first.pk, False)
+    assert list(again.lines.values_list("description", "amount")) == lines
+    assert Invoice.objects.filter(subscription=sub, period_start=first.period_start).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
