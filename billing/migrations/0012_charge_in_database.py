@@ -50,6 +50,26 @@ END
 $$;
 """
 
+GRANTS_TO_DRAW = r"""
+CREATE OR REPLACE FUNCTION billfold_grants_to_draw(
+    p_wallet bigint, p_asset varchar, p_meter varchar, p_valid_at timestamptz
+) RETURNS TABLE (grant_id varchar, free numeric) LANGUAGE sql STABLE AS $$
+-- wallets.services.draws: the grants of the wallet in the asset that may pay for the meter
+-- at the time (eligible_where), in burn-down order (burn_down_key: the meter's allowance
+-- first, then priority, the earliest expiry, the oldest; ids compare as Python's strings),
+-- with what each has free
+SELECT g.id, g.remaining - g.held
+FROM wallets_grant g
+WHERE g.wallet_id = p_wallet AND g.asset_id = p_asset
+  AND g.status = 'active' AND g.remaining > g.held
+  AND (g.expires_at IS NULL OR g.expires_at > p_valid_at)
+  AND (g.meters IS NULL OR g.meters = '{}' OR g.meters @> ARRAY[p_meter]::varchar[])
+ORDER BY CASE WHEN g.purpose = 'allowance' AND g.meters @> ARRAY[p_meter]::varchar[]
+              THEN 0 ELSE 1 END,
+         g.priority, g.expires_at IS NULL, g.expires_at, g.created_at, g.id COLLATE "C"
+$$;
+"""
+
 EVENT_CHARGE = r"""
 CREATE OR REPLACE FUNCTION billfold_event_charge(
     p_wallet bigint, p_meter varchar, p_quantity numeric, p_valid_at timestamptz,
@@ -129,19 +149,11 @@ BEGIN
     still := p_quantity;
     IF p_price IS NULL OR p_price_asset <> p_unit THEN
         FOR grant_row IN
-            SELECT g.id, g.remaining - g.held AS free FROM wallets_grant g
-            WHERE g.wallet_id = p_wallet AND g.asset_id = p_unit
-              AND g.status = 'active' AND g.remaining > g.held
-              AND (g.expires_at IS NULL OR g.expires_at > p_valid_at)
-              AND (g.meters IS NULL OR g.meters = '{}' OR g.meters @> ARRAY[p_meter]::varchar[])
-            ORDER BY CASE WHEN g.purpose = 'allowance' AND g.meters @> ARRAY[p_meter]::varchar[]
-                          THEN 0 ELSE 1 END,
-                     g.priority, g.expires_at IS NULL, g.expires_at, g.created_at,
-                     g.id COLLATE "C"
+            SELECT * FROM billfold_grants_to_draw(p_wallet, p_unit, p_meter, p_valid_at)
         LOOP
             EXIT WHEN still <= 0;
             take := least(grant_row.free, still);
-            unit_grants := unit_grants || grant_row.id;
+            unit_grants := unit_grants || grant_row.grant_id;
             unit_takes := unit_takes || take;
             still := still - take;
         END LOOP;
@@ -166,21 +178,12 @@ BEGIN
         still := amount;
         IF amount > 0 THEN
             FOR grant_row IN
-                SELECT g.id, g.remaining - g.held AS free FROM wallets_grant g
-                WHERE g.wallet_id = p_wallet AND g.asset_id = p_price_asset
-                  AND g.status = 'active' AND g.remaining > g.held
-                  AND (g.expires_at IS NULL OR g.expires_at > p_valid_at)
-                  AND (g.meters IS NULL OR g.meters = '{}'
-                       OR g.meters @> ARRAY[p_meter]::varchar[])
-                ORDER BY CASE WHEN g.purpose = 'allowance'
-                                   AND g.meters @> ARRAY[p_meter]::varchar[]
-                              THEN 0 ELSE 1 END,
-                         g.priority, g.expires_at IS NULL, g.expires_at, g.created_at,
-                         g.id COLLATE "C"
+                SELECT * FROM billfold_grants_to_draw(
+                    p_wallet, p_price_asset, p_meter, p_valid_at)
             LOOP
                 EXIT WHEN still <= 0;
                 take := least(grant_row.free, still);
-                money_grants := money_grants || grant_row.id;
+                money_grants := money_grants || grant_row.grant_id;
                 money_takes := money_takes || take;
                 still := still - take;
             END LOOP;
@@ -316,6 +319,7 @@ DROP FUNCTION IF EXISTS billfold_event_charge(
     varchar, int, varchar, bigint, bigint, numeric, timestamptz, jsonb, varchar, jsonb, varchar,
     timestamptz);
 DROP FUNCTION IF EXISTS billfold_price_total(text, numeric, numeric, numeric, jsonb, numeric);
+DROP FUNCTION IF EXISTS billfold_grants_to_draw(bigint, varchar, varchar, timestamptz);
 """
 
 
@@ -325,5 +329,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(PRICE_TOTAL + EVENT_CHARGE, reverse_sql=DROP),
+        migrations.RunSQL(PRICE_TOTAL + GRANTS_TO_DRAW + EVENT_CHARGE, reverse_sql=DROP),
     ]
