@@ -1089,8 +1089,9 @@ def _charge_in_database(ctx: Context, data: EventData, period, price, now) -> Ou
     (migration billing 0012) locks, reads, decides and writes what ``_charge_locked``
     would, in its own transaction (or the caller's). None, with nothing written, for
     everything else — a spend limit, a late or future period, a decline, holds or debt on
-    the wallet, an account or a revenue account still to make — which the Python path
-    then charges, and words. Raises ``_Duplicate`` when the event id was written first."""
+    the wallet, a revenue account still to make — which the Python path then charges, and
+    words (a wallet's missing account the function makes, as ``accounts_lock`` does).
+    Raises ``_Duplicate`` when the event id was written first."""
     if (
         not settings.CHARGE_IN_DATABASE
         or ctx.has_limit
