@@ -31,7 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http.request import split_domain_port, validate_host
 from rest_framework.renderers import JSONRenderer
 
@@ -130,6 +130,12 @@ class UsageFastPath:
             return outcome, outcome.status_code
         except (BillfoldError, KeyRefused):
             return None  # raised before anything was written: Django answers it again
+        except (OperationalError, InterfaceError) as exc:
+            # a kept connection the server closed (a restart, an idle timeout): expected
+            # now and then, as the health check is skipped; Django answers on a new one and
+            # reports for itself if the database is really down
+            log.warning("usage fast path: %s; handing the request to Django", exc)
+            return None
         except Exception:
             log.exception("usage fast path failed; handing the request to Django")
             return None
