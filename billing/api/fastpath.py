@@ -9,9 +9,9 @@ wrapper answers the common, well-formed requests of the usage endpoints directly
 - ``POST /api/v1/holds`` and ``POST /api/v1/holds/<id>/capture``
 
 with the same services (``event_charge``, ``hold_authorize``, ``hold_capture_usage``), the
-same key check (an active key with the ``events`` scope: ``api_key_authenticate``, or for an
-event or a hold the same test inside its first query, one round trip less), the same JSON
-parser and DRF's own renderer, and the headers the full stack adds. Anything else — another route or
+same key check (an active key with the ``events`` scope, as ``api_key_authenticate`` tests
+it, here inside each request's first query: one round trip less), the same JSON parser and
+DRF's own renderer, and the headers the full stack adds. Anything else — another route or
 method, a missing or invalid key, a body that is not the plain case, an error raised before
 anything is written — goes to the Django application unchanged (the body is handed on), so
 every error is worded in one place. The services are idempotent by event and hold id, so
@@ -40,7 +40,7 @@ from billing.api.errors import CONTENT_TYPE as PROBLEM
 from billing.api.events import _parse_plain, _plain_text
 from billing.api.idempotency import REPLAYED
 from billing.api.parsers import DecimalJSONParser
-from billing.selectors.api_keys import api_key_authenticate, api_key_hash, api_key_plausible
+from billing.selectors.api_keys import api_key_hash, api_key_plausible
 from billing.services.charging import KeyRefused, Outcome, event_charge
 from billing.services.holds import hold_authorize, hold_capture_usage
 from wallets.errors import BillfoldError
@@ -118,8 +118,6 @@ class UsageFastPath:
             if raw is None:
                 return None  # Django answers 401
             handler, arg, _ = route
-            if handler is _capture and not _allowed(raw):
-                return None  # Django answers 401 / 403
             try:
                 payload = _parse(io.BytesIO(body))
             except Exception:
@@ -166,17 +164,12 @@ def _raw_key(header: str | None) -> str | None:
     return parts[1]
 
 
-def _allowed(raw: str) -> bool:
-    key = api_key_authenticate(raw)
-    return key is not None and "events" in key.scopes
-
-
 # --- the routes -----------------------------------------------------------------------------
 
 
 def _event(payload: Any, _: None, raw_key: str) -> Outcome | None:
-    """The key is checked in the event's own first query (``KeyRefused``), as for a hold;
-    a capture's is checked first (its hold is read before anything else)."""
+    """The key is checked in the event's own first query (``KeyRefused``), as for a hold
+    and a capture (in the read of its hold)."""
     data = _parse_plain(payload)
     if data is None:
         return None
@@ -205,7 +198,9 @@ def _capture(payload: Any, hold_id: str, raw_key: str) -> Outcome | None:
         return None
     # the serializer's own check (ValidationFailed → Django words the error)
     quantity = check_amount(payload["quantity"], field="quantity", allow_zero=True)
-    return hold_capture_usage(hold_id=hold_id, quantity=quantity, event_id=event_id)
+    return hold_capture_usage(
+        hold_id=hold_id, quantity=quantity, event_id=event_id, api_key_hash=api_key_hash(raw_key)
+    )
 
 
 def _route(environ: dict) -> tuple[Callable, Any, str] | None:

@@ -214,6 +214,14 @@ class KeyRefused(Exception):
     written, and nothing read is answered."""
 
 
+def key_checked(key_id: int | None, scopes: list[str] | None, last_used_at) -> None:
+    """The key columns a hot query read with the caller's key (``billing_apikey`` joined by
+    its hash, active only): ``KeyRefused`` unless it may send events; a use is recorded."""
+    if key_id is None or "events" not in scopes:
+        raise KeyRefused()
+    api_key_touch(key_id=key_id, last_used_at=last_used_at)
+
+
 def _lookup(
     data: EventData, *, replay: bool = True, api_key_hash: str | None = None
 ) -> tuple[Outcome | None, Context | None]:
@@ -228,9 +236,7 @@ def _lookup(
             cursor.execute(RESOLVE_KEYED_SQL, [*params, api_key_hash])
         row = cursor.fetchone()
     if api_key_hash is not None:
-        if row[25] is None or "events" not in row[26]:
-            raise KeyRefused()
-        api_key_touch(key_id=row[25], last_used_at=row[27])
+        key_checked(*row[25:28])
     if row[20] is not None:
         return _replayed(data, row[20], row[21], row[22]), None
     return None, _context(row, data)

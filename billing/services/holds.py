@@ -35,6 +35,7 @@ from billing.services.charging import (
     _resolve,
     _write_accepted,
     declined_problem,
+    key_checked,
 )
 from plans.models import Meter
 from wallets.errors import Declined, HoldNotPending, IdempotencyConflict, NotFound, ValidationFailed
@@ -248,11 +249,18 @@ def _check_spend(ctx, value: Decimal, period, now) -> None:
         )
 
 
-def hold_get(*, hold_id: str) -> Hold:
-    """The usage hold ``hold_id`` with its allocations, in one query."""
+def hold_get(*, hold_id: str, api_key_hash: str | None = None) -> Hold:
+    """The usage hold ``hold_id`` with its allocations, in one query. With ``api_key_hash``,
+    the same query checks the caller's key (``KeyRefused``) before anything is answered."""
     with hot_cursor() as cursor:
-        cursor.execute(HOLD_GET_SQL, [hold_id])
+        if api_key_hash is None:
+            cursor.execute(HOLD_GET_SQL, [hold_id])
+        else:
+            cursor.execute(HOLD_GET_KEYED_SQL, [api_key_hash, hold_id])
         row = cursor.fetchone()
+    if row is not None and api_key_hash is not None:
+        key_checked(*row[-3:])
+        row = row[:-3]
     hold = instances(Hold, [row[:-4]])[0] if row is not None else None
     if hold is None or "customer" not in (hold.metadata or {}):
         raise NotFound(f"No hold '{hold_id}'.")
@@ -273,6 +281,12 @@ SELECT {columns(Hold, "h")},
        ARRAY(SELECT amount FROM wallets_holdallocation WHERE hold_id = h.id ORDER BY id)
 FROM wallets_hold h WHERE h.id = %s
 """  # noqa: S608 - column names only
+# the same, with the caller's API key (by its hash) in the same query
+HOLD_GET_KEYED_SQL = HOLD_GET_SQL.replace(
+    "\nFROM wallets_hold h WHERE h.id = %s",
+    ", k.id, k.scopes, k.last_used_at\nFROM wallets_hold h "
+    "LEFT JOIN billing_apikey k ON k.key_hash = %s AND k.revoked_at IS NULL\nWHERE h.id = %s",
+)
 
 
 def hold_json(hold: Hold) -> dict[str, Any]:
@@ -283,14 +297,20 @@ def hold_json(hold: Hold) -> dict[str, Any]:
 
 
 def hold_capture_usage(
-    *, hold_id: str, quantity: Decimal, event_id: str | None = None, now: datetime | None = None
+    *,
+    hold_id: str,
+    quantity: Decimal,
+    event_id: str | None = None,
+    now: datetime | None = None,
+    api_key_hash: str | None = None,
 ) -> Outcome:
     """Capture a pending hold with the actual quantity, as the usage event ``event_id``
     (default: the hold id). 200 with the hold and its event; ``HoldNotPending`` when it was
     captured, voided or has expired. Capturing again with the same event returns the first
-    answer."""
+    answer. ``api_key_hash``: the caller's key, checked as the hold is read
+    (``KeyRefused``), as for an event."""
     now = now or timezone.now()
-    hold = hold_get(hold_id=hold_id)
+    hold = hold_get(hold_id=hold_id, api_key_hash=api_key_hash)
     meta = hold.metadata
     data = EventData(
         id=event_id or hold_id,

@@ -665,7 +665,9 @@ def test_a_capture_that_lost_a_race_to_the_same_capture_answers_as_for_a_capture
     reads = iter([stale])
     real = holds_service.hold_get
     monkeypatch.setattr(
-        holds_service, "hold_get", lambda *, hold_id: next(reads, None) or real(hold_id=hold_id)
+        holds_service,
+        "hold_get",
+        lambda *, hold_id, **key: next(reads, None) or real(hold_id=hold_id, **key),
     )
     if answer == "replay":
         outcome = holds_service.hold_capture_usage(hold_id="h1", quantity=D(quantity))
