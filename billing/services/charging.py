@@ -1066,13 +1066,14 @@ def event_charge(
         return replay
     period = _period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
+    charged_now = realtime(ctx, price)
     try:
-        if realtime(ctx, price):
+        if charged_now:
             outcome = _charge_in_database(ctx, data, period, price, now)
             if outcome is not None:
                 return outcome
         with transaction.atomic():
-            if not realtime(ctx, price):
+            if not charged_now:
                 return _record_periodic(ctx, data, period, now)
             return _charge_locked(ctx, data, period, price, now)
     except _Duplicate:

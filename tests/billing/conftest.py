@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from billing.services import charging
 from billing.services.customers import customer_create
 from wallets.selectors import ledger_reconcile
 
@@ -21,3 +22,20 @@ def reconciled_ledger(request):
 @pytest.fixture
 def customer(db):
     return customer_create(external_id="acme", name="Acme Inc.", currency="USD")
+
+
+@pytest.fixture
+def in_database(monkeypatch) -> list[str]:
+    """The ids of the events the charge function charged (an answer rather than None; from
+    every thread), in the order it answered."""
+    charged: list[str] = []
+    original = charging._charge_in_database
+
+    def counting(ctx, data, period, price, now):
+        outcome = original(ctx, data, period, price, now)
+        if outcome is not None:
+            charged.append(data.id)
+        return outcome
+
+    monkeypatch.setattr(charging, "_charge_in_database", counting)
+    return charged

@@ -17,7 +17,6 @@ import time_machine
 from django.db import transaction
 
 from billing.models import UsageCounter, UsageEvent
-from billing.services import charging
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Grant, LedgerEntry
 
@@ -36,22 +35,6 @@ def _currencies(db):
 def clock():
     with time_machine.travel("2026-01-10T12:00:00Z", tick=False) as traveller:
         yield traveller
-
-
-@pytest.fixture
-def in_database(monkeypatch):
-    """Counts the events the function charged (an answer rather than None)."""
-    charged: list[str] = []
-    original = charging._charge_in_database
-
-    def counting(ctx, data, period, price, now):
-        outcome = original(ctx, data, period, price, now)
-        if outcome is not None:
-            charged.append(data.id)
-        return outcome
-
-    monkeypatch.setattr(charging, "_charge_in_database", counting)
-    return charged
 
 
 def state() -> dict:

@@ -172,25 +172,7 @@ def test_200_events_against_a_wallet_for_37(api):
     ) == (D("37"), D("0"), D("37"), D("37"), D("0"), 37)
 
 
-def charged_in_database(monkeypatch) -> list[str]:
-    """The ids of the events the database function charged (an answer rather than None),
-    from every thread."""
-    from billing.services import charging
-
-    charged: list[str] = []
-    original = charging._charge_in_database
-
-    def counting(ctx, data, period, price, now):
-        outcome = original(ctx, data, period, price, now)
-        if outcome is not None:
-            charged.append(data.id)
-        return outcome
-
-    monkeypatch.setattr(charging, "_charge_in_database", counting)
-    return charged
-
-
-def test_200_events_through_the_charge_function_against_a_wallet_for_37(api, monkeypatch):
+def test_200_events_through_the_charge_function_against_a_wallet_for_37(api, in_database):
     """The same race, with the revenue account made first (one event), so that every accepted
     charge is the database function's: it never overdraws, and the declines it hands back
     to the Python path are recorded while other charges go on."""
@@ -198,14 +180,14 @@ def test_200_events_through_the_charge_function_against_a_wallet_for_37(api, mon
     setup_customer(api, plan="flat", start=start())
     grant(api, "acme", "USD", "37.00", id="paid37")
     assert event_post(api, "first").status_code == 201  # makes the USD revenue account
-    charged = charged_in_database(monkeypatch)
+    in_database.clear()  # from here on
 
     bodies = [{"id": f"e{i}", "customer": "acme", "meter": "requests"} for i in range(200)]
     replies = run_concurrently(post_calls(api.raw_key, "/api/v1/events", bodies))
 
     assert statuses(replies) == {(201, None): 36, (402, "insufficient_funds"): 164}
     accepted = {b["id"] for b, r in zip(bodies, replies, strict=True) if r.status == 201}
-    assert sorted(charged) == sorted(accepted)
+    assert sorted(in_database) == sorted(accepted)
     assert available(api, "acme", "USD") == D("0")
     assert Grant.objects.get(pk="paid37").remaining == 0
     assert LedgerTransaction.objects.filter(kind="draw").count() == 37
@@ -213,20 +195,20 @@ def test_200_events_through_the_charge_function_against_a_wallet_for_37(api, mon
 
 
 def test_same_event_id_from_10_clients_through_the_charge_function_is_charged_once(
-    api, monkeypatch
+    api, in_database
 ):
     requests_plan(api)
     setup_customer(api, plan="flat", start=start())
     grant(api, "acme", "USD", "5.00", id="g5")
     assert event_post(api, "first").status_code == 201  # makes the USD revenue account
-    charged = charged_in_database(monkeypatch)
+    in_database.clear()  # from here on
 
     body = {"id": "dup", "customer": "acme", "meter": "requests", "quantity": "1"}
     replies = run_concurrently(post_calls(api.raw_key, "/api/v1/events", [body] * 10), barrier=True)
 
     assert [r.status for r in replies] == [201] * 10
     assert sum(1 for r in replies if r.replayed) == 9
-    assert charged == ["dup"]  # the others found it written: replays
+    assert in_database == ["dup"]  # the others found it written: replays
     assert all(r.body == replies[0].body for r in replies)
     assert UsageEvent.objects.filter(event_id="dup").count() == 1
     assert LedgerTransaction.objects.filter(kind="draw").count() == 2
