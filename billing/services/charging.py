@@ -47,7 +47,7 @@ from wallets.errors import (
     NotFound,
     ValidationFailed,
 )
-from wallets.models import Account, Grant, LedgerTransaction
+from wallets.models import Account, Grant, Hold, LedgerTransaction
 from wallets.services import (
     Funding,
     Leg,
@@ -676,7 +676,7 @@ def _decide(
     # a late event may use the grants that were valid when it happened (its period's
     # allowance) as long as the expiry sweep has not closed them yet
     valid_at = min(now, data.timestamp)
-    quantity = Decimal(1) if ctx.aggregation == Meter.Aggregation.COUNT else data.quantity
+    quantity = charged_quantity(ctx, data)
     prefer = prefer or {}
     for account in accounts.values():
         if account.debt > 0 and not overdraw:
@@ -1084,62 +1084,110 @@ def event_charge(
 
 
 CHARGE_SQL = (
-    "SELECT billfold_event_charge("  # migration billing 0012
-    + ", ".join(["%s"] * 32)
+    "SELECT billfold_event_charge("  # migrations billing 0012, 0013
+    + ", ".join(["%s"] * 33)
     + ")"
 )
 DATABASE_MODELS = frozenset({PER_UNIT, PACKAGE, GRADUATED})
 
 
-def _charge_in_database(ctx: Context, data: EventData, period, price, now) -> Outcome | None:
+def in_database(ctx: Context, period, price: CachedPrice | None) -> bool:
+    """Whether the database functions (migrations billing 0012, 0013) may charge or reserve
+    for this event: no spend limit to check, the current period, a price they can rate."""
+    return (
+        settings.CHARGE_IN_DATABASE
+        and not ctx.has_limit
+        and period[0] == ctx.current_period_start
+        and (price is None or price.spec.model in DATABASE_MODELS)
+    )
+
+
+@dataclass(frozen=True)
+class DecideTerms:
+    """What ``billfold_charge_decide`` needs to know of an event's unit and price."""
+
+    unit_places: int
+    price_places: int
+    params: list  # p_price … p_accrue, in the functions' order
+
+    @classmethod
+    def of(cls, ctx: Context, price: CachedPrice | None) -> DecideTerms:
+        unit_places = 12 if ctx.unit_is_currency else ctx.unit_decimals
+        if price is None:
+            return cls(unit_places, 0, [None, None, 0, None, None, None, None, None, False])
+        spec = price.spec
+        price_places = 12 if price.asset_is_currency else price.asset_decimals
+        accrue = ctx.overage == Subscription.Overage.INVOICE and price.asset == ctx.currency
+        return cls(
+            unit_places,
+            price_places,
+            [
+                price.id,
+                price.asset,
+                price_places,
+                spec.model,
+                spec.unit_price,
+                spec.package_size,
+                spec.package_price,
+                Jsonb([_tier_json(t) for t in spec.tiers]),
+                accrue,
+            ],
+        )
+
+
+def charged_quantity(ctx: Context, data: EventData) -> Decimal:
+    """The quantity an event charges: 1 for a count meter."""
+    return Decimal(1) if ctx.aggregation == Meter.Aggregation.COUNT else data.quantity
+
+
+def _charge_in_database(
+    ctx: Context, data: EventData, period, price, now, hold: Hold | None = None
+) -> Outcome | None:
     """The common accepted charge of one event in one statement: ``billfold_event_charge``
-    (migration billing 0012) locks, reads, decides and writes what ``_charge_locked``
-    would, in its own transaction (or the caller's). None, with nothing written, for
-    everything else — a spend limit, a late or future period, a decline, holds or debt on
-    the wallet, a revenue account still to make — which the Python path then charges, and
-    words (a wallet's missing account the function makes, as ``accounts_lock`` does).
-    Raises ``_Duplicate`` when the event id was written first."""
-    if (
-        not settings.CHARGE_IN_DATABASE
-        or ctx.has_limit
-        or period[0] != ctx.current_period_start
-        or (price is not None and price.spec.model not in DATABASE_MODELS)
-    ):
+    (migrations billing 0012, 0013) locks, reads, decides and writes what
+    ``_charge_locked`` would, in its own transaction (or the caller's). None, with nothing
+    written, for everything else — a spend limit, a late or future period, a decline, holds
+    or debt on the wallet, a revenue account still to make — which the Python path then
+    charges, and words (a wallet's missing account the function makes, as ``accounts_lock``
+    does). Raises ``_Duplicate`` when the event id was written first.
+
+    With ``hold`` (read with its allocations), the event captures it, as
+    ``hold_capture_usage`` does: None too when the hold is no longer pending and live, or
+    the capture would overdraw."""
+    if not in_database(ctx, period, price):
         return None
+    if hold is not None and not {a.asset_id for a in hold.allocations.all()} <= {
+        ctx.unit,
+        price.asset if price is not None else ctx.unit,
+    }:
+        return None  # it reserved an asset this charge does not lock (the plan changed)
+    terms = DecideTerms.of(ctx, price)
     unit_revenue = ctx.revenue.get(ctx.unit)  # None: the function falls back if it needs it
     price_revenue = ctx.revenue.get(price.asset) if price is not None else None
-    unit_places = 12 if ctx.unit_is_currency else ctx.unit_decimals
-    price_places = (12 if price.asset_is_currency else price.asset_decimals) if price else 0
     charge_asset = price.asset if price is not None else ctx.currency
     if price is not None:
-        charge_places = price_places
+        charge_places = terms.price_places
     else:
-        charge_places = unit_places if ctx.currency == ctx.unit else 12
-    spec = price.spec if price is not None else None
+        charge_places = terms.unit_places if ctx.currency == ctx.unit else 12
     head = _body(ctx, data, "accepted", None, [], {}, {})
     del head["balances"]
+    if hold is not None:
+        head["hold"] = hold.pk  # stored with the event, as _write_accepted does
+    price_id, price_asset, price_places, *spec, accrue = terms.params
     params = [
         ctx.wallet_id,
         ctx.meter_code,
-        Decimal(1) if ctx.aggregation == Meter.Aggregation.COUNT else data.quantity,
+        charged_quantity(ctx, data),
         min(now, data.timestamp),
         ctx.unit,
-        unit_places,
+        terms.unit_places,
         unit_revenue,
-        price.id if price else None,
-        price.asset if price else None,
+        price_id,
+        price_asset,
         price_places,
         price_revenue,
-        spec.model if spec else None,
-        spec.unit_price if spec else None,
-        spec.package_size if spec else None,
-        spec.package_price if spec else None,
-        Jsonb([_tier_json(t) for t in spec.tiers]) if spec else None,
-        bool(
-            price is not None
-            and ctx.overage == Subscription.Overage.INVOICE
-            and price.asset == ctx.currency
-        ),
+        *spec,
+        accrue,
         ctx.subscription_id,
         period[0],
         period[1],
@@ -1155,6 +1203,7 @@ def _charge_in_database(ctx: Context, data: EventData, period, price, now) -> Ou
         Jsonb(head),
         f"{ctx.meter_code} × {_plain(data.quantity)}",
         now,
+        hold.pk if hold is not None else None,
     ]
     with hot_cursor() as cursor:
         cursor.execute(CHARGE_SQL, params)
@@ -1163,7 +1212,11 @@ def _charge_in_database(ctx: Context, data: EventData, period, price, now) -> Ou
         return None
     if answer.get("duplicate"):
         raise _Duplicate()
-    return Outcome(status_code=201, body={**head, **answer})
+    txn = answer.pop("transaction")
+    if hold is not None:
+        del head["hold"]
+        answer["hold"] = hold.pk  # last, as _write_accepted answers
+    return Outcome(status_code=201, body={**head, **answer}, txn_id=txn)
 
 
 def _tier_json(tier) -> dict[str, str | None]:

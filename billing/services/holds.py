@@ -17,9 +17,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from billing.models import UsageEvent
 from billing.selectors.prices import price_for_event
+from billing.services import charging
 from billing.services import spend as spend_service
 from billing.services.charging import (
     DATABASE_READS,
@@ -32,6 +34,7 @@ from billing.services.charging import (
     _lookup,
     _money_text,
     _period,
+    _plain,
     _resolve,
     _write_accepted,
     declined_problem,
@@ -56,6 +59,7 @@ from wallets.services.holds import (
     hold_settled,
     settle_params,
 )
+from wallets.services.idempotency import request_hash
 from wallets.services.ledger import columns, hot_cursor, hot_pipeline, instances
 
 ZERO = Decimal(0)
@@ -138,6 +142,9 @@ def hold_authorize(
         price = None
     request = {"event": data.hash(), "expires_in": expires_in}
     try:
+        outcome = _reserve_in_database(ctx, data, period, price, now, expires_in, request)
+        if outcome is not None:
+            return outcome
         with transaction.atomic():
             slot = idempotency_claim(scope="billing.hold", key=data.id, request=request)
             if slot.replay:
@@ -149,6 +156,65 @@ def hold_authorize(
             raise
         taken = IdempotencyConflict(f"A hold '{data.id}' exists.", errors={"id": ["Taken."]})
         raise taken from None
+
+
+def _reserve_in_database(
+    ctx, data: EventData, period, price, now, expires_in: int, request: dict
+) -> Outcome | None:
+    """The common reservation as one statement: ``billfold_hold_reserve`` (migration
+    billing 0013) locks, decides and writes what ``_reserve`` would, with the hold id's
+    idempotency record, in its own transaction. None, with nothing written, for everything
+    else (a decline, holds due to expire, a debt, a replay …): ``_reserve`` then answers."""
+    if not charging.in_database(ctx, period, price):
+        return None
+    terms = charging.DecideTerms.of(ctx, price)
+    hold = Hold(
+        id=data.id,
+        status=Hold.Status.PENDING,
+        expires_at=now + timedelta(seconds=expires_in),
+        created_at=now,
+        metadata=_hold_metadata(ctx, data),
+    )
+    head = _hold_json(hold, {})
+    with hot_cursor() as cursor:
+        cursor.execute(
+            RESERVE_SQL,
+            [
+                ctx.wallet_id,
+                ctx.meter_code,
+                charging.charged_quantity(ctx, data),
+                min(now, data.timestamp),
+                ctx.unit,
+                terms.unit_places,
+                *terms.params,
+                ctx.subscription_id,
+                period[0],
+                data.id,
+                request_hash(request),
+                Jsonb(hold.metadata),
+                Jsonb(head),
+                hold.expires_at,
+                now,
+            ],
+        )
+        (held,) = cursor.fetchone()
+    if held is None:
+        return None
+    return Outcome(status_code=201, body={**head, "held": held})
+
+
+RESERVE_SQL = "SELECT billfold_hold_reserve(" + ", ".join(["%s"] * 23) + ")"
+
+
+def _hold_metadata(ctx, data: EventData) -> dict[str, Any]:
+    """A usage hold's metadata, but for the estimate of its charge."""
+    return {
+        "customer": ctx.external_id,
+        "meter": ctx.meter_code,
+        "quantity": format(data.quantity.normalize(), "f"),
+        "properties": data.properties,
+        "timestamp": data.timestamp.isoformat(),
+    }
 
 
 def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) -> Outcome:
@@ -195,17 +261,13 @@ def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) ->
             expires_at=now + timedelta(seconds=expires_in),
             now=now,
             metadata={
-                "customer": ctx.external_id,
-                "meter": ctx.meter_code,
-                "quantity": format(data.quantity.normalize(), "f"),
-                "properties": data.properties,
-                "timestamp": data.timestamp.isoformat(),
+                **_hold_metadata(ctx, data),
                 "estimate": {
-                    "included": str(charge.included),
-                    "billable": str(charge.billable),
-                    "amount": str(charge.amount),
+                    "included": _plain(charge.included),
+                    "billable": _plain(charge.billable),
+                    "amount": _plain(charge.amount),
                     "asset": charge.asset,
-                    "accrued": str(charge.accrued),
+                    "accrued": _plain(charge.accrued),
                 },
             },
             grants=grants,
@@ -341,6 +403,10 @@ def hold_capture_usage(
         price = None
     known = _known_decimals(ctx, price)
     try:
+        outcome = charging._charge_in_database(ctx, data, period, price, now, hold=hold)
+        if outcome is not None:
+            hold.status, hold.resolved_at = Hold.Status.CAPTURED, now
+            return _captured(hold, meta, data, outcome, known)
         with transaction.atomic():
             _check_open(ctx, period)
             # lock, move the hold out of pending and give back what it reserved, and read
@@ -394,6 +460,10 @@ def hold_capture_usage(
             )
     except _Duplicate:
         raise _event_id_taken(data) from None
+    return _captured(hold, meta, data, outcome, known)
+
+
+def _captured(hold: Hold, meta: dict, data: EventData, outcome: Outcome, known) -> Outcome:
     hold.metadata = {**meta, "event": data.id}  # as the capture's statement wrote them
     hold.capture_transaction_id = outcome.txn_id
     return Outcome(status_code=200, body={**_hold_json(hold, known=known), "event": outcome.body})

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.services import charging
+from billing.services import charging, holds
 from billing.services.customers import customer_create
 from wallets.selectors import ledger_reconcile
 
@@ -26,16 +26,32 @@ def customer(db):
 
 @pytest.fixture
 def in_database(monkeypatch) -> list[str]:
-    """The ids of the events the charge function charged (an answer rather than None; from
-    every thread), in the order it answered."""
+    """The ids of the events the charge function charged, captures included (an answer
+    rather than None; from every thread), in the order it answered."""
     charged: list[str] = []
     original = charging._charge_in_database
 
-    def counting(ctx, data, period, price, now):
-        outcome = original(ctx, data, period, price, now)
+    def counting(ctx, data, period, price, now, hold=None):
+        outcome = original(ctx, data, period, price, now, hold=hold)
         if outcome is not None:
             charged.append(data.id)
         return outcome
 
     monkeypatch.setattr(charging, "_charge_in_database", counting)
     return charged
+
+
+@pytest.fixture
+def reserved_in_database(monkeypatch) -> list[str]:
+    """The ids of the holds the reservation function reserved (from every thread)."""
+    reserved: list[str] = []
+    original = holds._reserve_in_database
+
+    def counting(ctx, data, *args):
+        outcome = original(ctx, data, *args)
+        if outcome is not None:
+            reserved.append(data.id)
+        return outcome
+
+    monkeypatch.setattr(holds, "_reserve_in_database", counting)
+    return reserved

@@ -439,6 +439,50 @@ def test_60_holds_against_20_then_capture_void_and_expiry_race(api):
     assert Counter(Hold.objects.values_list("status", flat=True)) == {"pending": 10, **winners}
 
 
+def test_60_holds_against_19_through_the_functions_then_captures_race_voids(
+    api, in_database, reserved_in_database
+):
+    """The reservation function takes 19 of 60 holds at once and never reserves more than
+    the wallet has (the others it hands back as declines); then each hold's capture races
+    two voids: one wins, and the captures that win are the capture function's."""
+    setup_meter(api, "requests", "requests", "sum")
+    setup_plan(api, "flat", [per_unit("requests", "1.00")])
+    setup_customer(api, plan="flat", start=start())
+    grant(api, "acme", "USD", "20.00", id="g20")
+    assert event_post(api, "first").status_code == 201  # makes the USD revenue account
+    in_database.clear()  # from here on
+
+    bodies = [hold_body(f"h{i}") for i in range(60)]
+    replies = run_concurrently(post_calls(api.raw_key, "/api/v1/holds", bodies))
+
+    assert statuses(replies) == {(201, None): 19, (402, "insufficient_funds"): 41}
+    made = sorted(b["id"] for b, r in zip(bodies, replies, strict=True) if r.status == 201)
+    assert sorted(reserved_in_database) == made
+    usd = Account.objects.get(wallet__customer__external_id="acme", asset_id="USD")
+    assert (usd.posted, usd.held) == (D("19"), D("19"))
+
+    calls = []
+    for hold_id in made:
+        calls += post_calls(api.raw_key, f"/api/v1/holds/{hold_id}/capture", [{"quantity": "1"}])
+        calls += post_calls(api.raw_key, f"/api/v1/holds/{hold_id}/void", [None, None])
+    replies = run_concurrently(calls)
+
+    for n, hold_id in enumerate(made):
+        capture, *voids = replies[3 * n : 3 * n + 3]
+        won = [r for r in (capture, *voids) if r.status == 200]
+        assert len(won) == 1, hold_id
+        assert {(r.status, r.code) for r in (capture, *voids) if r.status != 200} <= {
+            (409, "hold_not_pending")
+        }
+    captured = sorted(Hold.objects.filter(status="captured").values_list("pk", flat=True))
+    assert sorted(in_database) == captured  # every capture that won, the function's
+    assert Hold.objects.filter(status="voided").count() == 19 - len(captured)
+    usd.refresh_from_db()
+    assert (usd.posted, usd.held) == (D("19") - len(captured), D("0"))
+    assert Grant.objects.get(pk="g20").held == 0
+    assert LedgerTransaction.objects.filter(kind="capture").count() == len(captured)
+
+
 # --- (e) no deadlock across customers and assets --------------------------------------------------
 
 
