@@ -1485,10 +1485,10 @@ def events_charge_batch(
 ) -> list[Outcome | BillfoldError]:
     """Charge a batch: each event succeeds or fails on its own, the events of a customer in
     array order. Set-based: the replays and contexts of all events are read in one query
-    each; the real-time events are charged in one transaction that locks every account of
-    the batch at once (in id order), reads the grants and counters once and keeps them
-    current in memory, and writes each event with its one statement. Events of periodically
-    rated meters involve no wallet and are written together in one statement."""
+    each; the real-time events are charged in a few transactions, each of which locks every
+    account of its wallets at once (in id order), reads their grants and counters once and
+    keeps them current in memory, and writes each event with its one statement. Events of
+    periodically rated meters involve no wallet and are written together in one statement."""
     now = now or timezone.now()
     results: list[Outcome | BillfoldError | None] = [None] * len(events)
     stored = _stored_events([data.id for data in events])
@@ -1556,13 +1556,17 @@ BATCH_LOCK_SQL = (
 )
 
 
+# Wallets per transaction of a batch. A transaction locks its wallets' accounts until it
+# commits: one for the whole batch made concurrent batches over the same customers wait for
+# each other from start to end; in parts, the next batch follows one part behind.
+BATCH_WALLETS_PER_TRANSACTION = 100
+
+
 def _charge_realtime(items, results, now) -> list[int]:
-    """The real-time events of a batch in one transaction; returns the indexes of events a
+    """The real-time events of a batch, in one transaction per ``BATCH_WALLETS_PER_TRANSACTION``
+    wallets (a customer's events together, in batch order); returns the indexes of events a
     concurrent request wrote first (answered as replays)."""
-    needed = sorted(
-        {(ctx.wallet_id, ctx.unit) for _, ctx, _, _, _ in items}
-        | {(ctx.wallet_id, price.asset) for _, ctx, _, _, price in items if price is not None}
-    )
+    needed = _accounts_needed(items)
     # Missing accounts are made before the transaction (committed at once, empty): made
     # inside it, an uncommitted new row would make a single event that holds another of the
     # wallet's account locks wait for this batch while the batch waits for that lock.
@@ -1573,6 +1577,34 @@ def _charge_realtime(items, results, now) -> list[int]:
         Account.objects.bulk_create(
             [Account(wallet_id=w, asset_id=a) for w, a in sorted(missing)], ignore_conflicts=True
         )
+    by_wallet: dict[int, list] = {}
+    for item in items:
+        by_wallet.setdefault(item[1].wallet_id, []).append(item)
+    wallets = sorted(by_wallet)
+    duplicates: list[int] = []
+    for start in range(0, len(wallets), BATCH_WALLETS_PER_TRANSACTION):
+        part = sorted(
+            (
+                item
+                for w in wallets[start : start + BATCH_WALLETS_PER_TRANSACTION]
+                for item in by_wallet[w]
+            ),
+            key=lambda item: item[0],
+        )
+        duplicates += _charge_part(part, results, now)
+    return duplicates
+
+
+def _accounts_needed(items) -> list[tuple[int, str]]:
+    return sorted(
+        {(ctx.wallet_id, ctx.unit) for _, ctx, _, _, _ in items}
+        | {(ctx.wallet_id, price.asset) for _, ctx, _, _, price in items if price is not None}
+    )
+
+
+def _charge_part(items, results, now) -> list[int]:
+    """Some wallets' events of a batch in one transaction."""
+    needed = _accounts_needed(items)
     duplicates: list[int] = []
     while items:
         try:

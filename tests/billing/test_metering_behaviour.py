@@ -15,6 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import Alert, Invoice, Subscription, UsageCounter, UsageEvent
+from billing.services import charging
 from billing.services import holds as holds_service
 from billing.services.billing_run import subscription_period_close
 from plans.models import Plan
@@ -394,7 +395,6 @@ def test_a_batch_event_written_first_by_another_request_is_answered_as_its_repla
 ):
     """The batch reads replays before it takes its locks; an id another request writes in
     between makes the batch's insert find it, roll back, and charge the others again."""
-    from billing.services import charging
 
     requests_customer(api, usd="5.00")
     events = [{"id": i, "customer": "acme", "meter": "requests"} for i in ("x0", "x1", "x2")]
@@ -420,7 +420,12 @@ def test_a_batch_event_written_first_by_another_request_is_answered_as_its_repla
     assert LedgerTransaction.objects.filter(kind="draw").count() == 3
 
 
-def test_batch_charges_one_customers_events_in_array_order(api, clock):
+@pytest.mark.parametrize("wallets_per_transaction", [100, 1])
+def test_batch_charges_one_customers_events_in_array_order(
+    api, clock, monkeypatch, wallets_per_transaction
+):
+    """Whether both customers' events are charged in one transaction or one each."""
+    monkeypatch.setattr(charging, "BATCH_WALLETS_PER_TRANSACTION", wallets_per_transaction)
     requests_customer(api, usd="2.00")
     requests_customer(api, customer="other", usd="1.00")
     events = [

@@ -8,6 +8,7 @@ deadlock would surface as a 503 (``DeadlockDetected`` is an ``OperationalError``
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.models import Alert, SpendCounter, UsageCounter, UsageEvent
+from billing.services import charging
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Grant, Hold, LedgerTransaction
 from wallets.services import hold_expire
@@ -341,6 +343,52 @@ def test_the_same_batch_from_8_clients_charges_each_event_once(api):
     assert LedgerTransaction.objects.filter(kind="draw").count() == 30
     assert available(api, "acme", "USD") == D("20")
     assert UsageCounter.objects.get().events == 30
+
+
+def test_batches_over_6_customers_in_parts_race_each_other_and_single_events(api, monkeypatch):
+    """Batches charged two wallets per transaction, over the same customers in different
+    orders, racing each other and single events: no deadlock, every wallet pays exactly 10
+    events, and within a batch a customer's events are charged in array order (all the
+    accepted ones before the first declined one)."""
+    monkeypatch.setattr(charging, "BATCH_WALLETS_PER_TRANSACTION", 2)
+    requests_plan(api)
+    customers = [f"c{i}" for i in range(6)]
+    for customer in customers:
+        setup_customer(api, external_id=customer, plan="flat", start=start())
+        grant(api, customer, "USD", "10.00", id=f"{customer}-usd")
+    rng = random.Random(6)
+    batches = []
+    for b in range(6):
+        events = [
+            {"id": f"b{b}-{i}", "customer": rng.choice(customers), "meter": "requests"}
+            for i in range(40)
+        ]
+        batches.append({"events": events})
+    singles = [
+        {"id": f"s{i}", "customer": customers[i % 6], "meter": "requests"} for i in range(30)
+    ]
+    calls = post_calls(api.raw_key, "/api/v1/events/batch", batches) + post_calls(
+        api.raw_key, "/api/v1/events", singles
+    )
+    replies = run_concurrently(calls)
+
+    assert [r.status for r in replies[:6]] == [200] * 6
+    accepted: Counter = Counter()
+    for batch, reply in zip(batches, replies[:6], strict=True):
+        seen: dict[str, list[str]] = {}
+        for event, result in zip(batch["events"], reply.body["results"], strict=True):
+            seen.setdefault(event["customer"], []).append(result["status"])
+            accepted[event["customer"]] += result["status"] == "accepted"
+        for statuses_of_one in seen.values():
+            n = statuses_of_one.count("accepted")
+            assert statuses_of_one == ["accepted"] * n + ["declined"] * (len(statuses_of_one) - n)
+    for body, reply in zip(singles, replies[6:], strict=True):
+        accepted[body["customer"]] += reply.status == 201
+    assert accepted == {customer: 10 for customer in customers}
+    remaining = Grant.objects.filter(pk__in=[f"{c}-usd" for c in customers])
+    assert list(remaining.values_list("remaining", flat=True)) == [D(0)] * 6
+    assert LedgerTransaction.objects.filter(kind="draw").count() == 60
+    assert UsageEvent.objects.count() == 6 * 40 + 30
 
 
 # --- (d) holds: k of N reserved; capture, void and expiry race ------------------------------------
