@@ -113,9 +113,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # through Django. The answers are the same either way.
 API_FAST_PATH = env.bool("API_FAST_PATH", default=True)
 
-# The common accepted charge of a single event runs as one database function
-# (billfold_event_charge, migration billing 0012): one statement instead of a transaction
-# of five. Off, every event goes through the Python path, which stays the reference.
+# The common accepted charge of a single event, a hold's reservation and its capture run as
+# database functions (billfold_event_charge, billfold_hold_reserve; migrations billing 0012,
+# 0013): one statement each instead of a transaction. Off, every event and hold goes through
+# the Python path, which stays the reference.
 CHARGE_IN_DATABASE = env.bool("CHARGE_IN_DATABASE", default=True)
 
 AUTH_PASSWORD_VALIDATORS = [
