@@ -230,12 +230,14 @@ BEGIN
     IF locked.unit_account IS NULL OR locked.debt OR (locked.held AND p_hold IS NULL) THEN
         RETURN NULL;
     END IF;
-    -- a capture: its hold must still be pending and live. Every move of a hold locks these
-    -- accounts first (its assets are among them: the caller checks), so it stays so.
+    -- a capture: its hold must still be pending and live, and stays so (every move of a
+    -- hold locks the accounts of its assets first, which are among these: the caller
+    -- checks; the row lock covers a hold that reserved nothing, whose void locks none)
     IF p_hold IS NOT NULL THEN
         PERFORM 1 FROM wallets_hold h
         WHERE h.id = p_hold AND h.wallet_id = p_wallet AND h.status = 'pending'
-          AND h.expires_at > p_now;
+          AND h.expires_at > p_now
+        FOR UPDATE;
         IF NOT FOUND THEN
             RETURN NULL;
         END IF;

@@ -531,6 +531,32 @@ def test_60_holds_against_19_through_the_functions_then_captures_race_voids(
     assert LedgerTransaction.objects.filter(kind="capture").count() == len(captured)
 
 
+def test_holds_that_reserved_nothing_race_their_capture_and_voids(api, in_database):
+    """A postpaid customer without grants: a hold reserves nothing (its charge will accrue),
+    so a void locks no account. Each hold's capture (through the capture function) and
+    three voids at the same instant: exactly one wins, the others get 409."""
+    setup_meter(api, "requests", "requests", "sum")
+    setup_plan(api, "flat", [per_unit("requests", "1.00")])
+    setup_customer(api, plan="flat", start=start(), overage="invoice")
+    assert event_post(api, "first").status_code == 201
+    made = []
+    for i in range(8):
+        reply = api.post("/api/v1/holds", hold_body(f"n{i}"), format="json")
+        assert reply.status_code == 201 and reply.json()["held"] == [], reply.content
+        made.append(f"n{i}")
+    in_database.clear()
+
+    winners = Counter(
+        race_hold(api.raw_key, hold_id, captures=1, voids=3, sweep=False) for hold_id in made
+    )
+
+    assert sum(winners.values()) == 8 and set(winners) <= {"captured", "voided"}
+    assert sorted(in_database) == sorted(
+        Hold.objects.filter(status="captured").values_list("pk", flat=True)
+    )
+    assert UsageCounter.objects.get().events == 1 + winners["captured"]
+
+
 # --- (e) no deadlock across customers and assets --------------------------------------------------
 
 
