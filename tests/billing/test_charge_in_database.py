@@ -126,21 +126,9 @@ def same_both_ways(api, settings, in_database, events: list[dict]) -> list[str]:
     return charged
 
 
-def ev(event_id: str, customer: str, meter: str, quantity=None, **properties) -> dict:
-    body = {"id": event_id, "customer": customer, "meter": meter}
-    if quantity is not None:
-        body["quantity"] = quantity
-    if properties:
-        body["properties"] = properties
-    return body
-
-
-def test_tokens_with_an_allowance_bonus_units_and_money_grants_then_a_decline(
-    api, settings, clock, in_database
-):
-    """Units from the meter's allowance first, then an unscoped bonus of tokens; the money
-    from two USD grants in burn-down order (priority, then expiry); a decline at the end,
-    which the function hands back; a replay and a reused id."""
+def token_customer_with_bonus_and_two_usd_grants(api) -> None:
+    """Customer acme on tokens at 0.000002 USD with 5,000 included; a bonus of 2,000 tokens
+    (priority 20) and two USD grants of priority 10, the smaller one expiring first."""
     setup_meter(api, "llm_tokens", "tokens")
     setup_plan(
         api,
@@ -158,6 +146,45 @@ def test_tokens_with_an_allowance_bonus_units_and_money_grants_then_a_decline(
     grant(api, "acme", "tokens", "2000", id="bonus", purpose="promotional", priority=20)
     grant(api, "acme", "USD", "0.05", id="late-usd", priority=10)
     grant(api, "acme", "USD", "0.02", id="soon-usd", priority=10, expires_at="2026-01-20T00:00:00Z")
+
+
+def postpaid_gpu_customer(api) -> None:
+    """Customer acme, postpaid, on GPU seconds priced in graduated tiers with flat fees."""
+    setup_meter(api, "gpu", "seconds")
+    setup_plan(
+        api,
+        "gpu",
+        [
+            {
+                "meter": "gpu",
+                "model": "graduated",
+                "tiers": [
+                    {"up_to": "10", "unit_price": "0.10", "flat_fee": "1.00"},
+                    {"up_to": "100", "unit_price": "0.05", "flat_fee": "0.50"},
+                    {"up_to": None, "unit_price": "0.001"},
+                ],
+            }
+        ],
+    )
+    setup_customer(api, "acme", plan="gpu", overage="invoice")
+
+
+def ev(event_id: str, customer: str, meter: str, quantity=None, **properties) -> dict:
+    body = {"id": event_id, "customer": customer, "meter": meter}
+    if quantity is not None:
+        body["quantity"] = quantity
+    if properties:
+        body["properties"] = properties
+    return body
+
+
+def test_tokens_with_an_allowance_bonus_units_and_money_grants_then_a_decline(
+    api, settings, clock, in_database
+):
+    """Units from the meter's allowance first, then an unscoped bonus of tokens; the money
+    from two USD grants in burn-down order (priority, then expiry); a decline at the end,
+    which the function hands back; a replay and a reused id."""
+    token_customer_with_bonus_and_two_usd_grants(api)
     quantities = ["3000", "3000", "2500", "10000", "1", "0.5", "20000", "30000", "90000"]
     events = [ev(f"t{i}", "acme", "llm_tokens", q, model="m1") for i, q in enumerate(quantities)]
     events += [ev("t0", "acme", "llm_tokens", "3000", model="m1")]  # a replay
@@ -181,23 +208,7 @@ def test_tokens_with_an_allowance_bonus_units_and_money_grants_then_a_decline(
 def test_graduated_tiers_with_flat_fees_accruing_to_the_invoice(api, settings, clock, in_database):
     """Tier boundaries crossed inside one event and from one event to the next, flat fees on
     entering a tier, a small wallet paying first and the rest accruing (postpaid)."""
-    setup_meter(api, "gpu", "seconds")
-    setup_plan(
-        api,
-        "gpu",
-        [
-            {
-                "meter": "gpu",
-                "model": "graduated",
-                "tiers": [
-                    {"up_to": "10", "unit_price": "0.10", "flat_fee": "1.00"},
-                    {"up_to": "100", "unit_price": "0.05", "flat_fee": "0.50"},
-                    {"up_to": None, "unit_price": "0.001"},
-                ],
-            }
-        ],
-    )
-    setup_customer(api, "acme", plan="gpu", overage="invoice")
+    postpaid_gpu_customer(api)
     grant(api, "acme", "USD", "1.60", id="small")
     events = [
         ev(f"g{i}", "acme", "gpu", q) for i, q in enumerate(["4", "7", "50", "100", "3", "0.25"])

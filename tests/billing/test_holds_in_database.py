@@ -20,6 +20,10 @@ from tests.wallets.helpers import ensure_currencies
 from wallets.models import Hold, HoldAllocation, IdempotencyRecord
 
 from .scenario import grant, setup_customer, setup_meter, setup_plan
+from .test_charge_in_database import (
+    postpaid_gpu_customer,
+    token_customer_with_bonus_and_two_usd_grants,
+)
 from .test_charge_in_database import state as charge_state
 
 D = Decimal
@@ -132,23 +136,7 @@ def test_holds_and_captures_of_units_and_money(
     """Reserve units from the allowance and a bonus, and money from two grants in burn-down
     order; capture less, the same and more than held; replays, a reused id, a void, a hold
     the wallet cannot cover, a capture past the wallet (a debt), and an expired hold."""
-    setup_meter(api, "llm_tokens", "tokens")
-    setup_plan(
-        api,
-        "pro",
-        [
-            {
-                "meter": "llm_tokens",
-                "model": "per_unit",
-                "unit_price": "0.000002",
-                "included": "5000",
-            }
-        ],
-    )
-    setup_customer(api, "acme", plan="pro")
-    grant(api, "acme", "tokens", "2000", id="bonus", purpose="promotional", priority=20)
-    grant(api, "acme", "USD", "0.05", id="late-usd", priority=10)
-    grant(api, "acme", "USD", "0.02", id="soon-usd", priority=10, expires_at="2026-01-20T00:00:00Z")
+    token_customer_with_bonus_and_two_usd_grants(api)
     steps = [
         ("event", {"id": "e0", "customer": "acme", "meter": "llm_tokens", "quantity": "10"}),
         hold("h1", "acme", "llm_tokens", "4000"),
@@ -195,23 +183,7 @@ def test_postpaid_holds_reserve_what_the_wallet_pays_and_graduated_prices(
 ):
     """A postpaid customer: a hold reserves only what the wallet pays, the rest will accrue;
     the capture accrues its shortfall. Graduated tiers with flat fees over the counter."""
-    setup_meter(api, "gpu", "seconds")
-    setup_plan(
-        api,
-        "gpu",
-        [
-            {
-                "meter": "gpu",
-                "model": "graduated",
-                "tiers": [
-                    {"up_to": "10", "unit_price": "0.10", "flat_fee": "1.00"},
-                    {"up_to": "100", "unit_price": "0.05", "flat_fee": "0.50"},
-                    {"up_to": None, "unit_price": "0.001"},
-                ],
-            }
-        ],
-    )
-    setup_customer(api, "acme", plan="gpu", overage="invoice")
+    postpaid_gpu_customer(api)
     grant(api, "acme", "USD", "3.60", id="small")
     steps = [
         ("event", {"id": "g0", "customer": "acme", "meter": "gpu", "quantity": "4"}),
