@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+import time_machine
 
 from billing.services import charging, holds
 from billing.services.customers import customer_create
@@ -17,6 +18,17 @@ def reconciled_ledger(request):
     } & set(request.fixturenames):
         drifts = ledger_reconcile()
         assert drifts == [], "\n".join(map(str, drifts))
+
+
+# the metering tests' "now": in January 2026, the first period of their subscriptions
+METERING_NOW = "2026-01-10T12:00:00Z"
+
+
+@pytest.fixture
+def clock():
+    """The clock stopped at ``METERING_NOW`` (``shift`` and ``move_to`` move it)."""
+    with time_machine.travel(METERING_NOW, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture

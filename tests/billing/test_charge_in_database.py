@@ -13,7 +13,6 @@ import random
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.db import transaction
 
 from billing.models import UsageCounter, UsageEvent
@@ -29,12 +28,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _currencies(db):
     ensure_currencies()
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel("2026-01-10T12:00:00Z", tick=False) as traveller:
-        yield traveller
 
 
 def state() -> dict:

@@ -13,12 +13,12 @@ import random
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.db import transaction
 
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Hold, HoldAllocation, IdempotencyRecord
 
+from .conftest import METERING_NOW
 from .scenario import grant, setup_customer, setup_meter, setup_plan
 from .test_charge_in_database import (
     postpaid_gpu_customer,
@@ -28,18 +28,11 @@ from .test_charge_in_database import state as charge_state
 
 D = Decimal
 pytestmark = pytest.mark.django_db
-START = "2026-01-10T12:00:00Z"
 
 
 @pytest.fixture(autouse=True)
 def _currencies(db):
     ensure_currencies()
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 def state() -> dict:
@@ -96,7 +89,7 @@ def run(api, settings, clock, steps: list[tuple], *, on: bool) -> tuple[list, di
         return answers, state()
     finally:
         transaction.savepoint_rollback(savepoint)
-        clock.move_to(START)
+        clock.move_to(METERING_NOW)
 
 
 def same_both_ways(api, settings, clock, in_database, reserved, steps) -> tuple[list, list]:

@@ -10,7 +10,6 @@ from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -46,12 +45,6 @@ MAR1 = datetime(2026, 3, 1, tzinfo=UTC)
 def _currencies(db):
     """The concurrency tests flush every table (the ISO currencies too) when they end."""
     ensure_currencies()
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel("2026-01-10T12:00:00Z", tick=False) as traveller:
-        yield traveller
 
 
 def per_unit(meter: str, unit_price: str, **extra) -> dict:

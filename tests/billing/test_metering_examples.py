@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import time_machine
 
 from billing.models import Alert, UsageCounter, UsageEvent
 from wallets.models import Grant, LedgerEntry
@@ -24,12 +23,6 @@ GRADUATED = {
         {"up_to": None, "unit_price": "0.0000015"},
     ],
 }
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel("2026-01-10T12:00:00Z", tick=False) as traveller:
-        yield traveller
 
 
 def test_example_a_hybrid_prepaid(api, clock):

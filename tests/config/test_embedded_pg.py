@@ -26,19 +26,28 @@ def test_the_embedded_server_plans_for_data_on_an_ssd_or_in_memory(db):
 
 
 def test_settings_are_applied_only_where_they_differ():
-    executed: list[str] = []
-
     class Conn:
+        def __init__(self, current: str):
+            self.current = current
+            self.executed: list[str] = []
+
         def execute(self, sql, params=()):
-            executed.append(sql)
+            self.executed.append(sql)
+            current = self.current
 
             class Result:
                 @staticmethod
                 def fetchone():
-                    return ("4",) if params == ("random_page_cost",) else ("1.1",)
+                    return (current,)
 
             return Result()
 
-    embedded_pg._tune(Conn())
-    assert "ALTER SYSTEM SET random_page_cost = '1.1'" in executed
-    assert executed[-1] == "SELECT pg_reload_conf()"
+    stale = Conn("4")
+    embedded_pg._tune(stale)
+    assert stale.executed[1:] == [
+        "ALTER SYSTEM SET random_page_cost = '1.1'",
+        "SELECT pg_reload_conf()",
+    ]
+    tuned = Conn("1.1")
+    embedded_pg._tune(tuned)
+    assert len(tuned.executed) == 1  # the read of the setting: no ALTER SYSTEM, no reload
