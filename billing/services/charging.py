@@ -66,12 +66,15 @@ from wallets.services.draws import (
 )
 from wallets.services.ledger import (
     ACCOUNTS_LOCK_SQL,
+    JSONB_ARRAY,
     Posting,
     columns,
     hot_cursor,
     hot_pipeline,
     instances,
+    json_array,
     ledger_post_many,
+    numeric_texts,
     posting,
     posting_saved,
     rows_as,
@@ -567,7 +570,7 @@ class _BatchReads(_DatabaseReads):
             )
         ]
         with hot_cursor() as cursor:
-            cursor.execute(BATCH_EVENTS_SQL, [list(column) for column in zip(*rows, strict=True)])
+            cursor.execute(BATCH_EVENTS_SQL, _event_columns(rows))
             written = {row[0] for row in cursor.fetchall()}
         if len(written) < len(rows):
             raise _BatchConflict({r[3].id for r in self.rows} - written)
@@ -587,8 +590,9 @@ class _BatchReads(_DatabaseReads):
         keys = sorted(counters)
         if keys:
             columns_ = list(zip(*(key + tuple(counters[key]) for key in keys), strict=True))
+            params = [now, *(list(c) for c in columns_[:4]), *map(numeric_texts, columns_[4:9])]
             with hot_cursor() as cursor:
-                cursor.execute(BATCH_COUNTERS_SQL, [now] + [list(c) for c in columns_])
+                cursor.execute(BATCH_COUNTERS_SQL, [*params, list(columns_[9])])
 
     def revenue(self, ctx: Context, asset: str) -> Account:
         if asset not in self.revenues:
@@ -900,9 +904,23 @@ EVENT_TYPES = (
 ).split()  # of EVENT_COLUMNS, in order
 BATCH_EVENTS_SQL = (
     f"INSERT INTO billing_usageevent ({EVENT_COLUMNS}) "  # noqa: S608 - fixed text
-    f"SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in EVENT_TYPES)}) "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+    "SELECT * FROM unnest("
+    + ", ".join(JSONB_ARRAY if t == "jsonb" else f"%b::{t}[]" for t in EVENT_TYPES)
+    + ") ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
+
+
+def _event_columns(rows: list[list]) -> list:
+    """The parameters of ``BATCH_EVENTS_SQL`` from rows of ``_event_params``."""
+    params: list = []
+    for kind, column in zip(EVENT_TYPES, zip(*rows, strict=True), strict=True):
+        if kind == "numeric":
+            params.append(numeric_texts(column))
+        elif kind == "jsonb":
+            params.append(json_array(value.obj for value in column))
+        else:
+            params.append(list(column))
+    return params
 
 
 # the same as the first part of a statement that then posts its ledger transaction: the
@@ -1686,7 +1704,7 @@ def _flush_periodic(pending, results, now) -> None:
                 for _, ctx, data, period, body in sorted(writable, key=lambda w: w[2].id)
             ]
             with hot_cursor() as cursor:
-                cursor.execute(BATCH_EVENTS_SQL, [list(c) for c in zip(*rows, strict=True)])
+                cursor.execute(BATCH_EVENTS_SQL, _event_columns(rows))
                 inserted = {row[0] for row in cursor.fetchall()}
             for index, _, data, _, body in writable:
                 if data.id in inserted:

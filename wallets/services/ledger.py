@@ -10,6 +10,7 @@ accounts keep no balance row.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -61,6 +62,26 @@ def wallet_create(*, owner: str) -> Wallet:
 
 
 IDLE = TransactionStatus.IDLE
+
+# The set-wise statements of a batch take each column as one array parameter. Two kinds are
+# passed in a cheaper form than psycopg's own (per value, in Python): decimals as text,
+# which PostgreSQL casts to numeric exactly (~0.3 µs a value instead of ~1.8 µs), and JSON
+# values as one JSON array text made into a jsonb[] in order (one ``json.dumps`` of them all,
+# ~0.8 µs a value instead of ~7 µs).
+JSONB_ARRAY = (
+    "(SELECT array_agg(v ORDER BY n) FROM jsonb_array_elements(%b::jsonb) "
+    "WITH ORDINALITY AS j(v, n))"
+)
+
+
+def numeric_texts(values: Iterable[Decimal | None]) -> list[str | None]:
+    """Decimals for a ``%b::numeric[]`` parameter."""
+    return [None if value is None else str(value) for value in values]
+
+
+def json_array(values: Iterable) -> str:
+    """JSON values for a ``JSONB_ARRAY`` parameter."""
+    return json.dumps(list(values))
 
 
 @contextmanager
@@ -380,11 +401,11 @@ def ledger_post_many(
     with hot_cursor() as cursor:
         txns = [post.txn for post in posts]
         cursor.execute(
-            "INSERT INTO wallets_ledgertransaction "
+            "INSERT INTO wallets_ledgertransaction "  # noqa: S608 - fixed text
             "(id, wallet_id, kind, reverses_id, reference, description, created_at, metadata, "
             "counterparty_wallet_id) "
             "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::varchar[], %b::bigint[], "
-            "%b::varchar[], %b::varchar[], %b::timestamptz[], %b::jsonb[], %b::bigint[])",
+            f"%b::varchar[], %b::varchar[], %b::timestamptz[], {JSONB_ARRAY}, %b::bigint[])",
             [
                 ids,
                 [t.wallet_id for t in txns],
@@ -393,7 +414,7 @@ def ledger_post_many(
                 [t.reference for t in txns],
                 [t.description for t in txns],
                 [t.created_at for t in txns],
-                [Jsonb(t.metadata) for t in txns],
+                json_array(t.metadata for t in txns),
                 [t.counterparty_wallet_id for t in txns],
             ],
         )
@@ -409,7 +430,7 @@ def ledger_post_many(
                 [leg.account.pk for _, _, leg in legs],
                 [leg.account.asset_id for _, _, leg in legs],
                 [leg.grant_id for _, _, leg in legs],
-                [leg.amount for _, _, leg in legs],
+                numeric_texts(leg.amount for _, _, leg in legs),
                 [at for _, at, _ in legs],
             ],
         )
@@ -427,7 +448,7 @@ def ledger_post_many(
             cursor.execute(
                 "UPDATE wallets_grant g SET remaining = g.remaining - d.take "
                 "FROM unnest(%b::varchar[], %b::numeric[]) AS d(id, take) WHERE g.id = d.id",
-                [grant_ids, [takes[g] for g in grant_ids]],
+                [grant_ids, numeric_texts(takes[g] for g in grant_ids)],
             )
         account_ids = sorted(moved)
         if account_ids:
@@ -437,8 +458,8 @@ def ledger_post_many(
                 "AS d(id, posted, debt) WHERE a.id = d.id",
                 [
                     account_ids,
-                    [moved[a][0] for a in account_ids],
-                    [moved[a][1] for a in account_ids],
+                    numeric_texts(moved[a][0] for a in account_ids),
+                    numeric_texts(moved[a][1] for a in account_ids),
                 ],
             )
     return [posting_saved(post, txn_id) for txn_id, post in entries]

@@ -1,0 +1,68 @@
+"""The cheaper parameter forms of the batch statements (``numeric_texts``, ``json_array`` with
+``JSONB_ARRAY``) must reach PostgreSQL as exactly what psycopg's own dumpers would send."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wallets.services.ledger import JSONB_ARRAY, hot_cursor, json_array, numeric_texts
+
+pytestmark = pytest.mark.django_db
+
+decimals = st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**20), max_value=10**20)
+# what jsonb stores: text without NUL or lone surrogates (``event_data`` refuses the rest)
+texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def test_decimal_texts_keep_every_digit_and_scale():
+    values = [
+        Decimal("1E+3"),
+        Decimal("0E-12"),
+        Decimal("-0.000000000001"),
+        Decimal("123456789012345678.123456789012"),
+        None,
+        Decimal("1.50"),
+    ]
+    with hot_cursor() as cursor:
+        cursor.execute("SELECT %b::numeric[], %b::numeric[]", [numeric_texts(values), values])
+        as_text, as_decimal = cursor.fetchone()
+    assert as_text == as_decimal
+    assert [str(v) if v is not None else None for v in as_text] == [
+        "1000",
+        "0E-12",
+        "-1E-12",
+        "123456789012345678.123456789012",
+        None,
+        "1.50",
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(decimals, max_size=20))
+def test_any_decimal_arrives_equal(values):
+    with hot_cursor() as cursor:
+        cursor.execute("SELECT %b::numeric[] = %b::numeric[]", [numeric_texts(values), values])
+        assert cursor.fetchone()[0] is not False
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(json_values, min_size=1, max_size=20))
+def test_json_values_arrive_in_order(values):
+    with hot_cursor() as cursor:
+        cursor.execute(
+            f"SELECT n, v FROM unnest(%b::int[], {JSONB_ARRAY}) AS u(n, v)",
+            [list(range(len(values))), json_array(values)],
+        )
+        rows = cursor.fetchall()
+    assert [n for n, _ in rows] == list(range(len(values)))
+    assert [json.loads(v) for _, v in rows] == values  # Django's connection loads jsonb as text
