@@ -58,6 +58,8 @@ from wallets.services import (
     system_account,
 )
 from wallets.services.draws import (
+    DrawableGrant,
+    drawable_grants,
     eligible_grants_by_asset,
     eligible_where,
     in_burn_down_order,
@@ -497,8 +499,8 @@ class _BatchReads(_DatabaseReads):
 
     def __init__(self, wallet_ids: set[int], subscription_ids: set[int], valid_from: datetime):
         self.valid_from = valid_from
-        self.by_wallet: dict[int, list[Grant]] = {w: [] for w in wallet_ids}
-        for grant in rows_as(Grant, BATCH_GRANTS_SQL, [sorted(wallet_ids), valid_from]):
+        self.by_wallet: dict[int, list[DrawableGrant]] = {w: [] for w in wallet_ids}
+        for grant in drawable_grants(BATCH_GRANTS_WHERE, [sorted(wallet_ids), valid_from]):
             self.by_wallet[grant.wallet_id].append(grant)
         self.counters: dict[tuple, Decimal] = {}
         self.revenues: dict[str, Account] = {}
@@ -513,7 +515,9 @@ class _BatchReads(_DatabaseReads):
                 self.counters[(sub, start, price_id)] = billable
 
     def reload(self, wallet_id: int) -> None:
-        self.by_wallet[wallet_id] = rows_as(Grant, BATCH_GRANTS_SQL, [[wallet_id], self.valid_from])
+        self.by_wallet[wallet_id] = drawable_grants(
+            BATCH_GRANTS_WHERE, [[wallet_id], self.valid_from]
+        )
 
     def load(self, ctx: Context, assets: list[str], valid_at: datetime, period, price):
         before = ZERO
@@ -631,9 +635,8 @@ GRANTS_AND_COUNTER_SQL = (
     "FROM (SELECT 1) AS one LEFT JOIN wallets_grant g ON g.wallet_id = %s "
     f"AND g.asset_id = ANY(%s) AND {eligible_where('g')}"
 )
-BATCH_GRANTS_SQL = (
-    f"SELECT {columns(Grant)} FROM wallets_grant "  # noqa: S608 - column names only
-    "WHERE wallet_id = ANY(%s) AND status = 'active' AND remaining > held "
+BATCH_GRANTS_WHERE = (
+    "wallet_id = ANY(%s) AND status = 'active' AND remaining > held "
     "AND (expires_at IS NULL OR expires_at > %s)"
 )
 DATABASE_READS = _DatabaseReads()

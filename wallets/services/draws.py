@@ -24,7 +24,7 @@ from django.db.models import F
 
 from wallets.errors import InsufficientFunds, NegativeBalance
 from wallets.models import Account, Grant
-from wallets.services.ledger import columns, rows_as
+from wallets.services.ledger import columns, hot_cursor, rows_as
 
 ZERO = Decimal(0)
 FAR_FUTURE = datetime.max
@@ -40,6 +40,43 @@ class Funding:
 
     def as_json(self) -> dict:
         return {"grant": self.grant_id, "asset": self.asset, "amount": str(self.amount)}
+
+
+@dataclass(slots=True)
+class DrawableGrant:
+    """What a draw reads of a grant (``is_eligible``, ``burn_down_key``, ``plan_draw``) and
+    lowers (``remaining``), under the same names as on ``Grant``: for a batch that reads
+    the grants of hundreds of wallets at once. Read in binary into this, a grant costs
+    ~8 µs of Python; as a model instance from text, ~35 µs."""
+
+    id: str
+    wallet_id: int
+    asset_id: str
+    purpose: str
+    priority: int
+    remaining: Decimal
+    held: Decimal
+    expires_at: datetime | None
+    meters: list[str] | None
+    status: str
+    created_at: datetime
+
+    @property
+    def pk(self) -> str:
+        return self.id
+
+
+DRAWABLE_COLUMNS = ", ".join(DrawableGrant.__dataclass_fields__)
+
+
+def drawable_grants(where: str, params: Sequence) -> list[DrawableGrant]:
+    """The grants matching ``where`` (SQL over ``wallets_grant``'s columns)."""
+    with hot_cursor(binary=True) as cursor:
+        cursor.execute(
+            f"SELECT {DRAWABLE_COLUMNS} FROM wallets_grant WHERE {where}",  # noqa: S608
+            params,
+        )
+        return [DrawableGrant(*row) for row in cursor.fetchall()]
 
 
 def burn_down_key(grant: Grant, meter: str | None) -> tuple:

@@ -85,13 +85,17 @@ def json_array(values: Iterable) -> str:
 
 
 @contextmanager
-def hot_cursor():
+def hot_cursor(*, binary: bool = False):
     """A server-side binding cursor on Django's connection, for the few fixed statements of
     the metering hot path: PostgreSQL parses and plans each once per connection (prepared;
     ``DB_PREPARE_THRESHOLD``) instead of on every event. Errors are Django's, as from any
-    cursor."""
+    cursor. ``binary``: rows arrive in PostgreSQL's binary format, which psycopg loads in C
+    (timestamps and numbers several times faster than from text); not for JSON columns,
+    which Django's models expect as text."""
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        if binary:
+            cursor.format = psycopg.pq.Format.BINARY
         yield _HotCursor(cursor)
 
 
