@@ -78,7 +78,6 @@ from wallets.services.ledger import (
     ledger_post_many,
     numeric_texts,
     posting,
-    posting_saved,
     rows_as,
     txn_ids_draw,
 )
@@ -478,7 +477,7 @@ class _DatabaseReads:
             code=code,
             period_start=period[0],
             charge=None,
-            txn=None,
+            txn_id=None,
             body=body,
             now=now,
         )
@@ -554,9 +553,8 @@ class _BatchReads(_DatabaseReads):
         if not self.rows:
             return
         posts = [row[6] for row in self.rows if row[6] is not None]
-        ids = txn_ids_draw(len(posts))
-        for post, txn_id in zip(posts, ids, strict=True):
-            post.txn.pk = txn_id  # the event rows name it before it is written
+        ids = txn_ids_draw(len(posts))  # the event rows name them before they are written
+        txn_ids = {id(post): txn_id for post, txn_id in zip(posts, ids, strict=True)}
         rows = [
             _event_params(
                 ctx,
@@ -565,7 +563,7 @@ class _BatchReads(_DatabaseReads):
                 code=code,
                 period_start=period[0],
                 charge=charge,
-                txn=post.txn if post else None,
+                txn_id=txn_ids[id(post)] if post else None,
                 body=body,
                 now=now,
             )
@@ -954,7 +952,7 @@ def _event_params(
     code: str,
     period_start: datetime | None,
     charge: _Charge | None,
-    txn: LedgerTransaction | None,
+    txn_id: int | None,
     body: dict,
     now: datetime,
     hold_id: str = "",
@@ -975,7 +973,7 @@ def _event_params(
         charge.amount if charge else ZERO,
         charge.asset if charge else None,
         charge.accrued if charge else ZERO,
-        txn.pk if txn else None,
+        txn_id,
         charge.price.id if charge and charge.price else None,
         hold_id,
         data.hash(),
@@ -1034,7 +1032,7 @@ def _write_accepted(
         code="",
         period_start=period[0],
         charge=charge,
-        txn=None,
+        txn_id=None,
         body=body,
         now=now,
         hold_id=hold_id,
@@ -1067,8 +1065,6 @@ def _write_accepted(
         if post is not None:
             post.unapplied()
         raise _Duplicate()  # nothing was written
-    if post is not None:
-        posting_saved(post, row[1])
     return Outcome(status_code=201, body=body, txn_id=row[1])
 
 
@@ -1286,7 +1282,7 @@ def _periodic_fields(period, body: dict[str, Any], now) -> dict[str, Any]:
         "code": "",
         "period_start": period[0],
         "charge": None,
-        "txn": None,
+        "txn_id": None,
         "body": body,
         "now": now,
     }
@@ -1670,7 +1666,7 @@ def _charge_locked_batch(items, results, needed, now) -> None:
     _late_invoices_lock(items)
     locked: dict[int, dict[str, Account]] = {}
     for account in rows_as(
-        Account, BATCH_LOCK_SQL, [[w for w, _ in needed], [a for _, a in needed]]
+        Account, BATCH_LOCK_SQL, [[w for w, _ in needed], [a for _, a in needed]], binary=True
     ):
         locked.setdefault(account.wallet_id, {})[account.asset_id] = account
     reads = _BatchReads(
