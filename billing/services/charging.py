@@ -1557,7 +1557,7 @@ def _stored_events(ids: list[str]) -> dict[str, tuple]:
 
 def _contexts(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
     ordered = sorted(pairs)
-    with hot_cursor() as cursor:
+    with hot_cursor(binary=True) as cursor:  # timestamps parsed in C, not from text
         cursor.execute(RESOLVE_MANY_SQL, [[c for c, _ in ordered], [m for _, m in ordered]])
         return {(row[25], row[26]): row for row in cursor.fetchall()}
 
