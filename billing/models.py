@@ -145,7 +145,9 @@ class UsageEvent(models.Model):
     subscription = models.ForeignKey(
         Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )
-    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="events")
+    meter = models.ForeignKey(
+        Meter, on_delete=models.PROTECT, related_name="events", db_constraint=False
+    )
     quantity = AmountField()
     timestamp = models.DateTimeField()
     properties = models.JSONField(default=dict, blank=True)
@@ -156,7 +158,13 @@ class UsageEvent(models.Model):
     billable = AmountField(default=0)
     amount = AmountField(default=0)
     asset = models.ForeignKey(
-        Asset, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+        Asset,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     accrued = AmountField(default=0)
     ledger_transaction = models.ForeignKey(
@@ -168,7 +176,12 @@ class UsageEvent(models.Model):
         db_index=False,
     )
     price = models.ForeignKey(
-        "plans.Price", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "plans.Price",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
     )
     hold_id = models.CharField(
         max_length=255, blank=True, default="", help_text="The hold this event captured."

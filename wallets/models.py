@@ -337,7 +337,9 @@ class LedgerEntry(models.Model):
     account = models.ForeignKey(
         Account, on_delete=models.PROTECT, related_name="entries", db_index=False
     )
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False)
+    asset = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     grant = models.ForeignKey(
         Grant,
         null=True,

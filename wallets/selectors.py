@@ -91,6 +91,16 @@ CHECKS: tuple[tuple[int, str, str], ...] = (
         """,
     ),
     (
+        # an entry's asset is its account's (the entries keep no foreign key to the asset
+        # table: ADR 0007); the account's own asset key is checked by PostgreSQL
+        1,
+        "entry {0} (account {1}) asset",
+        """
+        SELECT e.id, e.account_id, e.asset_id, a.asset_id FROM wallets_ledgerentry e
+        JOIN wallets_account a ON a.id = e.account_id WHERE e.asset_id <> a.asset_id
+        """,
+    ),
+    (
         2,
         "account {0} (wallet {1}) posted",
         """
@@ -182,7 +192,9 @@ def ledger_reconcile() -> list[Drift]:
                 a, b, c, *rest = row
                 d = rest[0] if rest else None
                 place = where.format(a, b)
-                if invariant == 1 and "transaction" in where:
+                if where.startswith("entry"):
+                    detail = f"asset {c}, its account's {d}"
+                elif invariant == 1 and "transaction" in where:
                     detail = f"entries sum to {c}, not 0"
                 elif invariant == 1:
                     detail = f"all entries sum to {b}, not 0"

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from tests.wallets.helpers import add_grant
-from wallets.models import Account, Grant, LedgerEntry, LedgerTransaction
+from wallets.models import Account, Asset, Grant, LedgerEntry, LedgerTransaction
 from wallets.selectors import Drift, ledger_reconcile
 from wallets.services import (
     HoldLeg,
@@ -99,6 +99,33 @@ def test_unbalanced_transaction(ledger):
             "all entries sum to 1.000000000000, not 0",
             "entries sum to 1.000000000000, not 0",
         ]
+    assert ledger_reconcile() == []
+
+
+def test_an_entry_in_another_asset_than_its_account(ledger):
+    """The entries' asset column has no foreign key (ADR 0007): reconcile holds it to the
+    account's asset, which is stricter than the key was."""
+    a = ledger["a"]
+    revenue = Account.objects.get(system_code="revenue", asset_id="USD")
+    with planted():
+        Asset.objects.get_or_create(
+            code="EUR", defaults={"name": "Euro", "kind": "currency", "decimals": 2}
+        )
+        txn = LedgerTransaction.objects.create(kind="draw", wallet_id=a.wallet_id)
+        wrong = LedgerEntry.objects.create(
+            transaction=txn, account=a, asset_id="EUR", amount=D("-1")
+        )
+        also = LedgerEntry.objects.create(
+            transaction=txn, account=revenue, asset_id="EUR", amount=D("1")
+        )
+        drifts = sorted(d.where for d in ledger_reconcile() if d.invariant == 1)
+        assert drifts == [  # the transaction balances in EUR: only its entries are named
+            f"entry {wrong.pk} (account {a.pk}) asset",
+            f"entry {also.pk} (account {revenue.pk}) asset",
+        ]
+        assert {d.detail for d in ledger_reconcile() if d.invariant == 1} == {
+            "asset EUR, its account's USD"
+        }
     assert ledger_reconcile() == []
 
 
