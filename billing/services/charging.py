@@ -288,7 +288,12 @@ def _resolve(data: EventData, *, api_key_hash: str | None = None) -> Context:
     return ctx
 
 
-def _period(ctx: Context, data: EventData, now: datetime) -> tuple[datetime, datetime]:
+def _period(
+    ctx: Context, data: EventData, now: datetime, known: dict | None = None
+) -> tuple[datetime, datetime]:
+    """The event's period, after the checks of its time. ``known``: the last period found
+    per series (anchor, interval), kept by a batch; the periods of a series partition time,
+    so one that contains the timestamp is the period (the arithmetic is skipped)."""
     tolerance = timedelta(seconds=settings.BILLFOLD["FUTURE_EVENT_TOLERANCE_SECONDS"])
     if data.timestamp > now + tolerance:
         raise InvalidTimestamp(
@@ -303,7 +308,13 @@ def _period(ctx: Context, data: EventData, now: datetime) -> tuple[datetime, dat
         raise NoActiveSubscription(f"{data.customer}'s subscription ended.")
     if data.timestamp < ctx.anchor:
         raise PeriodClosed("The event falls in a period billed under an earlier plan interval.")
-    return period_containing(ctx.anchor, ctx.interval, data.timestamp)
+    if known is None:
+        return period_containing(ctx.anchor, ctx.interval, data.timestamp)
+    series = (ctx.anchor, ctx.interval)
+    period = known.get(series)
+    if period is None or not period[0] <= data.timestamp < period[1]:
+        period = known[series] = period_containing(ctx.anchor, ctx.interval, data.timestamp)
+    return period
 
 
 def _check_open(ctx: Context, period: tuple[datetime, datetime]) -> None:
@@ -1514,6 +1525,8 @@ def events_charge_batch(
     pending: list[tuple[int, Context, EventData, tuple[datetime, datetime]]] = []
     first_seen: dict[str, int] = {}
     again: list[int] = []  # an id seen earlier in this batch: answered as its replay
+    built: dict[tuple[str, str], Context] = {}  # per (customer, meter)
+    periods: dict[tuple, tuple[datetime, datetime]] = {}  # see ``_period``
     for index, data in enumerate(events):
         if data.id in first_seen:
             again.append(index)
@@ -1523,8 +1536,9 @@ def events_charge_batch(
             if data.id in stored:
                 results[index] = _replayed(data, *stored[data.id])
                 continue
-            ctx = _context(contexts[(data.customer, data.meter)], data)
-            period = _period(ctx, data, now)
+            pair = (data.customer, data.meter)
+            ctx = built.get(pair) or built.setdefault(pair, _context(contexts[pair], data))
+            period = _period(ctx, data, now, periods)
             price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
             if realtime(ctx, price):
                 realtime_events.append((index, ctx, data, period, price))

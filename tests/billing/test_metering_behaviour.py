@@ -979,3 +979,31 @@ def test_event_hold_and_grant_ids_with_a_slash_are_reachable(api, clock):
     assert voided.status_code == 200, voided.content
     assert Grant.objects.get(pk="topup/2026/01").status == "voided"
     assert api.get("/api/v1/events/req/43").status_code == 404
+
+
+def test_a_batch_alternating_between_two_periods_puts_each_event_in_its_own(api, clock):
+    """A batch remembers the last period it found per series (``_period``'s ``known``): an
+    event outside it must still get its own period, however the events alternate."""
+    setup_meter(api, "requests", "requests", "count")
+    setup_plan(api, "flat", [per_unit("requests", "1.00")])
+    setup_customer(api, plan="flat", overage="invoice", start="2025-12-01T00:00:00Z")
+    times = ["12-20T12:00", "01-05T12:00", "12-21T12:00", "01-06T12:00", "12-31T23:59:59"]
+    events = [
+        {"id": f"p{i}", "customer": "acme", "meter": "requests", "timestamp": f"{year}-{t}Z"}
+        for i, t in enumerate(times)
+        for year in ["2025" if t.startswith("12") else "2026"]
+    ]
+    r = api.post("/api/v1/events/batch", {"events": events}, format="json")
+    assert r.status_code == 200, r.content
+    assert {x["status"] for x in r.json()["results"]} == {"accepted"}
+    december = datetime(2025, 12, 1, tzinfo=UTC)
+    january = datetime(2026, 1, 1, tzinfo=UTC)
+    assert [UsageEvent.objects.get(event_id=f"p{i}").period_start for i in range(5)] == [
+        december,
+        january,
+        december,
+        january,
+        december,
+    ]
+    assert counter("acme", december)[-1] == 3
+    assert counter("acme", january)[-1] == 2
