@@ -371,7 +371,7 @@ def posting(
     params = [
         wallet_id,
         kind,
-        reverses.pk if reverses is not None else None,
+        head.reverses_id,
         head.reference,
         head.description,
         now,
