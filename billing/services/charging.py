@@ -74,11 +74,13 @@ from wallets.services.ledger import (
     hot_cursor,
     hot_pipeline,
     instances,
+    int_array,
     json_array,
     ledger_post_many,
     numeric_texts,
     posting,
     rows_as,
+    text_array,
     txn_ids_draw,
 )
 
@@ -272,7 +274,7 @@ RESOLVE_MANY_SQL = (
     .replace("e.request_hash, e.response, e.status", "NULL, NULL, NULL")
     .rstrip()
     + ", p.customer, p.meter\n"
-    + """FROM unnest(%s::varchar[], %s::varchar[]) AS p(customer, meter)
+    + """FROM unnest(%b::varchar[], %b::varchar[]) AS p(customer, meter)
 LEFT JOIN billing_customer c ON c.external_id = p.customer
 LEFT JOIN billing_subscription s
        ON s.customer_id = c.id AND s.status IN ('trialing', 'active', 'canceled')
@@ -337,9 +339,11 @@ def _check_open(ctx: Context, period: tuple[datetime, datetime]) -> None:
         )
 
 
+QUANTA = tuple(Decimal(1).scaleb(-places) for places in range(13))
+
+
 def _money_text(value: Decimal, is_currency: bool, decimals: int) -> str:
-    places = 12 if is_currency else decimals
-    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
+    return format(value.quantize(QUANTA[12 if is_currency else decimals]), "f")
 
 
 def _plain(value: Decimal) -> str:
@@ -510,7 +514,9 @@ class _BatchReads(_DatabaseReads):
     def __init__(self, wallet_ids: set[int], subscription_ids: set[int], valid_from: datetime):
         self.valid_from = valid_from
         self.by_wallet: dict[int, list[DrawableGrant]] = {w: [] for w in wallet_ids}
-        for grant in drawable_grants(BATCH_GRANTS_WHERE, [sorted(wallet_ids), valid_from]):
+        for grant in drawable_grants(
+            BATCH_GRANTS_WHERE, [int_array(sorted(wallet_ids)), valid_from]
+        ):
             self.by_wallet[grant.wallet_id].append(grant)
         self.counters: dict[tuple, Decimal] = {}
         self.revenues: dict[str, Account] = {}
@@ -518,15 +524,15 @@ class _BatchReads(_DatabaseReads):
         with hot_cursor() as cursor:
             cursor.execute(
                 "SELECT subscription_id, period_start, price_id, billable "
-                "FROM billing_usagecounter WHERE subscription_id = ANY(%s)",
-                [sorted(subscription_ids)],
+                "FROM billing_usagecounter WHERE subscription_id = ANY(%b::bigint[])",
+                [int_array(sorted(subscription_ids))],
             )
             for sub, start, price_id, billable in cursor.fetchall():
                 self.counters[(sub, start, price_id)] = billable
 
     def reload(self, wallet_id: int) -> None:
         self.by_wallet[wallet_id] = drawable_grants(
-            BATCH_GRANTS_WHERE, [[wallet_id], self.valid_from]
+            BATCH_GRANTS_WHERE, [int_array([wallet_id]), self.valid_from]
         )
 
     def load(self, ctx: Context, assets: list[str], valid_at: datetime, period, price):
@@ -566,24 +572,9 @@ class _BatchReads(_DatabaseReads):
         posts = [row[6] for row in self.rows if row[6] is not None]
         ids = txn_ids_draw(len(posts))  # the event rows name them before they are written
         txn_ids = {id(post): txn_id for post, txn_id in zip(posts, ids, strict=True)}
-        rows = [
-            _event_params(
-                ctx,
-                data,
-                status=status,
-                code=code,
-                period_start=period[0],
-                charge=charge,
-                txn_id=txn_ids[id(post)] if post else None,
-                body=body,
-                now=now,
-            )
-            for status, code, ctx, data, period, charge, post, body in sorted(
-                self.rows, key=lambda r: r[3].id
-            )
-        ]
+        rows = sorted(self.rows, key=lambda r: r[3].id)
         with hot_cursor() as cursor:
-            cursor.execute(BATCH_EVENTS_SQL, _event_columns(rows))
+            cursor.execute(BATCH_EVENTS_SQL, _batch_event_columns(rows, txn_ids, now))
             written = {row[0] for row in cursor.fetchall()}
         if len(written) < len(rows):
             raise _BatchConflict({r[3].id for r in self.rows} - written)
@@ -603,9 +594,11 @@ class _BatchReads(_DatabaseReads):
         keys = sorted(counters)
         if keys:
             columns_ = list(zip(*(key + tuple(counters[key]) for key in keys), strict=True))
-            params = [now, *(list(c) for c in columns_[:4]), *map(numeric_texts, columns_[4:9])]
+            subscriptions, starts, prices, ends = columns_[:4]
+            params = [now, int_array(subscriptions), list(starts), int_array(prices), list(ends)]
+            params += [*map(numeric_texts, columns_[4:9]), int_array(columns_[9])]
             with hot_cursor() as cursor:
-                cursor.execute(BATCH_COUNTERS_SQL, [*params, list(columns_[9])])
+                cursor.execute(BATCH_COUNTERS_SQL, params)
 
     def revenue(self, ctx: Context, asset: str) -> Account:
         if asset not in self.revenues:
@@ -645,7 +638,7 @@ GRANTS_AND_COUNTER_SQL = (
     f"AND g.asset_id = ANY(%s) AND {eligible_where('g')}"
 )
 BATCH_GRANTS_WHERE = (
-    "wallet_id = ANY(%s) AND status = 'active' AND remaining > held "
+    "wallet_id = ANY(%b::bigint[]) AND status = 'active' AND remaining > held "
     "AND (expires_at IS NULL OR expires_at > %s)"
 )
 DATABASE_READS = _DatabaseReads()
@@ -922,17 +915,60 @@ BATCH_EVENTS_SQL = (
 )
 
 
+ARRAY_FORMS = {
+    "numeric": numeric_texts,
+    "jsonb": json_array,
+    "bigint": int_array,
+    "varchar": text_array,
+    "timestamptz": list,
+}
+
+
 def _event_columns(rows: list[list]) -> list:
     """The parameters of ``BATCH_EVENTS_SQL`` from rows of ``_event_params``."""
-    params: list = []
-    for kind, column in zip(EVENT_TYPES, zip(*rows, strict=True), strict=True):
-        if kind == "numeric":
-            params.append(numeric_texts(column))
-        elif kind == "jsonb":
-            params.append(json_array(value.obj for value in column))
-        else:
-            params.append(list(column))
-    return params
+    return _array_forms(
+        [value.obj for value in column] if kind == "jsonb" else column
+        for kind, column in zip(EVENT_TYPES, zip(*rows, strict=True), strict=True)
+    )
+
+
+def _array_forms(columns: Iterable) -> list:
+    """``BATCH_EVENTS_SQL``'s parameters from its columns' values, each in the form its
+    type is passed in (see ``wallets.services.ledger``)."""
+    return [ARRAY_FORMS[kind](column) for kind, column in zip(EVENT_TYPES, columns, strict=True)]
+
+
+def _batch_event_columns(rows: list[tuple], txn_ids: dict[int, int], now: datetime) -> list:
+    """``BATCH_EVENTS_SQL``'s parameters for the rows a batch decided (``_BatchReads.rows``),
+    column by column: the columns of ``_event_params`` without making each row first."""
+    charges = [row[5] for row in rows]
+    datas = [row[3] for row in rows]
+    ctxs = [row[2] for row in rows]
+    return _array_forms(
+        [
+            [data.id for data in datas],
+            [ctx.customer_id for ctx in ctxs],
+            [ctx.subscription_id for ctx in ctxs],
+            [ctx.meter_id for ctx in ctxs],
+            [data.quantity for data in datas],
+            [data.timestamp for data in datas],
+            [data.properties for data in datas],
+            [row[0] for row in rows],
+            [row[1] for row in rows],
+            [row[4][0] for row in rows],
+            [ZERO if c is None else c.included for c in charges],
+            [ZERO if c is None else c.billable for c in charges],
+            [ZERO if c is None else c.amount for c in charges],
+            [None if c is None else c.asset for c in charges],
+            [ZERO if c is None else c.accrued for c in charges],
+            [None if row[6] is None else txn_ids[id(row[6])] for row in rows],
+            [None if c is None or c.price is None else c.price.id for c in charges],
+            [""] * len(rows),
+            [data.hash() for data in datas],
+            [row[7] for row in rows],
+            [now] * len(rows),
+        ]
+    )
 
 
 # the same as the first part of a statement that then posts its ledger transaction: the
@@ -1563,8 +1599,8 @@ def _stored_events(ids: list[str]) -> dict[str, tuple]:
     with hot_cursor() as cursor:
         cursor.execute(
             "SELECT event_id, request_hash, response, status FROM billing_usageevent "
-            "WHERE event_id = ANY(%s)",
-            [ids],
+            "WHERE event_id = ANY(%b::varchar[])",
+            [text_array(ids)],
         )
         return {row[0]: row[1:] for row in cursor.fetchall()}
 
@@ -1572,17 +1608,20 @@ def _stored_events(ids: list[str]) -> dict[str, tuple]:
 def _contexts(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
     ordered = sorted(pairs)
     with hot_cursor(binary=True) as cursor:  # timestamps parsed in C, not from text
-        cursor.execute(RESOLVE_MANY_SQL, [[c for c, _ in ordered], [m for _, m in ordered]])
+        cursor.execute(
+            RESOLVE_MANY_SQL,
+            [text_array(c for c, _ in ordered), text_array(m for _, m in ordered)],
+        )
         return {(row[25], row[26]): row for row in cursor.fetchall()}
 
 
 EXISTING_ACCOUNTS_SQL = (
     "SELECT wallet_id, asset_id FROM wallets_account "
-    "WHERE (wallet_id, asset_id) IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[]))"
+    "WHERE (wallet_id, asset_id) IN (SELECT * FROM unnest(%b::bigint[], %b::varchar[]))"
 )
 BATCH_LOCK_SQL = (
     f"SELECT {columns(Account)} FROM wallets_account "  # noqa: S608 - column names only
-    "WHERE (wallet_id, asset_id) IN (SELECT * FROM unnest(%s::bigint[], %s::varchar[])) "
+    "WHERE (wallet_id, asset_id) IN (SELECT * FROM unnest(%b::bigint[], %b::varchar[])) "
     "ORDER BY id FOR UPDATE"
 )
 
@@ -1602,7 +1641,7 @@ def _charge_realtime(items, results, now) -> list[int]:
     # inside it, an uncommitted new row would make a single event that holds another of the
     # wallet's account locks wait for this batch while the batch waits for that lock.
     with hot_cursor() as cursor:  # a read without locks: most accounts exist
-        cursor.execute(EXISTING_ACCOUNTS_SQL, [[w for w, _ in needed], [a for _, a in needed]])
+        cursor.execute(EXISTING_ACCOUNTS_SQL, _pairs_arrays(needed))
         missing = set(needed) - set(cursor.fetchall())
     if missing:
         Account.objects.bulk_create(
@@ -1624,6 +1663,10 @@ def _charge_realtime(items, results, now) -> list[int]:
         )
         duplicates += _charge_part(part, results, now)
     return duplicates
+
+
+def _pairs_arrays(pairs: list[tuple[int, str]]) -> list[str]:
+    return [int_array(w for w, _ in pairs), text_array(a for _, a in pairs)]
 
 
 def _accounts_needed(items) -> list[tuple[int, str]]:
@@ -1679,9 +1722,7 @@ def _late_invoices_lock(items) -> None:
 def _charge_locked_batch(items, results, needed, now) -> None:
     _late_invoices_lock(items)
     locked: dict[int, dict[str, Account]] = {}
-    for account in rows_as(
-        Account, BATCH_LOCK_SQL, [[w for w, _ in needed], [a for _, a in needed]], binary=True
-    ):
+    for account in rows_as(Account, BATCH_LOCK_SQL, _pairs_arrays(needed), binary=True):
         locked.setdefault(account.wallet_id, {})[account.asset_id] = account
     reads = _BatchReads(
         set(locked),

@@ -1,5 +1,6 @@
 """The cheaper parameter forms of the batch statements (``numeric_texts``, ``json_array`` with
-``JSONB_ARRAY``) must reach PostgreSQL as exactly what psycopg's own dumpers would send."""
+``JSONB_ARRAY``, ``int_array``, ``text_array``) must reach PostgreSQL as exactly what
+psycopg's own dumpers would send."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wallets.services.ledger import JSONB_ARRAY, hot_cursor, json_array, numeric_texts
+from wallets.services.ledger import (
+    JSONB_ARRAY,
+    hot_cursor,
+    int_array,
+    json_array,
+    numeric_texts,
+    text_array,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +74,33 @@ def test_json_values_arrive_in_order(values):
         rows = cursor.fetchall()
     assert [n for n, _ in rows] == list(range(len(values)))
     assert [json.loads(v) for _, v in rows] == values  # Django's connection loads jsonb as text
+
+
+def test_array_texts_keep_nulls_quotes_backslashes_and_the_word_null():
+    strings = ['a"b', "c\\d", "NULL", None, "", " x ", "{,}", "é€😀"]
+    ints = [1, None, -(2**63), 2**63 - 1, 0]
+    with hot_cursor() as cursor:
+        cursor.execute("SELECT %b::varchar[], %b::bigint[]", [text_array(strings), int_array(ints)])
+        assert cursor.fetchone() == (strings, ints)
+
+
+def test_an_int_array_takes_only_integers():
+    with pytest.raises(ValueError):
+        int_array(["1},{2"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.none() | texts, max_size=20),
+    st.lists(st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1), max_size=20),
+)
+def test_any_strings_and_integers_arrive_equal(strings, ints):
+    with hot_cursor() as cursor:
+        cursor.execute(
+            "SELECT %b::varchar[] IS NOT DISTINCT FROM %b::varchar[], "
+            "%b::bigint[] IS NOT DISTINCT FROM %b::bigint[], %b::varchar[]",
+            [text_array(strings), strings, int_array(ints), ints, text_array(strings)],
+        )
+        same_strings, same_ints, arrived = cursor.fetchone()
+    assert same_strings is True and same_ints is True
+    assert arrived == strings

@@ -23,7 +23,12 @@ from .ledger import hot_cursor
 MAX_KEY_LENGTH = 255
 
 
+PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
 def _canonical(value: Any) -> Any:
+    if type(value) in PLAIN_TYPES:  # the common case first: the checks below are slower
+        return value
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, Mapping):

@@ -75,6 +75,28 @@ JSONB_ARRAY = (
 )
 
 
+def int_array(values: Iterable[int | None]) -> str:
+    """Integers for a ``%b::bigint[]`` parameter, as PostgreSQL's array text (~0.25 µs a
+    value; psycopg's binary list dumper, which also scans the list for its element type,
+    ~0.5 µs, and its text one ~1.7 µs)."""
+    return "{" + ",".join(["NULL" if v is None else str(int(v)) for v in values]) + "}"
+
+
+def text_array(values: Iterable[str | None]) -> str:
+    """Strings for a ``%b::varchar[]`` parameter, as PostgreSQL's array text: each quoted,
+    with its quotes and backslashes escaped."""
+    return (
+        "{"
+        + ",".join(
+            [
+                "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                for v in values
+            ]
+        )
+        + "}"
+    )
+
+
 def numeric_texts(values: Iterable[Decimal | None]) -> list[str | None]:
     """Decimals for a ``%b::numeric[]`` parameter."""
     return [None if value is None else str(value) for value in values]
@@ -419,8 +441,10 @@ def txn_ids_draw(count: int) -> list[int]:
         return []
     with hot_cursor() as cursor:
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('wallets_ledgertransaction', 'id')) "
-            "FROM generate_series(1, %b)",
+            # the sequence's name looked up once, not once per id (~7 µs each)
+            "WITH seq AS MATERIALIZED (SELECT "
+            "pg_get_serial_sequence('wallets_ledgertransaction', 'id')::regclass AS s) "
+            "SELECT nextval(seq.s) FROM seq, generate_series(1, %b)",
             [count],
         )
         return [row[0] for row in cursor.fetchall()]
@@ -444,15 +468,15 @@ def ledger_post_many(posts: Sequence[Posting], ids: Sequence[int] | None = None)
             "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::varchar[], %b::bigint[], "
             f"%b::varchar[], %b::varchar[], %b::timestamptz[], {JSONB_ARRAY}, %b::bigint[])",
             [
-                ids,
-                [t.wallet_id for t in txns],
-                [t.kind for t in txns],
-                [t.reverses_id for t in txns],
-                [t.reference for t in txns],
-                [t.description for t in txns],
+                int_array(ids),
+                int_array(t.wallet_id for t in txns),
+                text_array(t.kind for t in txns),
+                int_array(t.reverses_id for t in txns),
+                text_array(t.reference for t in txns),
+                text_array(t.description for t in txns),
                 [t.created_at for t in txns],
                 json_array(t.metadata for t in txns),
-                [t.counterparty_wallet_id for t in txns],
+                int_array(t.counterparty_wallet_id for t in txns),
             ],
         )
         entries = [(txn_id, post) for txn_id, post in zip(ids, posts, strict=True)]
@@ -465,10 +489,10 @@ def ledger_post_many(posts: Sequence[Posting], ids: Sequence[int] | None = None)
             "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::varchar[], %b::varchar[], "
             "%b::numeric[], %b::timestamptz[])",
             [
-                [t for t, _, _ in legs],
-                [leg.account.pk for _, _, leg in legs],
-                [leg.account.asset_id for _, _, leg in legs],
-                [leg.grant_id for _, _, leg in legs],
+                int_array(t for t, _, _ in legs),
+                int_array(leg.account.pk for _, _, leg in legs),
+                text_array(leg.account.asset_id for _, _, leg in legs),
+                text_array(leg.grant_id for _, _, leg in legs),
                 numeric_texts(leg.amount for _, _, leg in legs),
                 [at for _, at, _ in legs],
             ],
@@ -487,7 +511,7 @@ def ledger_post_many(posts: Sequence[Posting], ids: Sequence[int] | None = None)
             cursor.execute(
                 "UPDATE wallets_grant g SET remaining = g.remaining - d.take "
                 "FROM unnest(%b::varchar[], %b::numeric[]) AS d(id, take) WHERE g.id = d.id",
-                [grant_ids, numeric_texts(takes[g] for g in grant_ids)],
+                [text_array(grant_ids), numeric_texts(takes[g] for g in grant_ids)],
             )
         account_ids = sorted(moved)
         if account_ids:
@@ -496,7 +520,7 @@ def ledger_post_many(posts: Sequence[Posting], ids: Sequence[int] | None = None)
                 "debt = a.debt + d.debt FROM unnest(%b::bigint[], %b::numeric[], %b::numeric[]) "
                 "AS d(id, posted, debt) WHERE a.id = d.id",
                 [
-                    account_ids,
+                    int_array(account_ids),
                     numeric_texts(moved[a][0] for a in account_ids),
                     numeric_texts(moved[a][1] for a in account_ids),
                 ],
