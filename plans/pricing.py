@@ -321,6 +321,8 @@ def price_spec_as_data(spec: PriceSpec) -> dict[str, Any]:
 
 
 def _check_quantity(value: Decimal, name: str) -> Decimal:
+    if type(value) is Decimal and value.is_finite() and value >= 0:
+        return value  # the common case, without the checks and copy below
     if isinstance(value, bool) or not isinstance(value, Decimal | int):
         raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
     value = Decimal(value)
@@ -371,21 +373,26 @@ def total_amount(spec: PriceSpec, quantity: Decimal) -> Decimal:
     """
     quantity = _check_quantity(quantity, "quantity")
     with localcontext(_EXACT):
-        if quantity.is_zero():
-            return ZERO
-        if spec.model == PER_UNIT:
-            return quantity * _required(spec.unit_price, PER_UNIT, "unit_price")
-        if spec.model == PACKAGE:
-            size = _required(spec.package_size, PACKAGE, "package_size")
-            price = _required(spec.package_price, PACKAGE, "package_price")
-            whole, rest = divmod(quantity, size)
-            packages = whole + (1 if rest else 0)
-            return packages * price
-        if spec.model == GRADUATED:
-            return _graduated_total(spec.tiers, quantity)
-        if spec.model == VOLUME:
-            tier = _volume_tier(spec.tiers, quantity)
-            return quantity * tier.unit_price + tier.flat_fee
+        return _total(spec, quantity)
+
+
+def _total(spec: PriceSpec, quantity: Decimal) -> Decimal:
+    """``total_amount`` of a checked quantity, in the exact context."""
+    if quantity.is_zero():
+        return ZERO
+    if spec.model == PER_UNIT:
+        return quantity * _required(spec.unit_price, PER_UNIT, "unit_price")
+    if spec.model == PACKAGE:
+        size = _required(spec.package_size, PACKAGE, "package_size")
+        price = _required(spec.package_price, PACKAGE, "package_price")
+        whole, rest = divmod(quantity, size)
+        packages = whole + (1 if rest else 0)
+        return packages * price
+    if spec.model == GRADUATED:
+        return _graduated_total(spec.tiers, quantity)
+    if spec.model == VOLUME:
+        tier = _volume_tier(spec.tiers, quantity)
+        return quantity * tier.unit_price + tier.flat_fee
     raise ValueError(f"unknown price model {spec.model!r}")
 
 
@@ -408,8 +415,8 @@ def increment_amount(
     quantity = _check_quantity(quantity, "quantity")
     with localcontext(_EXACT):
         after = before + quantity
-        return round_half_up(total_amount(spec, after), places) - round_half_up(
-            total_amount(spec, before), places
+        return round_half_up(_total(spec, after), places) - round_half_up(
+            _total(spec, before), places
         )
 
 
@@ -424,7 +431,10 @@ def round_half_up(amount: Decimal, places: int) -> Decimal:
         raise TypeError(f"amount must be a Decimal, not {type(amount).__name__}")
     if not 0 <= places <= 100:
         raise ValueError("places must be between 0 and 100")
-    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_ROUNDING)
+    return amount.quantize(_QUANTA[places], rounding=ROUND_HALF_UP, context=_ROUNDING)
+
+
+_QUANTA = tuple(Decimal(1).scaleb(-places) for places in range(101))
 
 
 def round_money(amount: Decimal, decimals: int) -> Decimal:

@@ -21,6 +21,11 @@ from decimal import Decimal
 
 import psycopg
 from django.db import connection, transaction
+from django.db.models import Model
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
@@ -209,6 +214,8 @@ def instances(model, rows) -> list:
     fields = model._meta.concrete_fields
     names = [f.attname for f in fields]
     converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+    if not converters and _made_plainly(model):
+        return [_plain_instance(model, names, row) for row in rows]
     made = []
     for row in rows:
         if converters:
@@ -217,6 +224,37 @@ def instances(model, rows) -> list:
                 row[i] = convert(row[i], None, connection)
         made.append(model.from_db("default", names, row))
     return made
+
+
+def _made_plainly(model) -> bool:
+    """Whether an instance of ``model`` loaded from the database is no more than its
+    attributes and state: no ``__init__`` of its own, nothing listening to its init
+    signals, only Django's own descriptors on its fields (a field type with a descriptor of
+    its own, such as a money field, needs ``__init__``)."""
+    return (
+        model.__init__ is Model.__init__
+        and not pre_init.has_listeners(model)
+        and not post_init.has_listeners(model)
+        and all(
+            type(model.__dict__.get(f.attname)) in DJANGO_DESCRIPTORS
+            for f in model._meta.concrete_fields
+        )
+    )
+
+
+DJANGO_DESCRIPTORS = (DeferredAttribute, ForeignKeyDeferredAttribute)
+
+
+def _plain_instance(model, names: list[str], row):
+    """What ``Model.from_db`` makes, made directly (~1.5 µs instead of ~9 µs: ``__init__``
+    sets each field through its descriptor and sends two signals, for nothing here)."""
+    instance = model.__new__(model)
+    state = ModelState()
+    state.adding = False
+    state.db = "default"
+    instance.__dict__.update(zip(names, row, strict=True))
+    instance._state = state
+    return instance
 
 
 def columns(model, alias: str = "") -> str:
