@@ -521,7 +521,7 @@ class _BatchReads(_DatabaseReads):
         self.counters: dict[tuple, Decimal] = {}
         self.revenues: dict[str, Account] = {}
         self.rows: list[tuple] = []  # what the batch decided, written by ``flush``
-        with hot_cursor() as cursor:
+        with hot_cursor(binary=True) as cursor:
             cursor.execute(
                 "SELECT subscription_id, period_start, price_id, billable "
                 "FROM billing_usagecounter WHERE subscription_id = ANY(%b::bigint[])",
@@ -553,7 +553,7 @@ class _BatchReads(_DatabaseReads):
         self.rows.append(("declined", code, ctx, data, period, None, None, body))
 
     def write_accepted(self, ctx, data, accounts, period, charge, now, decimals) -> Outcome:
-        post, fundings = _plan_posting(ctx, data, accounts, charge, reads=self)
+        post, fundings = _plan_posting(ctx, data, accounts, charge, reads=self, now=now)
         if post is not None:
             post.applied()  # the balances in the answer are the ones after this charge
         body = _body(ctx, data, "accepted", charge, fundings, accounts, decimals)
@@ -758,9 +758,11 @@ def _plan_posting(
     reference: str = "",
     after: str = "",
     reads: _DatabaseReads = DATABASE_READS,
+    now: datetime | None = None,
 ) -> tuple[Posting | None, list[Funding]]:
     """The ledger side of what ``_decide`` decided: the grants it draws and one balanced
-    transaction (None when nothing moves)."""
+    transaction (None when nothing moves), made at ``now`` (the event's receipt, as the
+    database function posts it)."""
     fundings: list[Funding] = []
     legs: list[Leg] = []
     for asset, plan in ((ctx.unit, charge.unit_plan), (charge.asset, charge.money_plan)):
@@ -798,6 +800,7 @@ def _plan_posting(
         grant_takes=[(f.grant_id, f.amount) for f in fundings if f.grant_id is not None],
         after=after,
         with_sql=reads.posts_one_by_one,
+        now=now,
     )
     return post, fundings
 
@@ -1066,6 +1069,7 @@ def _write_accepted(
         overdraw=overdraw,
         kind=kind,
         reference=reference,
+        now=now,
     )
     if post is not None:
         post.applied()  # the balances in the answer are the ones after this charge
@@ -1640,7 +1644,7 @@ def _charge_realtime(items, results, now) -> list[int]:
     # Missing accounts are made before the transaction (committed at once, empty): made
     # inside it, an uncommitted new row would make a single event that holds another of the
     # wallet's account locks wait for this batch while the batch waits for that lock.
-    with hot_cursor() as cursor:  # a read without locks: most accounts exist
+    with hot_cursor(binary=True) as cursor:  # a read without locks: most accounts exist
         cursor.execute(EXISTING_ACCOUNTS_SQL, _pairs_arrays(needed))
         missing = set(needed) - set(cursor.fetchall())
     if missing:

@@ -367,12 +367,13 @@ def posting(
     """The SQL of one balanced transaction (see ``Posting``). ``grant_takes`` lowers grants'
     remainders in the same statement (a draw's plan); the caller holds the account locks.
     ``after``: see below."""
-    legs = [leg for leg in legs if leg.amount != 0]
-    sums: dict[str, Decimal] = defaultdict(Decimal)
+    legs = [leg for leg in legs if leg.amount]
+    sums: dict[str, Decimal] = {}
     for leg in legs:
-        sums[leg.account.asset_id] += leg.amount
-    unbalanced = {asset: total for asset, total in sums.items() if total != 0}
-    if unbalanced:  # a programming error, never user input
+        asset = leg.account.asset_id
+        sums[asset] = sums.get(asset, ZERO) + leg.amount
+    if any(sums.values()):  # a programming error, never user input
+        unbalanced = {asset: total for asset, total in sums.items() if total}
         raise AssertionError(f"unbalanced transaction {kind}: {unbalanced}")
     now = now or timezone.now()
     head = TxnHead(
@@ -389,18 +390,19 @@ def posting(
     # (money owed beyond every grant): out of the wallet raises it, into the wallet lowers it.
     moved: dict[int, tuple[Account, Decimal, Decimal]] = {}
     for leg in legs:
-        if leg.account.wallet_id is not None:
-            account, posted, debt = moved.get(leg.account.pk, (leg.account, ZERO, ZERO))
-            moved[leg.account.pk] = (
-                account,
+        account = leg.account
+        if account.wallet_id is not None:
+            first, posted, debt = moved.get(account.id, (account, ZERO, ZERO))
+            moved[account.id] = (
+                first,
                 posted + leg.amount,
                 debt - leg.amount if leg.grant_id is None else debt,
             )
-    takes: dict[str, Decimal] = defaultdict(Decimal)
+    takes: dict[str, Decimal] = {}
     for grant_id, take in grant_takes:
-        takes[grant_id] += take
+        takes[grant_id] = takes.get(grant_id, ZERO) + take
     if not with_sql:  # written by ``ledger_post_many`` from the fields alone
-        return Posting(ctes="", params=[], head=head, accounts=moved, legs=legs, takes=dict(takes))
+        return Posting(ctes="", params=[], head=head, accounts=moved, legs=legs, takes=takes)
     grant_ids = sorted(takes)
     account_ids = sorted(moved)
     # ``after`` names a CTE yielding the id to give the transaction (``txn_id`` column): the
