@@ -1,6 +1,7 @@
 import decimal
 
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 DECIMAL_PRECISION = 60
@@ -17,6 +18,13 @@ def _after_migrate(sender, app_config=None, **kwargs) -> None:
     currencies_install(apps)
 
 
+def _binary_jsonb_as_text(sender, connection, **kwargs) -> None:
+    if connection.vendor == "postgresql":
+        from wallets.services.ledger import jsonb_binary_as_text
+
+        jsonb_binary_as_text(connection.connection)
+
+
 class WalletsConfig(AppConfig):
     name = "wallets"
     verbose_name = "Wallets and ledger"
@@ -28,3 +36,4 @@ class WalletsConfig(AppConfig):
         decimal.DefaultContext.prec = DECIMAL_PRECISION
         decimal.getcontext().prec = DECIMAL_PRECISION
         post_migrate.connect(_after_migrate, dispatch_uid="wallets.after_migrate")
+        connection_created.connect(_binary_jsonb_as_text, dispatch_uid="wallets.jsonb_binary")

@@ -314,7 +314,7 @@ def _check_spend(ctx, value: Decimal, period, now) -> None:
 def hold_get(*, hold_id: str, api_key_hash: str | None = None) -> Hold:
     """The usage hold ``hold_id`` with its allocations, in one query. With ``api_key_hash``,
     the same query checks the caller's key (``KeyRefused``) before anything is answered."""
-    with hot_cursor() as cursor:
+    with hot_cursor(binary=True) as cursor:  # timestamps loaded in C
         if api_key_hash is None:
             cursor.execute(HOLD_GET_SQL, [hold_id])
         else:

@@ -1,17 +1,18 @@
-"""``instances`` makes what the ORM makes: a plain model's rows are made without
-``__init__`` (faster), and must come out the same; a model with a descriptor of its own
-(Grant's money field) goes through ``__init__``."""
+"""Rows read by the hot paths come out as the ORM's: ``instances`` makes a plain model's
+rows without ``__init__`` (faster), and they must be the same; a model with a descriptor of
+its own (Grant's money field) goes through ``__init__``. Binary rows carry JSON as text."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import psycopg
 import pytest
 from django.db.models.signals import post_init
 from django.utils import timezone
 
 from wallets.models import Account, Grant
-from wallets.services.ledger import _made_plainly, instances
+from wallets.services.ledger import JsonbTextBinaryLoader, _made_plainly, hot_cursor, instances
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +46,14 @@ def test_a_model_with_its_own_descriptor_or_an_init_listener_goes_through_init()
     finally:
         post_init.disconnect(listener, sender=Account)
     assert _made_plainly(Account)
+
+
+def test_binary_rows_carry_json_as_the_text_django_loads():
+    with hot_cursor(binary=True) as cursor:
+        cursor.execute("SELECT %s::jsonb, '{}'::jsonb, NULL::jsonb", ['{"a": [1, "2.50", "é"]}'])
+        assert cursor.fetchone() == ('{"a": [1, "2.50", "é"]}', "{}", None)
+
+
+def test_an_unknown_binary_jsonb_version_is_refused():
+    with pytest.raises(psycopg.DataError):
+        JsonbTextBinaryLoader(0).load(b'\x02{"a": 1}')

@@ -112,14 +112,33 @@ def json_array(values: Iterable) -> str:
     return json.dumps(list(values))
 
 
+class JsonbTextBinaryLoader(psycopg.adapt.Loader):
+    """jsonb in binary format as its JSON text, as Django's connections load it in text
+    format (its ``JSONField`` parses the text itself): binary rows may then hold JSON
+    columns too. The binary form is a version byte (1) and the text."""
+
+    format = psycopg.pq.Format.BINARY
+
+    def load(self, data) -> str:
+        if data[:1] != b"\x01":
+            raise psycopg.DataError("unknown jsonb binary format version")
+        return bytes(data[1:]).decode()
+
+
+def jsonb_binary_as_text(conn: psycopg.Connection) -> None:
+    """Load this connection's binary jsonb as text (``JsonbTextBinaryLoader``); every
+    connection Django opens gets it (``WalletsConfig``)."""
+    conn.adapters.register_loader("jsonb", JsonbTextBinaryLoader)
+
+
 @contextmanager
 def hot_cursor(*, binary: bool = False):
     """A server-side binding cursor on Django's connection, for the few fixed statements of
     the metering hot path: PostgreSQL parses and plans each once per connection (prepared;
     ``DB_PREPARE_THRESHOLD``) instead of on every event. Errors are Django's, as from any
     cursor. ``binary``: rows arrive in PostgreSQL's binary format, which psycopg loads in C
-    (timestamps and numbers several times faster than from text); not for JSON columns,
-    which Django's models expect as text."""
+    (timestamps and numbers several times faster than from text: Django's own text loader of
+    timestamptz is Python). JSON columns arrive as text either way (``JsonbTextBinaryLoader``)."""
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         if binary:
