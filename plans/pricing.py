@@ -424,6 +424,9 @@ def increment_amount(
 # Rounding, tax, proration
 
 
+QUANTA = tuple(Decimal(1).scaleb(-places) for places in range(101))  # 1, 0.1, 0.01, …
+
+
 def round_half_up(amount: Decimal, places: int) -> Decimal:
     """``amount`` rounded to ``places`` decimal places, ties away from zero (0.005 → 0.01,
     -0.005 → -0.01). The result always has exactly ``places`` places."""
@@ -431,10 +434,7 @@ def round_half_up(amount: Decimal, places: int) -> Decimal:
         raise TypeError(f"amount must be a Decimal, not {type(amount).__name__}")
     if not 0 <= places <= 100:
         raise ValueError("places must be between 0 and 100")
-    return amount.quantize(_QUANTA[places], rounding=ROUND_HALF_UP, context=_ROUNDING)
-
-
-_QUANTA = tuple(Decimal(1).scaleb(-places) for places in range(101))
+    return amount.quantize(QUANTA[places], rounding=ROUND_HALF_UP, context=_ROUNDING)
 
 
 def round_money(amount: Decimal, decimals: int) -> Decimal:

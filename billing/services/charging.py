@@ -37,7 +37,7 @@ from billing.services import spend as spend_service
 from billing.services.spend import SpendLimitExceeded  # noqa: F401 - part of this API
 from plans.models import Meter
 from plans.periods import period_containing
-from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, increment_amount
+from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, QUANTA, increment_amount
 from wallets.errors import (
     BillfoldError,
     Declined,
@@ -338,9 +338,6 @@ def _check_open(ctx: Context, period: tuple[datetime, datetime]) -> None:
             f"The period {period[0]:%Y-%m-%d} – {period[1]:%Y-%m-%d} is invoiced; "
             "the event can no longer be accepted."
         )
-
-
-QUANTA = tuple(Decimal(1).scaleb(-places) for places in range(13))
 
 
 def _money_text(value: Decimal, is_currency: bool, decimals: int) -> str:
