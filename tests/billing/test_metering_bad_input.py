@@ -774,3 +774,27 @@ def test_usage_at_with_an_offset(world):
     r = world.get(f"/api/v1/customers/acme/usage?at={quote('2026-01-31T23:00:00-05:00')}")
     assert r.status_code == 200, r.content
     assert r.json()["period"]["start"] == "2026-02-01T00:00:00+00:00"
+
+
+def test_a_batch_keeps_ids_with_quotes_backslashes_braces_and_null_exact(world):
+    """A batch passes its ids to PostgreSQL as array text (``text_array``): a customer and
+    event ids spelled with the characters that text must escape are charged, stored and
+    replayed exactly as sent."""
+    odd = 'we"ird\\cust{,} NULL'
+    with time_machine.travel("2026-01-10T12:00:00Z", tick=False):
+        setup_customer(world, external_id=odd)
+        grant(world, odd, "USD", "1.00")
+        ids = ['a"b', "c\\d", "{e,f}", "NULL", "é ü", 'x "y" z']
+        events = [{**EVENT, "id": i, "customer": odd} for i in ids]
+        first = world.post("/api/v1/events/batch", {"events": events}, format="json")
+        again = world.post("/api/v1/events/batch", {"events": events}, format="json")
+    assert first.status_code == 200 and again.status_code == 200, (first.content, again.content)
+    assert [(x["id"], x["status"], x["replayed"]) for x in first.json()["results"]] == [
+        (i, "accepted", False) for i in ids
+    ]
+    assert [(x["id"], x["status"], x["replayed"]) for x in again.json()["results"]] == [
+        (i, "accepted", True) for i in ids
+    ]
+    stored = UsageEvent.objects.filter(customer__external_id=odd)
+    assert sorted(stored.values_list("event_id", flat=True)) == sorted(ids)
+    assert {e.response["customer"] for e in stored} == {odd}
