@@ -925,51 +925,37 @@ ARRAY_FORMS = {
 }
 
 
-def _event_columns(rows: list[list]) -> list:
-    """The parameters of ``BATCH_EVENTS_SQL`` from rows of ``_event_params``."""
-    return _array_forms(
-        [value.obj for value in column] if kind == "jsonb" else column
-        for kind, column in zip(EVENT_TYPES, zip(*rows, strict=True), strict=True)
-    )
-
-
-def _array_forms(columns: Iterable) -> list:
-    """``BATCH_EVENTS_SQL``'s parameters from its columns' values, each in the form its
-    type is passed in (see ``wallets.services.ledger``)."""
-    return [ARRAY_FORMS[kind](column) for kind, column in zip(EVENT_TYPES, columns, strict=True)]
-
-
 def _batch_event_columns(rows: list[tuple], txn_ids: dict[int, int], now: datetime) -> list:
-    """``BATCH_EVENTS_SQL``'s parameters for the rows a batch decided (``_BatchReads.rows``),
-    column by column: the columns of ``_event_params`` without making each row first."""
+    """``BATCH_EVENTS_SQL``'s parameters for rows shaped as ``_BatchReads.rows`` (status,
+    code, context, event, period, charge, posting, body), column by column: the columns of
+    ``_event_params``, each in the form its type is passed in (``ARRAY_FORMS``)."""
     charges = [row[5] for row in rows]
     datas = [row[3] for row in rows]
     ctxs = [row[2] for row in rows]
-    return _array_forms(
-        [
-            [data.id for data in datas],
-            [ctx.customer_id for ctx in ctxs],
-            [ctx.subscription_id for ctx in ctxs],
-            [ctx.meter_id for ctx in ctxs],
-            [data.quantity for data in datas],
-            [data.timestamp for data in datas],
-            [data.properties for data in datas],
-            [row[0] for row in rows],
-            [row[1] for row in rows],
-            [row[4][0] for row in rows],
-            [ZERO if c is None else c.included for c in charges],
-            [ZERO if c is None else c.billable for c in charges],
-            [ZERO if c is None else c.amount for c in charges],
-            [None if c is None else c.asset for c in charges],
-            [ZERO if c is None else c.accrued for c in charges],
-            [None if row[6] is None else txn_ids[id(row[6])] for row in rows],
-            [None if c is None or c.price is None else c.price.id for c in charges],
-            [""] * len(rows),
-            [data.hash() for data in datas],
-            [row[7] for row in rows],
-            [now] * len(rows),
-        ]
-    )
+    columns_ = [
+        [data.id for data in datas],
+        [ctx.customer_id for ctx in ctxs],
+        [ctx.subscription_id for ctx in ctxs],
+        [ctx.meter_id for ctx in ctxs],
+        [data.quantity for data in datas],
+        [data.timestamp for data in datas],
+        [data.properties for data in datas],
+        [row[0] for row in rows],
+        [row[1] for row in rows],
+        [row[4][0] for row in rows],
+        [ZERO if c is None else c.included for c in charges],
+        [ZERO if c is None else c.billable for c in charges],
+        [ZERO if c is None else c.amount for c in charges],
+        [None if c is None else c.asset for c in charges],
+        [ZERO if c is None else c.accrued for c in charges],
+        [None if row[6] is None else txn_ids[id(row[6])] for row in rows],
+        [None if c is None or c.price is None else c.price.id for c in charges],
+        [""] * len(rows),
+        [data.hash() for data in datas],
+        [row[7] for row in rows],
+        [now] * len(rows),
+    ]
+    return [ARRAY_FORMS[kind](column) for kind, column in zip(EVENT_TYPES, columns_, strict=True)]
 
 
 # the same as the first part of a statement that then posts its ledger transaction: the
@@ -1756,11 +1742,11 @@ def _flush_periodic(pending, results, now) -> None:
         if writable:
             # one multi-row insert, in event id order as a batch's charged events
             rows = [
-                _event_params(ctx, data, **_periodic_fields(period, body, now))
+                ("accepted", "", ctx, data, period, None, None, body)
                 for _, ctx, data, period, body in sorted(writable, key=lambda w: w[2].id)
             ]
             with hot_cursor() as cursor:
-                cursor.execute(BATCH_EVENTS_SQL, _event_columns(rows))
+                cursor.execute(BATCH_EVENTS_SQL, _batch_event_columns(rows, {}, now))
                 inserted = {row[0] for row in cursor.fetchall()}
             for index, _, data, _, body in writable:
                 if data.id in inserted:

@@ -789,12 +789,21 @@ def test_a_batch_keeps_ids_with_quotes_backslashes_braces_and_null_exact(world):
         first = world.post("/api/v1/events/batch", {"events": events}, format="json")
         again = world.post("/api/v1/events/batch", {"events": events}, format="json")
     assert first.status_code == 200 and again.status_code == 200, (first.content, again.content)
-    assert [(x["id"], x["status"], x["replayed"]) for x in first.json()["results"]] == [
-        (i, "accepted", False) for i in ids
+    # 10 tokens at 0.000002 USD each: 0.00002 an event, from the 1.00 granted
+    charged = [
+        (i, "accepted", "0.000020000000", False, f"{1 - (n + 1) * Decimal('0.00002'):.12f}")
+        for n, i in enumerate(ids)
     ]
-    assert [(x["id"], x["status"], x["replayed"]) for x in again.json()["results"]] == [
-        (i, "accepted", True) for i in ids
-    ]
+    assert [
+        (x["id"], x["status"], x["charge"]["amount"], x["replayed"], x["balances"][0]["available"])
+        for x in first.json()["results"]
+    ] == charged
+    assert [
+        (x["id"], x["status"], x["charge"]["amount"], x["replayed"], x["balances"][0]["available"])
+        for x in again.json()["results"]
+    ] == [(*c[:3], True, c[4]) for c in charged]
     stored = UsageEvent.objects.filter(customer__external_id=odd)
     assert sorted(stored.values_list("event_id", flat=True)) == sorted(ids)
     assert {e.response["customer"] for e in stored} == {odd}
+    granted = Grant.objects.get(wallet__owner=f"customer:{odd}")
+    assert granted.remaining == Decimal("0.99988")  # the replay charged nothing
