@@ -1420,8 +1420,8 @@ def event_data(
         errors["timestamp"] = ["A time with an offset."]
     if properties is not None and not isinstance(properties, dict):
         errors["properties"] = ["A JSON object."]
-    elif properties and len(json.dumps(properties, default=str)) > PROPERTIES_MAX_CHARS:
-        errors["properties"] = [f"At most {PROPERTIES_MAX_CHARS} characters of JSON."]
+    elif properties and (problem := _properties_problem(properties)):
+        errors["properties"] = [problem]
     elif properties and not _storable_text(properties):
         # PostgreSQL's jsonb refuses NUL and lone surrogates: say so here rather than fail
         # at the insert (a batch would stop half-way there)
@@ -1437,6 +1437,16 @@ def event_data(
         properties=properties or {},
         timestamp_given=timestamp is not None,
     )
+
+
+def _properties_problem(properties: dict) -> str | None:
+    try:  # a number beyond a double's range became infinity (``plain_json``): JSON has none
+        text = json.dumps(properties, default=str, allow_nan=False)
+    except ValueError:
+        return "Numbers within the range of a double (at most about 1.8e308)."
+    if len(text) > PROPERTIES_MAX_CHARS:
+        return f"At most {PROPERTIES_MAX_CHARS} characters of JSON."
+    return None
 
 
 def _storable_text(value: Any) -> bool:

@@ -434,6 +434,40 @@ def test_batch_with_text_postgres_cannot_store_goes_on(world):
     ]
 
 
+# a JSON number beyond a double's range that is not an integer: free-form properties keep
+# such numbers as doubles (``plain_json``), where it would be infinity, which JSON has not
+HUGE_NUMBER = "1" * 400 + ".5"
+
+
+def _with_huge_property(event: dict) -> str:
+    return json.dumps(event)[:-1] + ', "properties": {"x": ' + HUGE_NUMBER + "}}"
+
+
+def test_event_property_beyond_a_doubles_range_refused(world):
+    body = refused(
+        lambda: raw(world, "/api/v1/events", _with_huge_property({**EVENT, "id": "huge"})),
+        400,
+        "invalid",
+    )
+    assert list(body["errors"]) == ["properties"]
+
+
+def test_batch_with_a_property_beyond_a_doubles_range_goes_on(world):
+    """It failed the whole batch at the insert (PostgreSQL's jsonb refuses Infinity)."""
+    events = [json.dumps({**EVENT, "id": "before"}), _with_huge_property({**EVENT, "id": "huge"})]
+    events.append(json.dumps({**EVENT, "id": "after"}))
+    r = raw(world, "/api/v1/events/batch", '{"events": [' + ", ".join(events) + "]}")
+    assert r.status_code == 200, r.content
+    results = r.json()["results"]
+    assert [(x["id"], x["status"], x["code"]) for x in results] == [
+        ("before", "accepted", None),
+        ("huge", "invalid", "invalid"),
+        ("after", "accepted", None),
+    ]
+    assert list(results[1]["errors"]) == ["properties"]
+    assert not UsageEvent.objects.filter(event_id="huge").exists()
+
+
 def test_batch_of_good_invalid_and_declined_events(world):
     events = [
         {**EVENT, "id": "g1", "quantity": "1000000"},  # 2.00
