@@ -11,7 +11,7 @@ wrapper answers the common, well-formed requests of the usage endpoints directly
 with the same services (``event_charge``, ``hold_authorize``, ``hold_capture_usage``), the
 same key check (an active key with the ``events`` scope, as ``api_key_authenticate`` tests
 it, here inside each request's first query: one round trip less), the same JSON parser and
-DRF's own renderer, and the headers the full stack adds. Anything else — another route or
+renderer as the API's views, and the headers the full stack adds. Anything else — another route or
 method, a missing or invalid key, a body that is not the plain case, an error raised before
 anything is written — goes to the Django application unchanged (the body is handed on), so
 every error is worded in one place. The services are idempotent by event and hold id, so
@@ -33,13 +33,13 @@ from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import InterfaceError, OperationalError, connection
 from django.http.request import split_domain_port, validate_host
-from rest_framework.renderers import JSONRenderer
 
 from billing.api.auth import HEADER_MAX_LENGTH, KEYWORD
 from billing.api.errors import CONTENT_TYPE as PROBLEM
 from billing.api.events import _parse_plain, _plain_text
 from billing.api.idempotency import REPLAYED
 from billing.api.parsers import DecimalJSONParser
+from billing.api.renderers import PlainJSONRenderer
 from billing.selectors.api_keys import api_key_hash, api_key_plausible
 from billing.services.charging import KeyRefused, Outcome, event_charge
 from billing.services.holds import hold_authorize, hold_capture_usage
@@ -66,7 +66,7 @@ REASONS = {200: "OK", 201: "Created", 402: "Payment Required"}
 ACCEPTED_MEDIA = frozenset({"", "*/*", "application/json"})
 
 _parse = DecimalJSONParser().parse
-_render = JSONRenderer().render
+_render = PlainJSONRenderer().render
 
 
 class UsageFastPath:

@@ -148,7 +148,7 @@ CACHES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["billing.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["billing.api.auth.HasScope"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["billing.api.renderers.PlainJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing.api.parsers.DecimalJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "billing.api.errors.problem_exception_handler",

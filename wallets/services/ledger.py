@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+import orjson
 import psycopg
 from django.db import connection, transaction
 from django.db.models import Model
@@ -108,8 +109,16 @@ def numeric_texts(values: Iterable[Decimal | None]) -> list[str | None]:
 
 
 def json_array(values: Iterable) -> str:
-    """JSON values for a ``JSONB_ARRAY`` parameter."""
-    return json.dumps(list(values))
+    """JSON values for a ``JSONB_ARRAY`` parameter: through orjson (a batch's 1,000 answers
+    and properties in ~1 ms, where ``json.dumps`` took ~10 ms), or the standard library for
+    integers beyond 64 bits, which orjson does not take. PostgreSQL reads both
+    texts to the same jsonb. The values are JSON: no NaN or infinity, which orjson would
+    write as null (``event_data`` refuses them in properties)."""
+    values = list(values)
+    try:
+        return orjson.dumps(values).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(values)
 
 
 class JsonbTextBinaryLoader(psycopg.adapt.Loader):
