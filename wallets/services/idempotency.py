@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
@@ -26,23 +27,58 @@ MAX_KEY_LENGTH = 255
 PLAIN_TYPES = frozenset({str, int, bool, type(None)})
 
 
-def _canonical(value: Any) -> Any:
+class _NotPlain(TypeError):
+    """A value whose canonical JSON only the standard library writes (see ``request_hash``)."""
+
+
+def _canonical(value: Any, *, floats: bool = True) -> Any:
     if type(value) in PLAIN_TYPES:  # the common case first: the checks below are slower
         return value
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in value.items()}
+        return {str(k): _canonical(v, floats=floats) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
+        return [_canonical(v, floats=floats) for v in value]
     if hasattr(value, "isoformat"):
         return value.isoformat()
+    if not floats and isinstance(value, float):
+        raise _NotPlain("float")
     return value
 
 
+def _refuse(value: Any) -> Any:
+    raise _NotPlain(type(value).__name__)
+
+
+# orjson writes nothing natively that the standard library would write differently: these
+# go to ``_refuse`` (the standard library's ``default=str`` would make them text)
+ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
 def request_hash(request: Mapping[str, Any]) -> str:
-    body = json.dumps(_canonical(request), sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
+    """SHA-256 of the request's canonical JSON: keys sorted, no spaces, ASCII only
+    (``json.dumps(sort_keys=True, separators=(",", ":"), default=str)``), which stored
+    hashes were made of. orjson writes the same bytes several times faster for what it
+    takes: text, integers of 64 bits, booleans, null, lists and objects. Floats (which it
+    may spell differently), other types, integers beyond 64 bits and text beyond printable
+    ASCII (which it does not escape) take the standard library."""
+    try:
+        body = orjson.dumps(
+            _canonical(request, floats=False), default=_refuse, option=ORJSON_OPTIONS
+        )
+        if not body.isascii() or b"\x7f" in body:  # the standard library escapes DEL too
+            raise _NotPlain("text beyond printable ASCII")
+    except TypeError:  # _NotPlain, or orjson's own JSONEncodeError
+        body = json.dumps(
+            _canonical(request), sort_keys=True, separators=(",", ":"), default=str
+        ).encode()
+    return hashlib.sha256(body).hexdigest()
 
 
 @dataclass
