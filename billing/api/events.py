@@ -76,7 +76,8 @@ class EventInputSerializer(serializers.Serializer):
     timestamp = AwareDateTimeField(required=False, default=None)
     properties = JSONObject(required=False, default=dict)
 
-    def to_event(self) -> EventData:
+    def to_event(self, now: datetime | None = None) -> EventData:
+        """``now``: the time of receipt, an event's time when it gives none."""
         v = self.validated_data
         return event_data(
             id=v["id"],
@@ -85,6 +86,7 @@ class EventInputSerializer(serializers.Serializer):
             quantity=v["quantity"] if v["quantity"] is not None else "1",
             timestamp=v["timestamp"],
             properties=v["properties"],
+            now=now,
         )
 
 
@@ -108,7 +110,7 @@ def _plain_text(value: Any, max_length: int) -> bool:
     )
 
 
-def _parse_plain(payload: Any) -> EventData | None:
+def _parse_plain(payload: Any, now: datetime | None = None) -> EventData | None:
     """The common well-formed event (ASCII ids, quantity as a string or number, no
     timestamp) checked without the serializer, which costs more than charging it. Anything
     else returns None and goes through the serializer, which words the errors."""
@@ -127,19 +129,24 @@ def _parse_plain(payload: Any) -> EventData | None:
         properties = plain_json(properties)  # as the serializer's JSONObject does
     try:
         return event_data(
-            id=event_id, customer=customer, meter=meter, quantity=quantity, properties=properties
+            id=event_id,
+            customer=customer,
+            meter=meter,
+            quantity=quantity,
+            properties=properties,
+            now=now,
         )
     except ValidationFailed:
         return None
 
 
-def _parse_event(payload: Any) -> EventData:
-    plain = _parse_plain(payload)
+def _parse_event(payload: Any, now: datetime | None = None) -> EventData:
+    plain = _parse_plain(payload, now)
     if plain is not None:
         return plain
     data = EventInputSerializer(data=payload)
     data.is_valid(raise_exception=True)
-    return data.to_event()
+    return data.to_event(now)
 
 
 EventBody = inline_serializer(
@@ -276,15 +283,16 @@ class EventBatchView(generics.GenericAPIView):
                 errors={"events": [f"At most {MAX_BATCH} events; got {len(events)}."]},
             )
         parsed: list[EventData | dict] = []
+        now = timezone.now()  # the batch's time of receipt: the time of events that give none
         for item in events:
             try:
-                parsed.append(_parse_event(item))
+                parsed.append(_parse_event(item, now))
             except serializers.ValidationError as exc:
                 parsed.append(_invalid(item, "invalid", "Invalid event.", _flatten(exc.detail)))
             except BillfoldError as exc:
                 parsed.append(_invalid(item, exc.code, exc.detail, exc.errors))
         valid = [p for p in parsed if isinstance(p, EventData)]
-        outcomes = iter(events_charge_batch(events=valid))
+        outcomes = iter(events_charge_batch(events=valid, now=now))
         results = [p if isinstance(p, dict) else _batch_result(p, next(outcomes)) for p in parsed]
         return Response({"results": results})
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -31,6 +32,7 @@ from wallets.models import (
 )
 from wallets.services import HoldLeg, hold_create, holds_expire_due
 
+from .conftest import METERING_NOW
 from .scenario import available, event, grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
@@ -1007,3 +1009,22 @@ def test_a_batch_alternating_between_two_periods_puts_each_event_in_its_own(api,
     ]
     assert counter("acme", december)[-1] == 3
     assert counter("acme", january)[-1] == 2
+
+
+def test_a_batchs_events_without_a_time_take_the_batchs_time_of_receipt(api, clock):
+    """One time for the whole batch (read once), however long it takes to parse: the
+    events that give none stand at the moment it arrived, as the batch's charge does."""
+    requests_customer(api, usd="5.00")
+    arrived = datetime.fromisoformat(METERING_NOW) + timedelta(minutes=1)
+    given = arrived - timedelta(hours=1)
+    with time_machine.travel(arrived, tick=True):
+        events = [{"id": f"t{i}", "customer": "acme", "meter": "requests"} for i in range(3)]
+        events.append({**events[0], "id": "given", "timestamp": given.isoformat()})
+        r = api.post("/api/v1/events/batch", {"events": events}, format="json")
+    assert r.status_code == 200, r.content
+    assert [x["status"] for x in r.json()["results"]] == ["accepted"] * 4
+    times = dict(UsageEvent.objects.values_list("event_id", "timestamp"))
+    received = dict(UsageEvent.objects.values_list("event_id", "received_at"))
+    assert times["t0"] == times["t1"] == times["t2"] == received["t0"] == received["given"]
+    assert times["t0"] >= arrived
+    assert times["given"] == given
