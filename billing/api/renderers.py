@@ -5,9 +5,9 @@ DRF's ``JSONRenderer`` encodes it with the standard library, which cost ~5% of a
 Python (docs/performance.md). ``orjson`` writes the same bytes for such values several
 times faster. Anything it would write differently goes to DRF's renderer unchanged:
 
-- ``Decimal``, dates and times, UUIDs, lazy text, subclasses of ``str``, ``int``, ``dict``
-  or ``list``, dataclasses and anything else without a plain JSON form (``_refuse``: DRF's
-  encoder turns these into JSON its own way);
+- ``Decimal``, dates and times, lazy text, subclasses of ``str``, ``int``, ``dict`` or
+  ``list``, dataclasses and anything else without a plain JSON form
+  (``wallets.services.jsontext``: DRF's encoder turns these into JSON its own way);
 - integers beyond 64 bits;
 - text that is not valid Unicode (lone surrogates), which DRF refuses in its own words;
 - an indented rendering (``Accept: application/json; indent=4``).
@@ -23,33 +23,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from rest_framework.renderers import JSONRenderer
 
-# Passed to ``_refuse`` instead of encoded natively: orjson's own forms differ from DRF's
-# (a UTC time ends in "+00:00", not "Z"; a str subclass such as a Django choice is
-# written as its value where DRF's encoder sees the subclass).
-OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
-OPTIONS |= orjson.OPT_PASSTHROUGH_DATACLASS
+from wallets.services.jsontext import orjson_exact
 
 # As DRF's renderer: these two are valid JSON but end a JavaScript string literal.
 LINE_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
 
 
-class _NotPlain(TypeError):
-    pass
-
-
-def _refuse(value: Any) -> Any:
-    raise _NotPlain(type(value).__name__)
-
-
 def plain_json_bytes(data: Any) -> bytes | None:
     """``data`` as DRF's compact, Unicode ``JSONRenderer`` writes it, or None where orjson
     could not write the same bytes (floats: the same numbers)."""
-    try:
-        content = orjson.dumps(data, default=_refuse, option=OPTIONS)
-    except (orjson.JSONEncodeError, _NotPlain):
+    content = orjson_exact(data)
+    if content is None:
         return None
     for raw, escaped in LINE_SEPARATORS:
         if raw in content:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
 from wallets.errors import IdempotencyConflict, ValidationFailed
 from wallets.models import IdempotencyRecord
 
+from .jsontext import orjson_exact
 from .ledger import hot_cursor
 
 MAX_KEY_LENGTH = 255
@@ -28,7 +28,7 @@ PLAIN_TYPES = frozenset({str, int, bool, type(None)})
 
 
 class _NotPlain(TypeError):
-    """A value whose canonical JSON only the standard library writes (see ``request_hash``)."""
+    """A float, whose canonical JSON only the standard library writes (``request_hash``)."""
 
 
 def _canonical(value: Any, *, floats: bool = True) -> Any:
@@ -47,34 +47,19 @@ def _canonical(value: Any, *, floats: bool = True) -> Any:
     return value
 
 
-def _refuse(value: Any) -> Any:
-    raise _NotPlain(type(value).__name__)
-
-
-# orjson writes nothing natively that the standard library would write differently: these
-# go to ``_refuse`` (the standard library's ``default=str`` would make them text)
-ORJSON_OPTIONS = (
-    orjson.OPT_SORT_KEYS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-)
-
-
 def request_hash(request: Mapping[str, Any]) -> str:
     """SHA-256 of the request's canonical JSON: keys sorted, no spaces, ASCII only
     (``json.dumps(sort_keys=True, separators=(",", ":"), default=str)``), which stored
     hashes were made of. orjson writes the same bytes several times faster for what it
-    takes: text, integers of 64 bits, booleans, null, lists and objects. Floats (which it
-    may spell differently), other types, integers beyond 64 bits and text beyond printable
-    ASCII (which it does not escape) take the standard library."""
+    takes (``orjson_exact``: text, integers of 64 bits, booleans, null, lists, objects).
+    Floats (which it may spell differently), other types, integers beyond 64 bits and text
+    beyond printable ASCII (which it does not escape) take the standard library."""
     try:
-        body = orjson.dumps(
-            _canonical(request, floats=False), default=_refuse, option=ORJSON_OPTIONS
-        )
-        if not body.isascii() or b"\x7f" in body:  # the standard library escapes DEL too
-            raise _NotPlain("text beyond printable ASCII")
-    except TypeError:  # _NotPlain, or orjson's own JSONEncodeError
+        body = orjson_exact(_canonical(request, floats=False), sort_keys=True)
+    except _NotPlain:
+        body = None
+    # the standard library escapes everything beyond printable ASCII, DEL too
+    if body is None or not body.isascii() or b"\x7f" in body:
         body = json.dumps(
             _canonical(request), sort_keys=True, separators=(",", ":"), default=str
         ).encode()
