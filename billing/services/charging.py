@@ -517,6 +517,7 @@ class _BatchReads(_DatabaseReads):
         ):
             self.by_wallet[grant.wallet_id].append(grant)
         self.counters: dict[tuple, Decimal] = {}
+        self.ordered: dict[tuple, dict[str, list[DrawableGrant]]] = {}  # see ``grants``
         self.revenues: dict[str, Account] = {}
         self.rows: list[tuple] = []  # what the batch decided, written by ``flush``
         with hot_cursor(binary=True) as cursor:
@@ -532,6 +533,7 @@ class _BatchReads(_DatabaseReads):
         self.by_wallet[wallet_id] = drawable_grants(
             BATCH_GRANTS_WHERE, [int_array([wallet_id]), self.valid_from]
         )
+        self.ordered = {key: found for key, found in self.ordered.items() if key[0] != wallet_id}
 
     def load(self, ctx: Context, assets: list[str], valid_at: datetime, period, price):
         before = ZERO
@@ -540,12 +542,21 @@ class _BatchReads(_DatabaseReads):
         return self.grants(ctx, assets, valid_at), before
 
     def grants(self, ctx: Context, assets: list[str], valid_at: datetime):
-        eligible = [
-            g
-            for g in self.by_wallet[ctx.wallet_id]
-            if g.asset_id in assets and is_eligible(g, ctx.meter_code, valid_at)
-        ]
-        return in_burn_down_order(eligible, assets, ctx.meter_code)
+        """The wallet's grants that may pay, in burn-down order: sorted once per wallet,
+        assets, meter and time in the transaction, not once per event. A grant the batch
+        draws to nothing stays in the list (``plan_draw`` takes nothing from it); nothing
+        else changes while the account locks are held but a reload (new grants, released
+        holds), which sorts again."""
+        key = (ctx.wallet_id, tuple(assets), ctx.meter_code, valid_at)
+        found = self.ordered.get(key)
+        if found is None:
+            eligible = [
+                g
+                for g in self.by_wallet[ctx.wallet_id]
+                if g.asset_id in assets and is_eligible(g, ctx.meter_code, valid_at)
+            ]
+            found = self.ordered[key] = in_burn_down_order(eligible, assets, ctx.meter_code)
+        return found
 
     def write_declined(self, ctx, data, period, body, code: str, now) -> None:
         self.rows.append(("declined", code, ctx, data, period, None, None, body))

@@ -1028,3 +1028,41 @@ def test_a_batchs_events_without_a_time_take_the_batchs_time_of_receipt(api, clo
     assert times["t0"] == times["t1"] == times["t2"] == received["t0"] == received["given"]
     assert times["t0"] >= arrived
     assert times["given"] == given
+
+
+def test_a_batch_draws_grants_in_burn_down_order_as_single_events_do(api, clock):
+    """The batch sorts a wallet's grants once and keeps drawing them down in memory: a
+    grant it empties stays in its list and pays nothing more. The same events, one by one
+    for a twin customer, draw the same grants the same amounts."""
+    for customer in ("acme", "twin"):
+        requests_customer(api, customer=customer)
+        grant(api, customer, "USD", "1.50", id=f"{customer}-promo", priority=1)
+        grant(api, customer, "USD", "2.50", id=f"{customer}-paid", priority=5)
+    # 1.00 from promo; 0.50 promo + 0.50 paid; 1.00 paid; 1.00 paid; the last declined
+    events = [{"id": f"e{i}", "customer": "acme", "meter": "requests"} for i in range(5)]
+    r = api.post("/api/v1/events/batch", {"events": events}, format="json")
+    assert r.status_code == 200, r.content
+    batch = r.json()["results"]
+    singles = [
+        api.post("/api/v1/events", {**e, "id": f"t{e['id']}", "customer": "twin"}, format="json")
+        for e in events
+    ]
+
+    def drawn(charge):
+        return [(f["grant"].split("-", 1)[1], f["amount"]) for f in charge["funding"]]
+
+    statuses = ["accepted", "accepted", "accepted", "accepted", "declined"]
+    assert [x["status"] for x in batch] == statuses
+    assert [s.status_code for s in singles] == [402 if x == "declined" else 201 for x in statuses]
+    accepted = [i for i, x in enumerate(statuses) if x == "accepted"]
+    expected = [
+        [("promo", "1.000000000000")],
+        [("promo", "0.500000000000"), ("paid", "0.500000000000")],
+        [("paid", "1.000000000000")],
+        [("paid", "1.000000000000")],
+    ]
+    assert [drawn(batch[i]["charge"]) for i in accepted] == expected
+    assert [drawn(singles[i].json()["charge"]) for i in accepted] == expected
+    remaining = dict(Grant.objects.values_list("id", "remaining"))
+    assert remaining["acme-promo"] == remaining["twin-promo"] == 0
+    assert remaining["acme-paid"] == remaining["twin-paid"] == 0
