@@ -465,6 +465,11 @@ def test_batch_with_a_property_beyond_a_doubles_range_goes_on(world):
         ("after", "accepted", None),
     ]
     assert list(results[1]["errors"]) == ["properties"]
+    # 10 tokens at 0.000002 USD each, for the two events around it
+    assert [results[0]["charge"]["amount"], results[2]["charge"]["amount"]] == [
+        "0.000020000000",
+        "0.000020000000",
+    ]
     assert not UsageEvent.objects.filter(event_id="huge").exists()
 
 

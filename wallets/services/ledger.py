@@ -117,7 +117,7 @@ def json_array(values: Iterable) -> str:
     values = list(values)
     try:
         return orjson.dumps(values).decode()
-    except (orjson.JSONEncodeError, TypeError):
+    except orjson.JSONEncodeError:
         return json.dumps(values)
 
 
