@@ -28,6 +28,7 @@ from wallets.fields import plain
 from wallets.models import Asset, Grant
 from wallets.services.amounts import check_amount
 from wallets.services.idempotency import idempotency_claim, idempotency_store
+from wallets.services.ledger import insert_all
 
 ZERO = Decimal(0)
 
@@ -76,7 +77,7 @@ def invoice_draft_create(
     # (below), not by a read first: closing a period makes a new one nearly always
     try:
         with transaction.atomic():
-            invoice = Invoice.objects.create(
+            invoice = Invoice(
                 customer=customer,
                 subscription=subscription,
                 kind=kind,
@@ -90,22 +91,25 @@ def invoice_draft_create(
                 issued_at=now,
                 due_at=now + timedelta(days=due_days),
             )
-            InvoiceLine.objects.bulk_create(
-                InvoiceLine(
-                    invoice=invoice,
-                    position=index,
-                    kind=spec.kind,
-                    description=spec.description[:500],
-                    meter_id=spec.meter_id,
-                    quantity=spec.quantity,
-                    unit_price=spec.unit_price,
-                    amount=amount,
-                    amount_exact=spec.amount_exact,
-                    period_start=spec.period_start,
-                    period_end=spec.period_end,
-                    computation=spec.computation,
-                )
-                for index, (spec, amount) in enumerate(rounded)
+            insert_all([invoice])
+            insert_all(
+                [
+                    InvoiceLine(
+                        invoice=invoice,
+                        position=index,
+                        kind=spec.kind,
+                        description=spec.description[:500],
+                        meter_id=spec.meter_id,
+                        quantity=spec.quantity,
+                        unit_price=spec.unit_price,
+                        amount=amount,
+                        amount_exact=spec.amount_exact,
+                        period_start=spec.period_start,
+                        period_end=spec.period_end,
+                        computation=spec.computation,
+                    )
+                    for index, (spec, amount) in enumerate(rounded)
+                ]
             )
             if charge_items:
                 ChargeItem.objects.filter(

@@ -286,6 +286,50 @@ def _plain_instance(model, names: list[str], row):
     return instance
 
 
+_INSERT_SQL: dict[tuple[type, int], tuple[str, list]] = {}
+INSERT_ROWS = 500  # rows per statement: PostgreSQL takes at most 65,535 parameters
+
+
+def insert_all(objs: Sequence[Model]) -> None:
+    """Write new instances of one model (no key set yet) as ``save()`` and ``bulk_create``
+    do, in one prepared statement per model and row count (the ORM builds each insert's SQL
+    again, and PostgreSQL parses and plans it again): every concrete column but the
+    automatic primary key, each value as the ORM prepares it (``pre_save``,
+    ``get_db_prep_save``), the new keys set on the instances in order. Errors are Django's
+    (``IntegrityError``)."""
+    if any(obj.pk is not None for obj in objs):
+        raise ValueError("insert_all writes new instances only (their key is not set)")
+    for first in range(0, len(objs), INSERT_ROWS):
+        _insert_rows(objs[first : first + INSERT_ROWS])
+
+
+def _insert_rows(objs: Sequence[Model]) -> None:
+    model = type(objs[0])
+    key = (model, len(objs))
+    if key not in _INSERT_SQL:
+        meta = model._meta
+        fields = [
+            f for f in meta.local_concrete_fields if f is not meta.auto_field and not f.generated
+        ]
+        names = ", ".join(f'"{f.column}"' for f in fields)
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        rows = ", ".join([row] * len(objs))
+        _INSERT_SQL[key] = (
+            f'INSERT INTO "{meta.db_table}" ({names}) VALUES {rows} '  # noqa: S608 - names only
+            f'RETURNING "{meta.pk.column}"',
+            fields,
+        )
+    sql, fields = _INSERT_SQL[key]
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs for f in fields]
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
+        keys = cursor.fetchall()
+    for obj, (pk,) in zip(objs, keys, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = "default"
+
+
 def columns(model, alias: str = "") -> str:
     prefix = f"{alias}." if alias else ""
     return ", ".join(f'{prefix}"{f.column}"' for f in model._meta.concrete_fields)

@@ -1,0 +1,192 @@
+"""A period close runs fixed, prepared statements instead of the ORM's (``billing_run``'s
+``_locked_for_close``, ``_save_closed``, ``COUNTERS_SQL``, ``CHARGE_ITEMS_SQL``, and
+``insert_all`` for the invoice and its lines): what they read and write must be exactly
+what the ORM's statements read and write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.db import IntegrityError, transaction
+
+from billing.models import Customer, Invoice, InvoiceLine, Subscription
+from billing.services.billing_run import CLOSE_FIELDS, _locked_for_close, _save_closed
+from wallets.services import ledger
+from wallets.services.ledger import insert_all
+
+from .scenario import setup_customer, setup_plan
+
+pytestmark = pytest.mark.django_db
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _fields(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
+@pytest.fixture
+def subscription(api) -> Subscription:
+    with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
+        setup_plan(api, "pro", [], base_fee="10.00")
+        sub = setup_customer(api, plan="pro")
+    Customer.objects.update(metadata={"tier": "gold", "n": [1, "2.50", "é"]}, tax_rate="0.2000")
+    return Subscription.objects.get(pk=sub["id"])
+
+
+def test_the_close_lock_reads_what_the_orm_reads(subscription):
+    with transaction.atomic():
+        orm = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .get(pk=subscription.pk)
+        )
+        made = _locked_for_close(subscription.pk)
+    assert _fields(made) == _fields(orm)
+    assert _fields(made.customer) == _fields(orm.customer)
+    assert made.customer.metadata == {"tier": "gold", "n": [1, "2.50", "é"]}
+    assert made.customer.tax_rate == Decimal("0.2000")
+    assert (made._state.adding, made._state.db) == (False, "default")
+    with transaction.atomic():
+        assert _locked_for_close(subscription.pk + 1000) is None
+
+
+def test_the_close_update_writes_what_save_with_update_fields_writes(subscription):
+    before = _fields(Subscription.objects.get(pk=subscription.pk))
+    changed = {
+        "status": Subscription.Status.ENDED,
+        "ended_at": at("2026-02-01T00:00:00+00:00"),
+        "seats": 3,
+        "current_period_start": at("2026-02-01T00:00:00+00:00"),
+        "current_period_end": at("2026-03-01T00:00:00+00:00"),
+        "billing_anchor": at("2026-02-01T00:00:00+00:00"),
+        "next_seats": None,
+    }
+    with transaction.atomic():
+        sub = _locked_for_close(subscription.pk)
+        for name, value in changed.items():
+            setattr(sub, name, value)
+        sub.overage = "not written"  # not a close field: left as it is
+        _save_closed(sub)
+    after = _fields(Subscription.objects.get(pk=subscription.pk))
+    assert after == {**before, **changed}
+    assert set(changed) <= set(CLOSE_FIELDS)
+
+
+def _invoice(subscription, period_start) -> Invoice:
+    return Invoice(
+        customer=subscription.customer,
+        subscription=subscription,
+        kind=Invoice.Kind.SUBSCRIPTION,
+        currency_id="USD",
+        period_start=period_start,
+        period_end=at("2026-04-01T00:00:00+00:00"),
+        subtotal=Decimal("12.34"),
+        tax_rate=Decimal("0.2000"),
+        tax=Decimal("2.47"),
+        total=Decimal("14.81"),
+        issued_at=at("2026-03-01T00:00:00+00:00"),
+        due_at=at("2026-03-15T00:00:00+00:00"),
+    )
+
+
+def _lines(invoice) -> list[InvoiceLine]:
+    return [
+        InvoiceLine(
+            invoice=invoice,
+            position=0,
+            kind=InvoiceLine.Kind.BASE_FEE,
+            description="pro base fee",
+            quantity=Decimal(1),
+            unit_price=Decimal("10.00"),
+            amount=Decimal("10.00"),
+            amount_exact=Decimal("10.000000000001"),
+            period_start=at("2026-03-01T00:00:00+00:00"),
+            period_end=invoice.period_end,
+            computation={"timing": "in_advance", "nested": {"a": [1, None, "é"]}},
+        ),
+        InvoiceLine(
+            invoice=invoice,
+            position=1,
+            kind=InvoiceLine.Kind.USAGE,
+            description="tokens",
+            amount=Decimal("2.34"),
+            amount_exact=Decimal("2.335"),
+        ),
+    ]
+
+
+@time_machine.travel("2026-03-01T00:00:05Z", tick=False)  # the same created_at for both
+def test_insert_all_writes_what_the_orm_writes(subscription):
+    orm = _invoice(subscription, at("2026-03-01T00:00:00+00:00"))
+    orm.save()
+    InvoiceLine.objects.bulk_create(_lines(orm))
+    made = _invoice(subscription, at("2026-04-01T00:00:00+00:00"))
+    insert_all([made])
+    made_lines = _lines(made)
+    insert_all(made_lines)
+
+    assert made.pk is not None and made.pk != orm.pk
+    assert (made._state.adding, made._state.db) == (False, "default")
+    assert [line.pk for line in made_lines] == sorted(line.pk for line in made_lines)
+
+    def stored(invoice) -> tuple[dict, list[dict]]:
+        row = _fields(Invoice.objects.get(pk=invoice.pk))
+        lines = [_fields(line) for line in InvoiceLine.objects.filter(invoice=invoice)]
+        for fields in [row, *lines]:
+            del fields["id"]
+        for line in lines:
+            del line["invoice_id"]
+        del row["period_start"]
+        return row, lines
+
+    assert stored(made) == stored(orm)
+    # the instances hold what was stored, keys included
+    assert [_fields(line) for line in made_lines] == [
+        _fields(line) for line in InvoiceLine.objects.filter(invoice=made)
+    ]
+    assert _fields(made) == _fields(Invoice.objects.get(pk=made.pk))
+
+
+def test_insert_all_raises_djangos_integrity_error_and_writes_nothing(subscription):
+    insert_all([_invoice(subscription, at("2026-03-01T00:00:00+00:00"))])
+    twin = _invoice(subscription, at("2026-03-01T00:00:00+00:00"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_all([twin])  # one subscription invoice per period
+    assert twin.pk is None
+    assert Invoice.objects.filter(period_start=at("2026-03-01T00:00:00+00:00")).count() == 1
+    insert_all([])  # nothing to write: no statement
+
+
+def test_insert_all_writes_many_rows_in_parts_in_order(subscription, monkeypatch):
+    monkeypatch.setattr(ledger, "INSERT_ROWS", 2)
+    invoice = _invoice(subscription, at("2026-03-01T00:00:00+00:00"))
+    insert_all([invoice])
+    lines = [
+        InvoiceLine(
+            invoice=invoice,
+            position=n,
+            kind=InvoiceLine.Kind.USAGE,
+            description=f"line {n}",
+            amount=Decimal(n),
+            amount_exact=Decimal(n),
+        )
+        for n in range(5)
+    ]
+    insert_all(lines)
+    stored = {line.pk: line.position for line in InvoiceLine.objects.filter(invoice=invoice)}
+    assert stored == {line.pk: n for n, line in enumerate(lines)}
+    assert [line.pk for line in lines] == sorted(stored)
+
+
+def test_insert_all_refuses_an_instance_with_a_key(subscription):
+    invoice = _invoice(subscription, at("2026-03-01T00:00:00+00:00"))
+    invoice.pk = 12345
+    with pytest.raises(ValueError, match="new instances only"):
+        insert_all([invoice])
+    assert not Invoice.objects.filter(pk=12345).exists()
