@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -41,7 +42,14 @@ from plans.models import Meter, PlanVersion, Price
 from plans.periods import period_containing
 from plans.pricing import round_money, tax_amount, total_amount
 from plans.services import price_spec
-from wallets.services.ledger import columns, hot_cursor, instances, rows_as
+from wallets.services.ledger import (
+    columns,
+    hot_cursor,
+    insert_all,
+    instances,
+    refresh_from_row,
+    rows_as,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +98,22 @@ _RUN_PRICES: dict[frozenset[int], list[Price]] | None = None
 # five-table join, whose planning alone (1.2 ms; the ORM's statements are not prepared)
 # cost more than the rest of the lock's query. Published versions never change.
 _RUN_VERSIONS: dict[int, PlanVersion] | None = None
+
+
+@contextmanager
+def plan_cache() -> Iterator[None]:
+    """Inside it, each plan version and each set of versions' prices is read once: thousands
+    of closes or finalizations share a few versions, and published versions never change.
+    Nested, the outer one's cache serves."""
+    global _RUN_PRICES, _RUN_VERSIONS
+    if _RUN_PRICES is not None:
+        yield
+        return
+    _RUN_PRICES, _RUN_VERSIONS = {}, {}
+    try:
+        yield
+    finally:
+        _RUN_PRICES = _RUN_VERSIONS = None
 
 
 def _version(version_id: int) -> PlanVersion:
@@ -470,11 +494,9 @@ def subscriptions_close_due(
     """Close every period that has ended by ``now`` — several per subscription when the run
     catches up. Each close is its own transaction. Returns how many periods were closed.
     ``shard`` limits the run to one shard of the subscriptions."""
-    global _RUN_PRICES, _RUN_VERSIONS
     now = now or timezone.now()
     closed = 0
-    _RUN_PRICES, _RUN_VERSIONS = {}, {}
-    try:
+    with plan_cache():
         while True:
             round_closed = 0
             for ids in _due_ids(now, batch, shard):
@@ -484,55 +506,82 @@ def subscriptions_close_due(
             closed += round_closed
             if not round_closed:
                 return closed
-    finally:
-        _RUN_PRICES = _RUN_VERSIONS = None
 
 
 # --- drafts stay current until they are finalized -------------------------------------------------
 
 
+PREVIOUS_START_SQL = (
+    "SELECT max(period_start) FROM billing_invoice "
+    "WHERE subscription_id = %s AND kind = %s AND period_start < %s"
+)
+SUBSCRIPTION_SQL = CLOSE_LOCK_SQL.removesuffix(" FOR UPDATE OF s")
+LINES_SQL = (
+    f"SELECT {columns(InvoiceLine)} FROM billing_invoiceline "  # noqa: S608 - column names
+    "WHERE invoice_id = %s ORDER BY position, id"
+)
+PRICE_VERSIONS_SQL = "SELECT DISTINCT plan_version_id FROM plans_price WHERE id = ANY(%s)"
+LINES_DELETE_SQL = "DELETE FROM billing_invoiceline WHERE invoice_id = %s AND kind = ANY(%s)"
+DECIMALS_SQL = "SELECT decimals FROM wallets_asset WHERE code = %s"
+TOTALS_SQL = (
+    "UPDATE billing_invoice SET subtotal = %s, tax = %s, total = %s "  # noqa: S608 - columns
+    f"WHERE id = %s RETURNING {columns(Invoice)}"
+)
+USAGE_KINDS = [InvoiceLine.Kind.USAGE.value, InvoiceLine.Kind.OUTCOME.value]
+
+
+def _one(sql: str, params: list):
+    with hot_cursor(binary=True) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
 def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
     """Recompute a draft subscription invoice's usage lines from the period's data (late
     events may have arrived since the close). Call with the invoice row locked; finalized
-    invoices are returned unchanged."""
+    invoices are returned unchanged. Fixed, prepared statements as the close's: a billing
+    run finalizes every draft of the month through here."""
     if invoice.status != Invoice.Status.DRAFT or invoice.kind != Invoice.Kind.SUBSCRIPTION:
         return invoice
-    sub = invoice.subscription
-    if sub is None:
+    if invoice.subscription_id is None:
         return invoice
+    row = _one(SUBSCRIPTION_SQL, [invoice.subscription_id])
+    n = len(Subscription._meta.concrete_fields)
+    (sub,) = instances(Subscription, [row[:n]])
+    (sub.customer,) = instances(Customer, [row[n:]])
     boundary = invoice.period_start
-    previous = (
-        Invoice.objects.filter(
-            subscription=sub, kind=Invoice.Kind.SUBSCRIPTION, period_start__lt=boundary
-        )
-        .order_by("-period_start")
-        .values_list("period_start", flat=True)
-        .first()
-    )
+    (previous,) = _one(PREVIOUS_START_SQL, [sub.pk, Invoice.Kind.SUBSCRIPTION.value, boundary])
     start = previous or sub.anchor
     if start >= boundary:
         return invoice
-    priced = {
-        line.computation.get("price")
-        for line in invoice.lines.all()
-        if isinstance(line.computation, dict) and line.computation.get("price")
-    }
-    versions = set(Price.objects.filter(pk__in=priced).values_list("plan_version_id", flat=True))
+    lines = rows_as(InvoiceLine, LINES_SQL, [invoice.pk], binary=True)
+    priced = sorted(
+        {
+            int(line.computation["price"])
+            for line in lines
+            if isinstance(line.computation, dict) and line.computation.get("price")
+        }
+    )
+    versions = set()
+    if priced:
+        with hot_cursor() as cursor:
+            cursor.execute(PRICE_VERSIONS_SQL, [priced])
+            versions = {version for (version,) in cursor.fetchall()}
     fresh = arrears_lines(
         subscription=sub,
-        version=sub.plan_version,
+        version=_version(sub.plan_version_id),
         start=start,
         end=boundary,
         extra_versions=versions,
     )
-    usage_kinds = (InvoiceLine.Kind.USAGE, InvoiceLine.Kind.OUTCOME)
-    usage = [line for line in fresh if line.kind in usage_kinds]
-    kept = list(invoice.lines.exclude(kind__in=usage_kinds).order_by("position", "id"))
-    decimals = invoice.currency.decimals
+    usage = [spec for spec in fresh if spec.kind in USAGE_KINDS]
+    kept = [line for line in lines if line.kind not in USAGE_KINDS]
+    (decimals,) = _one(DECIMALS_SQL, [invoice.currency_id])
     with transaction.atomic():
-        invoice.lines.filter(kind__in=usage_kinds).delete()
+        with hot_cursor() as cursor:
+            cursor.execute(LINES_DELETE_SQL, [invoice.pk, USAGE_KINDS])
         position = max((line.position for line in kept), default=-1) + 1
-        InvoiceLine.objects.bulk_create(
+        added = [
             InvoiceLine(
                 invoice=invoice,
                 position=position + index,
@@ -548,13 +597,11 @@ def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
                 computation=spec.computation,
             )
             for index, spec in enumerate(usage)
-        )
-        subtotal = sum((line.amount for line in invoice.lines.all()), ZERO)
+        ]
+        insert_all(added)
+        subtotal = sum((line.amount for line in [*kept, *added]), ZERO)
         tax = tax_amount(subtotal, invoice.tax_rate, decimals)
-        Invoice.objects.filter(pk=invoice.pk).update(
-            subtotal=subtotal, tax=tax, total=subtotal + tax
-        )
-    invoice.refresh_from_db()
+        refresh_from_row(invoice, _one(TOTALS_SQL, [subtotal, tax, subtotal + tax, invoice.pk]))
     return invoice
 
 

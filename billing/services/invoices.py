@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -28,7 +28,7 @@ from wallets.fields import plain
 from wallets.models import Asset, Grant
 from wallets.services.amounts import check_amount
 from wallets.services.idempotency import idempotency_claim, idempotency_store
-from wallets.services.ledger import insert_all
+from wallets.services.ledger import columns, hot_cursor, insert_all, refresh_from_row, rows_as
 
 ZERO = Decimal(0)
 
@@ -171,13 +171,9 @@ INVOICE_PREFIX = "INV"
 CREDIT_NOTE_PREFIX = "CN"
 MAX_CREDIT_LINES = 100
 
-_SEQUENCE_CREATE = """
-INSERT INTO billing_invoicesequence (prefix, year, last) VALUES (%s, %s, 0)
-ON CONFLICT (prefix, year) DO NOTHING
-"""
-_SEQUENCE_NEXT = """
-UPDATE billing_invoicesequence SET last = last + 1
-WHERE prefix = %s AND year = %s
+_SEQUENCE_TAKE = """
+INSERT INTO billing_invoicesequence (prefix, year, last) VALUES (%s, %s, 1)
+ON CONFLICT (prefix, year) DO UPDATE SET last = billing_invoicesequence.last + 1
 RETURNING last
 """
 
@@ -190,17 +186,16 @@ def invoice_number_format(prefix: str, year: int, number: int) -> str:
 def _number_take(prefix: str, year: int) -> int:
     """The next number of ``prefix`` in ``year``, taken under the lock of its sequence row.
 
-    The row is made on first use with ``INSERT … ON CONFLICT DO NOTHING`` (two first
-    finalizations of a year race safely), then ``UPDATE … RETURNING`` increments it: the
-    update locks the row until the caller's transaction ends, exactly like ``SELECT … FOR
-    UPDATE`` followed by an update but in one round trip. A concurrent finalization waits for
-    the lock; a finalization that rolls back also rolls back its increment, so its number is
-    given to the next one and the sequence has no gaps."""
+    One statement: ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` makes the row on first use
+    with 1 (two first finalizations of a year race safely: the second increments) or
+    increments it. Either locks the row until the caller's transaction ends, exactly like
+    ``SELECT … FOR UPDATE`` followed by an update but in one round trip. A concurrent
+    finalization waits for the lock; a finalization that rolls back also rolls back its
+    increment, so its number is given to the next one and the sequence has no gaps."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("invoice numbers are taken inside the finalizing transaction")
-    with connection.cursor() as cursor:
-        cursor.execute(_SEQUENCE_CREATE, [prefix, year])
-        cursor.execute(_SEQUENCE_NEXT, [prefix, year])
+    with hot_cursor() as cursor:
+        cursor.execute(_SEQUENCE_TAKE, [prefix, year])
         return cursor.fetchone()[0]
 
 
@@ -242,17 +237,30 @@ def _refresh_draft(invoice: Invoice) -> Invoice:
     return invoice_draft_refresh(invoice=invoice)
 
 
+DRAFT = Invoice.Status.DRAFT.value
+_FINALIZE_SQL = (
+    "UPDATE billing_invoice SET status = %s, number = %s, finalized_at = %s "  # noqa: S608
+    f"WHERE id = %s AND status = %s RETURNING {columns(Invoice)}"
+)
+_DUE_LOCK_SQL = (
+    f"SELECT {columns(Invoice)} FROM billing_invoice "  # noqa: S608 - column names only
+    "WHERE id = %s AND status = %s AND issued_at <= %s FOR UPDATE SKIP LOCKED"
+)
+
+
 def _finalize_locked(invoice: Invoice, now: datetime) -> Invoice:
     """Number a locked draft and move it to finalized, in the caller's transaction."""
     prefix = CREDIT_NOTE_PREFIX if invoice.kind == Invoice.Kind.CREDIT_NOTE else INVOICE_PREFIX
     year = now.astimezone(UTC).year
     number = invoice_number_format(prefix, year, _number_take(prefix, year))
-    updated = Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.DRAFT).update(
-        status=Invoice.Status.FINALIZED, number=number, finalized_at=now
-    )
-    if updated != 1:  # the caller holds the row lock and saw a draft
+    with hot_cursor(binary=True) as cursor:
+        cursor.execute(
+            _FINALIZE_SQL, [Invoice.Status.FINALIZED.value, number, now, invoice.pk, DRAFT]
+        )
+        row = cursor.fetchone()
+    if row is None:  # the caller holds the row lock and saw a draft
         raise RuntimeError(f"invoice {invoice.pk} changed under its lock")
-    invoice.refresh_from_db()
+    refresh_from_row(invoice, row)
     return invoice
 
 
@@ -294,17 +302,16 @@ def invoices_finalize_due(*, now: datetime | None = None, batch: int = 500) -> l
         )
         if not ids:
             return finalized
-        for pk in ids:
-            with transaction.atomic():
-                invoice = (
-                    Invoice.objects.select_for_update(skip_locked=True)
-                    .filter(pk=pk, status=Invoice.Status.DRAFT, issued_at__lte=cutoff)
-                    .first()
-                )
-                if invoice is None:  # finalized meanwhile, or another run holds it
-                    continue
-                _finalize_locked(_refresh_draft(invoice), now)
-            finalized.append(pk)
+        from billing.services.billing_run import plan_cache  # it imports this module
+
+        with plan_cache():  # plan versions and prices read once for all of them
+            for pk in ids:
+                with transaction.atomic():
+                    locked = rows_as(Invoice, _DUE_LOCK_SQL, [pk, DRAFT, cutoff], binary=True)
+                    if not locked:  # finalized meanwhile, or another run holds it
+                        continue
+                    _finalize_locked(_refresh_draft(locked[0]), now)
+                finalized.append(pk)
         last = ids[-1]
 
 

@@ -14,10 +14,11 @@ from django.db import IntegrityError, transaction
 
 from billing.models import Customer, Invoice, InvoiceLine, Subscription
 from billing.services.billing_run import CLOSE_FIELDS, _locked_for_close, _save_closed
+from billing.services.periodic import billing_run
 from wallets.services import ledger
-from wallets.services.ledger import insert_all
+from wallets.services.ledger import columns, hot_cursor, insert_all, refresh_from_row
 
-from .scenario import setup_customer, setup_plan
+from .scenario import event, setup_customer, setup_meter, setup_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -190,3 +191,61 @@ def test_insert_all_refuses_an_instance_with_a_key(subscription):
     with pytest.raises(ValueError, match="new instances only"):
         insert_all([invoice])
     assert not Invoice.objects.filter(pk=12345).exists()
+
+
+def test_refresh_from_row_is_refresh_from_db(subscription):
+    invoice = _invoice(subscription, at("2026-03-01T00:00:00+00:00"))
+    insert_all([invoice])
+    invoice = Invoice.objects.select_related("customer").get(pk=invoice.pk)
+    assert Invoice.customer.field.is_cached(invoice)
+    with hot_cursor(binary=True) as cursor:
+        cursor.execute(
+            "UPDATE billing_invoice SET subtotal = 7, tax = 1.4, total = 8.4 "
+            f"WHERE id = %s RETURNING {columns(Invoice)}",
+            [invoice.pk],
+        )
+        refresh_from_row(invoice, cursor.fetchone())
+    again = Invoice.objects.get(pk=invoice.pk)
+    assert _fields(invoice) == _fields(again)
+    assert (str(invoice.subtotal), str(invoice.tax)) == ("7.0000", "1.4000")  # the columns' scale
+    assert not Invoice.customer.field.is_cached(invoice)
+    assert invoice.customer == subscription.customer  # read again when asked
+
+
+def test_the_grace_job_refreshes_each_draft_as_it_finalizes_it(api, settings):
+    settings.BILLFOLD = {**settings.BILLFOLD, "INVOICE_GRACE_HOURS": 24}
+    with time_machine.travel("2026-01-10T00:00:00Z", tick=False):
+        setup_meter(api, "ticket_resolved", "outcomes", "count")
+        setup_plan(
+            api,
+            "support",
+            [{"meter": "ticket_resolved", "model": "per_unit", "unit_price": "0.99"}],
+            base_fee="10.00",
+        )
+        for customer in ("acme", "beta"):
+            setup_customer(api, customer, plan="support", overage="invoice")
+            for i in range(3):
+                assert event(api, f"{customer}-{i}", customer, "ticket_resolved").status_code == 201
+    billing_run(as_of=at("2026-02-01T00:00:00+00:00"))
+    drafts = Invoice.objects.filter(period_start=at("2026-02-01T00:00:00+00:00"))
+    assert [(i.status, str(i.subtotal)) for i in drafts.order_by("pk")] == [
+        ("draft", "12.9700"),  # 3 × 0.99 in arrears, 10.00 in advance
+        ("draft", "12.9700"),
+    ]
+    with time_machine.travel("2026-02-01T10:00:00Z", tick=False):  # late, in the grace period
+        late = event(api, "acme-late", "acme", "ticket_resolved", ts="2026-01-31T23:00:00Z")
+        assert late.status_code == 201, late.content
+    report = billing_run(as_of=at("2026-02-03T00:00:00+00:00"))
+    assert report.steps["invoices finalized"] == 2  # the first invoices were, on February 1
+    acme, beta = (drafts.get(customer__external_id=c) for c in ("acme", "beta"))
+    assert [(i.status, str(i.subtotal), str(i.total)) for i in (acme, beta)] == [
+        ("finalized", "13.9600", "13.9600"),
+        ("finalized", "12.9700", "12.9700"),
+    ]
+    lines = [(x.position, x.kind, str(x.quantity), str(x.amount)) for x in acme.lines.all()]
+    assert lines == [
+        (1, "base_fee", "1.000000000000", "10.0000"),
+        (2, "outcome", "4.000000000000", "3.9600"),
+    ]
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    assert numbers == [f"INV-2026-{n:06d}" for n in range(1, 5)]

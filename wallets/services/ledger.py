@@ -254,6 +254,25 @@ def instances(model, rows) -> list:
     return made
 
 
+def refresh_from_row(instance, row) -> None:
+    """``instance.refresh_from_db()`` from a row of its model's concrete columns in order
+    that the caller read (an ``UPDATE … RETURNING``): the fields set, cached related
+    objects dropped, as Django's own refresh does."""
+    (fresh,) = instances(type(instance), [row])
+    instance._prefetched_objects_cache = {}
+    for f in instance._meta.concrete_fields:
+        setattr(instance, f.attname, getattr(fresh, f.attname))
+        if f.is_relation and f.is_cached(instance):
+            f.delete_cached_value(instance)
+    for rel in instance._meta.related_objects:
+        if rel.is_cached(instance):
+            rel.delete_cached_value(instance)
+    for f in instance._meta.private_fields:
+        if f.is_relation and f.is_cached(instance):
+            f.delete_cached_value(instance)
+    instance._state.db = "default"
+
+
 def _made_plainly(model) -> bool:
     """Whether an instance of ``model`` loaded from the database is no more than its
     attributes and state: no ``__init__`` of its own, nothing listening to its init
