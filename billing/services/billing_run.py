@@ -376,11 +376,11 @@ CLOSE_UPDATE_SQL = (
 )
 
 
-def _locked_for_close(subscription_id: int) -> Subscription | None:
-    """The subscription, locked, with its customer (``select_for_update(of=("self",))`` with
-    ``select_related("customer")``)."""
+def _with_customer(sql: str, subscription_id: int) -> Subscription | None:
+    """The subscription with its customer (``select_related("customer")``), read by ``sql``
+    (``CLOSE_LOCK_SQL``, ``SUBSCRIPTION_SQL``)."""
     with hot_cursor(binary=True) as cursor:
-        cursor.execute(CLOSE_LOCK_SQL, [subscription_id])
+        cursor.execute(sql, [subscription_id])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -388,6 +388,11 @@ def _locked_for_close(subscription_id: int) -> Subscription | None:
     (sub,) = instances(Subscription, [row[:n]])
     (sub.customer,) = instances(Customer, [row[n:]])
     return sub
+
+
+def _locked_for_close(subscription_id: int) -> Subscription | None:
+    """The subscription, locked (``select_for_update(of=("self",))``), with its customer."""
+    return _with_customer(CLOSE_LOCK_SQL, subscription_id)
 
 
 def _save_closed(sub: Subscription) -> None:
@@ -545,10 +550,7 @@ def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
         return invoice
     if invoice.subscription_id is None:
         return invoice
-    row = _one(SUBSCRIPTION_SQL, [invoice.subscription_id])
-    n = len(Subscription._meta.concrete_fields)
-    (sub,) = instances(Subscription, [row[:n]])
-    (sub.customer,) = instances(Customer, [row[n:]])
+    sub = _with_customer(SUBSCRIPTION_SQL, invoice.subscription_id)
     boundary = invoice.period_start
     (previous,) = _one(PREVIOUS_START_SQL, [sub.pk, Invoice.Kind.SUBSCRIPTION.value, boundary])
     start = previous or sub.anchor

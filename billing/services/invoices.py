@@ -294,17 +294,19 @@ def invoices_finalize_due(*, now: datetime | None = None, batch: int = 500) -> l
     cutoff = now - timedelta(hours=settings.BILLFOLD.get("INVOICE_GRACE_HOURS", 24))
     finalized: list[int] = []
     last = 0
-    while True:
-        ids = list(
-            Invoice.objects.filter(status=Invoice.Status.DRAFT, issued_at__lte=cutoff, pk__gt=last)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:batch]
-        )
-        if not ids:
-            return finalized
-        from billing.services.billing_run import plan_cache  # it imports this module
+    from billing.services.billing_run import plan_cache  # it imports this module
 
-        with plan_cache():  # plan versions and prices read once for all of them
+    with plan_cache():  # plan versions and prices read once for all of them
+        while True:
+            ids = list(
+                Invoice.objects.filter(
+                    status=Invoice.Status.DRAFT, issued_at__lte=cutoff, pk__gt=last
+                )
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch]
+            )
+            if not ids:
+                return finalized
             for pk in ids:
                 with transaction.atomic():
                     locked = rows_as(Invoice, _DUE_LOCK_SQL, [pk, DRAFT, cutoff], binary=True)
@@ -312,7 +314,7 @@ def invoices_finalize_due(*, now: datetime | None = None, batch: int = 500) -> l
                         continue
                     _finalize_locked(_refresh_draft(locked[0]), now)
                 finalized.append(pk)
-        last = ids[-1]
+            last = ids[-1]
 
 
 def invoice_void(*, invoice_id: int | str, now: datetime | None = None) -> Invoice:
