@@ -1,7 +1,8 @@
-"""A period close runs fixed, prepared statements instead of the ORM's (``billing_run``'s
-``_locked_for_close``, ``_save_closed``, ``COUNTERS_SQL``, ``CHARGE_ITEMS_SQL``, and
-``insert_all`` for the invoice and its lines): what they read and write must be exactly
-what the ORM's statements read and write."""
+"""A period close and a draft's finalization run fixed, prepared statements instead of the
+ORM's (``billing_run``'s ``_locked_for_close``, ``_save_closed``, ``COUNTERS_SQL``,
+``CHARGE_ITEMS_SQL``, ``invoice_draft_refresh``; ``insert_all`` for the invoice and its
+lines; ``refresh_from_row`` after an ``UPDATE … RETURNING``): what they read and write must
+be exactly what the ORM's statements read and write."""
 
 from __future__ import annotations
 
