@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from billing.models import ChargeItem, Customer, Invoice, InvoiceLine, Subscription, UsageCounter
 from billing.selectors.usage import aggregate_events
-from billing.services.invoices import LineSpec, invoice_draft_create
+from billing.services.invoices import LineSpec, invoice_draft_create, spec_line
 from billing.services.subscriptions import subscription_allowances_issue
 from plans.models import Meter, PlanVersion, Price
 from plans.periods import period_containing
@@ -584,20 +584,7 @@ def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
             cursor.execute(LINES_DELETE_SQL, [invoice.pk, USAGE_KINDS])
         position = max((line.position for line in kept), default=-1) + 1
         added = [
-            InvoiceLine(
-                invoice=invoice,
-                position=position + index,
-                kind=spec.kind,
-                description=spec.description[:500],
-                meter_id=spec.meter_id,
-                quantity=spec.quantity,
-                unit_price=spec.unit_price,
-                amount=round_money(spec.amount_exact, decimals),
-                amount_exact=spec.amount_exact,
-                period_start=spec.period_start,
-                period_end=spec.period_end,
-                computation=spec.computation,
-            )
+            spec_line(invoice, position + index, spec, round_money(spec.amount_exact, decimals))
             for index, spec in enumerate(usage)
         ]
         insert_all(added)

@@ -48,6 +48,25 @@ class LineSpec:
     computation: dict[str, Any] = field(default_factory=dict)
 
 
+def spec_line(invoice: Invoice, position: int, spec: LineSpec, amount: Decimal) -> InvoiceLine:
+    """The line of ``invoice`` at ``position`` that ``spec`` describes, ``amount`` being its
+    exact amount rounded to the currency's minor unit (not written yet)."""
+    return InvoiceLine(
+        invoice=invoice,
+        position=position,
+        kind=spec.kind,
+        description=spec.description[:500],
+        meter_id=spec.meter_id,
+        quantity=spec.quantity,
+        unit_price=spec.unit_price,
+        amount=amount,
+        amount_exact=spec.amount_exact,
+        period_start=spec.period_start,
+        period_end=spec.period_end,
+        computation=spec.computation,
+    )
+
+
 def invoice_draft_create(
     *,
     customer: Customer,
@@ -94,20 +113,7 @@ def invoice_draft_create(
             insert_all([invoice])
             insert_all(
                 [
-                    InvoiceLine(
-                        invoice=invoice,
-                        position=index,
-                        kind=spec.kind,
-                        description=spec.description[:500],
-                        meter_id=spec.meter_id,
-                        quantity=spec.quantity,
-                        unit_price=spec.unit_price,
-                        amount=amount,
-                        amount_exact=spec.amount_exact,
-                        period_start=spec.period_start,
-                        period_end=spec.period_end,
-                        computation=spec.computation,
-                    )
+                    spec_line(invoice, index, spec, amount)
                     for index, (spec, amount) in enumerate(rounded)
                 ]
             )
