@@ -22,6 +22,18 @@ def setup_plan(api, code, prices, **fields):
     assert r.status_code == 201, r.content
 
 
+def setup_example_c_plan(api, unit_price="0.99", **fields):
+    """PRODUCT.md example C: meter ``ticket_resolved`` (outcomes, counted) on plan
+    ``support`` at ``unit_price`` per ticket; ``fields`` add to the plan (a base fee)."""
+    setup_meter(api, "ticket_resolved", "outcomes", "count")
+    setup_plan(
+        api,
+        "support",
+        [{"meter": "ticket_resolved", "model": "per_unit", "unit_price": unit_price}],
+        **fields,
+    )
+
+
 def setup_customer(
     api, external_id="acme", plan="pro", overage="wallet", start="2026-01-01T00:00:00Z", **extra
 ):

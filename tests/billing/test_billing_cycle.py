@@ -17,7 +17,7 @@ from billing.services.invoices import invoice_draft_create
 from billing.services.periodic import billing_run
 from wallets.models import Grant
 
-from .scenario import event, grant, setup_customer, setup_meter, setup_plan
+from .scenario import event, grant, setup_customer, setup_example_c_plan, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -57,12 +57,7 @@ def test_example_b_seats_prorated_on_the_next_invoice(api):
 
 def test_example_c_outcomes_on_the_february_invoice(api):
     with time_machine.travel("2026-01-10T00:00:00Z", tick=False):
-        setup_meter(api, "ticket_resolved", "outcomes", "count")
-        setup_plan(
-            api,
-            "support",
-            [{"meter": "ticket_resolved", "model": "per_unit", "unit_price": "0.99"}],
-        )
+        setup_example_c_plan(api)
         setup_customer(api, plan="support", overage="invoice")
         for i in range(130):
             assert event(api, f"t{i}", "acme", "ticket_resolved").status_code == 201

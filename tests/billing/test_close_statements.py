@@ -19,7 +19,7 @@ from billing.services.periodic import billing_run
 from wallets.services import ledger
 from wallets.services.ledger import columns, hot_cursor, insert_all, refresh_from_row
 
-from .scenario import event, setup_customer, setup_meter, setup_plan
+from .scenario import event, setup_customer, setup_example_c_plan, setup_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -216,13 +216,7 @@ def test_refresh_from_row_is_refresh_from_db(subscription):
 def test_the_grace_job_refreshes_each_draft_as_it_finalizes_it(api, settings):
     settings.BILLFOLD = {**settings.BILLFOLD, "INVOICE_GRACE_HOURS": 24}
     with time_machine.travel("2026-01-10T00:00:00Z", tick=False):
-        setup_meter(api, "ticket_resolved", "outcomes", "count")
-        setup_plan(
-            api,
-            "support",
-            [{"meter": "ticket_resolved", "model": "per_unit", "unit_price": "0.99"}],
-            base_fee="10.00",
-        )
+        setup_example_c_plan(api, base_fee="10.00")
         for customer in ("acme", "beta"):
             setup_customer(api, customer, plan="support", overage="invoice")
             for i in range(3):

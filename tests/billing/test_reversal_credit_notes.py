@@ -29,7 +29,7 @@ from billing.services.invoices import (
 )
 from billing.services.periodic import billing_run
 from billing.services.reversals import reversal_credit_note
-from tests.billing.scenario import event, grant, setup_customer, setup_meter, setup_plan
+from tests.billing.scenario import event, grant, setup_customer, setup_example_c_plan
 from tests.wallets.helpers import ensure_currencies
 from wallets.errors import ValidationFailed
 from wallets.models import LedgerTransaction
@@ -46,12 +46,7 @@ def tickets(api, count: int, *, unit_price: str = "0.99", tax_rate: str = "19", 
     t0, t1, …; with ``usd``, a paid USD grant that pays the first tickets."""
     ensure_currencies()
     with time_machine.travel("2026-01-10T00:00:00Z", tick=False):
-        setup_meter(api, "ticket_resolved", "outcomes", "count")
-        setup_plan(
-            api,
-            "support",
-            [{"meter": "ticket_resolved", "model": "per_unit", "unit_price": unit_price}],
-        )
+        setup_example_c_plan(api, unit_price)
         setup_customer(api, plan="support", overage="invoice", tax_rate=tax_rate)
         if usd is not None:
             grant(api, "acme", "USD", usd, id="usd")
@@ -359,12 +354,7 @@ def test_reversals_racing_finalization_and_late_events_bill_each_ticket_once(api
     ensure_currencies()  # a transaction=True test flushed them
     names = [f"c{n}" for n in range(4)]
     with time_machine.travel("2026-01-10T00:00:00Z", tick=False):
-        setup_meter(api, "ticket_resolved", "outcomes", "count")
-        setup_plan(
-            api,
-            "support",
-            [{"meter": "ticket_resolved", "model": "per_unit", "unit_price": "0.99"}],
-        )
+        setup_example_c_plan(api)
         for name in names:
             setup_customer(api, external_id=name, plan="support", overage="invoice")
             for i in range(6):

@@ -12,7 +12,7 @@ import time_machine
 from billing.models import Invoice
 from billing.services.periodic import billing_run
 from tests.api.helpers import problem_of
-from tests.billing.scenario import event, setup_customer, setup_meter, setup_plan
+from tests.billing.scenario import event, setup_customer, setup_example_c_plan
 from tests.wallets.helpers import ensure_currencies
 
 pytestmark = pytest.mark.django_db
@@ -26,12 +26,7 @@ def test_example_c_through_grace_and_finalization(api, settings):
     ensure_currencies()
     settings.BILLFOLD = {**settings.BILLFOLD, "INVOICE_GRACE_HOURS": 24}
     with time_machine.travel("2026-01-10T00:00:00Z", tick=False):
-        setup_meter(api, "ticket_resolved", "outcomes", "count")
-        setup_plan(
-            api,
-            "support",
-            [{"meter": "ticket_resolved", "model": "per_unit", "unit_price": "0.99"}],
-        )
+        setup_example_c_plan(api)
         setup_customer(api, plan="support", overage="invoice", tax_rate="19")
         for i in range(130):
             assert event(api, f"t{i}", "acme", "ticket_resolved").status_code == 201
