@@ -17,7 +17,6 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
-from billing.api import schema as _schema  # noqa: F401  (registers the OpenAPI security scheme)
 from billing.models import ApiKey
 from billing.selectors.api_keys import KEY_MAX_LENGTH, api_key_authenticate
 

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializ
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.fields import JSONObject
+from billing.api.fields import DecimalString, JSONObject
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.api.pagination import ApiCursorPagination
 from plans.models import Meter, Plan, PlanVersion
@@ -162,6 +162,40 @@ PlanBody = inline_serializer(
 )
 
 
+class PriceSerializer(serializers.Serializer):
+    """Output shape of a price: the fields of its model (``unit_price``; ``package_size`` and
+    ``package_price``; ``tiers``), its id and a readable description."""
+
+    id = serializers.IntegerField()
+    meter = serializers.CharField()
+    filter = JSONObject()
+    included = DecimalString(allow_zero=True, allow_null=True, places=None)
+    model = serializers.CharField()
+    asset = serializers.CharField()
+    unit_price = DecimalString(allow_zero=True, allow_null=True, places=None, required=False)
+    package_size = DecimalString(allow_null=True, places=None, required=False)
+    package_price = DecimalString(allow_zero=True, allow_null=True, places=None, required=False)
+    tiers = serializers.ListField(child=JSONObject(), required=False)
+    description = serializers.CharField()
+
+
+class PlanSerializer(serializers.Serializer):
+    """Output shape of a plan version (``version_json``), for the schema."""
+
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    currency = serializers.CharField()
+    interval = serializers.ChoiceField(choices=PlanVersion.Interval.values)
+    base_fee = DecimalString(allow_zero=True, allow_null=True)
+    base_fee_timing = serializers.ChoiceField(choices=PlanVersion.Timing.values)
+    seat_price = DecimalString(allow_zero=True, allow_null=True)
+    trial_days = serializers.IntegerField()
+    prices = PriceSerializer(many=True)
+    created_at = serializers.DateTimeField()
+
+
 def _plan_body(request) -> dict:
     if not isinstance(request.data, dict):
         raise ValidationFailed("The body must be a JSON object.")
@@ -181,14 +215,14 @@ class PlanListView(generics.GenericAPIView):
     pagination_class = CodePagination
     queryset = Plan.objects.filter(archived_at__isnull=True)
 
-    @extend_schema(operation_id="plans_list", responses={200: PlanBody})
+    @extend_schema(operation_id="plans_list", responses=PlanSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response([version_json(_latest(p)) for p in page])
 
     @extend_schema(
         request=PlanBody,
-        responses={201: PlanBody},
+        responses={201: PlanSerializer},
         examples=[OpenApiExample("Hybrid plan", value=PLAN_EXAMPLE)],
     )
     def post(self, request):
@@ -215,23 +249,29 @@ def plan_by_code(code: str) -> Plan:
 
 
 class PlanDetailView(generics.GenericAPIView):
-    @extend_schema(responses={200: PlanBody})
+    @extend_schema(responses={200: PlanSerializer})
     def get(self, request, code: str):
         return Response(version_json(_latest(plan_by_code(code))))
 
 
-class PlanVersionsView(generics.GenericAPIView):
-    pagination_class = None
+class VersionPagination(ApiCursorPagination):
+    ordering = "-version"  # the newest first
 
-    @extend_schema(operation_id="plans_versions_list", responses={200: PlanBody})
+
+class PlanVersionsView(generics.GenericAPIView):
+    pagination_class = VersionPagination
+    problems = {"post": (404,)}  # (also for a meter or asset of a price)
+
+    @extend_schema(operation_id="plans_versions_list", responses=PlanSerializer(many=True))
     def get(self, request, code: str):
         plan = plan_by_code(code)
         versions = plan.versions.select_related("plan", "currency").prefetch_related(
             "prices__meter"
         )
-        return Response({"results": [version_json(v) for v in versions], "next": None})
+        page = self.paginate_queryset(versions)
+        return self.get_paginated_response([version_json(v) for v in page])
 
-    @extend_schema(request=PlanBody, responses={201: PlanBody})
+    @extend_schema(request=PlanBody, responses={201: PlanSerializer})
     def post(self, request, code: str):
         def publish() -> Response:
             plan = plan_by_code(code)

@@ -8,7 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
@@ -36,6 +42,7 @@ from billing.services.holds import (
 )
 from billing.services.spend import spend_limit_delete, spend_limit_set
 from wallets.errors import BillfoldError, NotFound, ValidationFailed
+from wallets.models import Hold
 
 MAX_BATCH = 1000
 
@@ -149,31 +156,57 @@ def _parse_event(payload: Any, now: datetime | None = None) -> EventData:
     return data.to_event(now)
 
 
-EventBody = inline_serializer(
-    "Event",
-    {
-        "id": serializers.CharField(),
-        "status": serializers.ChoiceField(choices=["accepted", "declined", "reversed"]),
-        "customer": serializers.CharField(),
-        "meter": serializers.CharField(),
-        "quantity": serializers.CharField(),
-        "timestamp": serializers.DateTimeField(),
-        "charge": JSONObject(),
-        "balances": serializers.ListField(child=JSONObject()),
-    },
-)
+class BalanceAvailableSerializer(serializers.Serializer):
+    asset = serializers.CharField()
+    available = DecimalString(signed=True)
+
+
+class EventSerializer(serializers.Serializer):
+    """Output shape of an event (for the schema): ``event_json``, and the answer of
+    ``POST /events``. ``charge`` and ``balances`` are there when the event was charged
+    (``balances`` on a declined event too), ``decline_code`` when it was declined,
+    ``reversed_at`` when it was reversed."""
+
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=UsageEvent.Status.values)
+    customer = serializers.CharField()
+    meter = serializers.CharField()
+    quantity = DecimalString(allow_zero=True, places=None)
+    timestamp = serializers.DateTimeField()
+    received_at = serializers.DateTimeField(required=False)
+    properties = JSONObject(required=False)
+    charge = JSONObject(required=False, allow_null=True)
+    balances = BalanceAvailableSerializer(many=True, required=False)
+    decline_code = serializers.CharField(required=False)
+    reversed_at = serializers.DateTimeField(required=False)
 
 
 class EventsView(generics.GenericAPIView):
     write_scope = "events"
+    problems = {"post": (402, 422)}
 
     @extend_schema(
         operation_id="events_list",
         parameters=[
-            OpenApiParameter(name, str, required=False)
-            for name in ("customer", "meter", "status", "since", "until")
+            OpenApiParameter("customer", str, required=False, description="external_id"),
+            OpenApiParameter("meter", str, required=False, description="A meter's code."),
+            OpenApiParameter(
+                "status", str, required=False, enum=list(UsageEvent.Status.values)
+            ),
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.DATETIME,
+                required=False,
+                description="Events at or after this time (ISO 8601 with an offset).",
+            ),
+            OpenApiParameter(
+                "until",
+                OpenApiTypes.DATETIME,
+                required=False,
+                description="Events before this time (ISO 8601 with an offset).",
+            ),
         ],
-        responses=EventBody,
+        responses=EventSerializer(many=True),
     )
     def get(self, request):
         query = UsageEvent.objects.select_related("customer", "meter")
@@ -194,7 +227,7 @@ class EventsView(generics.GenericAPIView):
         page = self.paginate_queryset(query)
         return self.get_paginated_response([event_json(e) for e in page])
 
-    @extend_schema(request=EventInputSerializer, responses={201: EventBody, 402: EventBody})
+    @extend_schema(request=EventInputSerializer, responses={201: EventSerializer})
     def post(self, request):
         return _outcome_response(event_charge(data=_parse_event(request.data)))
 
@@ -236,7 +269,7 @@ def event_json(event: UsageEvent) -> dict[str, Any]:
 class EventDetailView(generics.GenericAPIView):
     write_scope = "events"
 
-    @extend_schema(responses=EventBody)
+    @extend_schema(responses=EventSerializer)
     def get(self, request, event_id: str):
         return Response(event_json(event_get(event_id=event_id)))
 
@@ -244,7 +277,7 @@ class EventDetailView(generics.GenericAPIView):
 class EventReverseView(generics.GenericAPIView):
     write_scope = "events"
 
-    @extend_schema(request=None, responses=EventBody)
+    @extend_schema(request=None, responses=EventSerializer)
     def post(self, request, event_id: str):
         def reverse() -> Response:
             return Response(event_json(event_reverse(event_id=event_id)))
@@ -259,17 +292,32 @@ BatchBody = inline_serializer(
 )
 
 
+class EventBatchResultSerializer(serializers.Serializer):
+    """One event's result in a batch: ``code`` names why it was declined or invalid,
+    ``detail`` and ``errors`` say what was invalid."""
+
+    id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["accepted", "declined", "invalid", "reversed"])
+    code = serializers.CharField(allow_null=True)
+    charge = JSONObject(allow_null=True)
+    balances = BalanceAvailableSerializer(many=True, required=False, allow_null=True)
+    replayed = serializers.BooleanField()
+    detail = serializers.CharField(required=False)
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class EventBatchResultsSerializer(serializers.Serializer):
+    results = EventBatchResultSerializer(many=True)
+
+
 class EventBatchView(generics.GenericAPIView):
     write_scope = "events"
 
     @extend_schema(
         request=BatchBody,
-        responses={
-            200: inline_serializer(
-                "EventBatchResults",
-                {"results": serializers.ListField(child=JSONObject())},
-            )
-        },
+        responses={200: EventBatchResultsSerializer},
     )
     def post(self, request):
         events = request.data.get("events") if isinstance(request.data, dict) else None
@@ -343,21 +391,45 @@ class CaptureSerializer(serializers.Serializer):
     event_id = StrictCharField(max_length=255, required=False, default=None)
 
 
-HoldBody = inline_serializer(
-    "Hold",
+class HeldSerializer(serializers.Serializer):
+    asset = serializers.CharField()
+    amount = DecimalString(allow_zero=True, places=None)
+
+
+@extend_schema_field(
     {
-        "id": serializers.CharField(),
-        "status": serializers.CharField(),
-        "held": serializers.ListField(child=JSONObject()),
-        "expires_at": serializers.DateTimeField(),
-    },
+        "description": (
+            "The capturing event: its id once captured (null before), or in the answer of a "
+            "capture the event itself."
+        ),
+        "nullable": True,
+        "oneOf": [{"type": "string"}, {"$ref": "#/components/schemas/Event"}],
+    }
 )
+class HoldEventField(serializers.Field):
+    pass
+
+
+class HoldSerializer(serializers.Serializer):
+    """Output shape of a hold (for the schema)."""
+
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=Hold.Status.values)
+    customer = serializers.CharField(allow_null=True)
+    meter = serializers.CharField(allow_null=True)
+    quantity = DecimalString(allow_zero=True, allow_null=True, places=None)
+    properties = JSONObject()
+    held = HeldSerializer(many=True)
+    expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    event = HoldEventField()
 
 
 class HoldsView(generics.GenericAPIView):
     write_scope = "events"
+    problems = {"post": (402, 422)}
 
-    @extend_schema(request=HoldInputSerializer, responses={201: HoldBody, 402: HoldBody})
+    @extend_schema(request=HoldInputSerializer, responses={201: HoldSerializer})
     def post(self, request):
         data = HoldInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -368,15 +440,16 @@ class HoldsView(generics.GenericAPIView):
 class HoldDetailView(generics.GenericAPIView):
     write_scope = "events"
 
-    @extend_schema(responses=HoldBody)
+    @extend_schema(responses=HoldSerializer)
     def get(self, request, hold_id: str):
         return Response(hold_json(hold_get(hold_id=hold_id)))
 
 
 class HoldCaptureView(generics.GenericAPIView):
     write_scope = "events"
+    problems = {"post": (402, 422)}
 
-    @extend_schema(request=CaptureSerializer, responses=HoldBody)
+    @extend_schema(request=CaptureSerializer, responses=HoldSerializer)
     def post(self, request, hold_id: str):
         data = CaptureSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -391,7 +464,7 @@ class HoldCaptureView(generics.GenericAPIView):
 class HoldVoidView(generics.GenericAPIView):
     write_scope = "events"
 
-    @extend_schema(request=None, responses=HoldBody)
+    @extend_schema(request=None, responses=HoldSerializer)
     def post(self, request, hold_id: str):
         def void() -> Response:
             return Response(hold_cancel(hold_id=hold_id))

@@ -126,6 +126,7 @@ def _represent(subscription: Subscription) -> dict:
 
 class SubscriptionListView(generics.GenericAPIView):
     serializer_class = SubscriptionSerializer
+    problems = {"post": (404,)}  # an unknown customer or plan
 
     def get_queryset(self):
         query = Subscription.objects.select_related(
@@ -167,6 +168,7 @@ class SubscriptionListView(generics.GenericAPIView):
 
 class SubscriptionDetailView(generics.GenericAPIView):
     serializer_class = SubscriptionSerializer
+    problems = {"patch": (409,)}  # the subscription has ended, or its period is not current
 
     @extend_schema(responses={200: SubscriptionSerializer})
     def get(self, request, subscription_id: str):

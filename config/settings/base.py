@@ -150,7 +150,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["billing.api.auth.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["billing.api.renderers.PlainJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing.api.parsers.DecimalJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "billing.api.schema.BillfoldAutoSchema",
     "EXCEPTION_HANDLER": "billing.api.errors.problem_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "DEFAULT_PAGINATION_CLASS": "billing.api.pagination.ApiCursorPagination",
@@ -176,7 +176,6 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "billing.api.schema.problem_responses_postprocess",
     ],
 }
 
