@@ -190,9 +190,7 @@ class EventsView(generics.GenericAPIView):
         parameters=[
             OpenApiParameter("customer", str, required=False, description="external_id"),
             OpenApiParameter("meter", str, required=False, description="A meter's code."),
-            OpenApiParameter(
-                "status", str, required=False, enum=list(UsageEvent.Status.values)
-            ),
+            OpenApiParameter("status", str, required=False, enum=list(UsageEvent.Status.values)),
             OpenApiParameter(
                 "since",
                 OpenApiTypes.DATETIME,
@@ -292,11 +290,24 @@ BatchBody = inline_serializer(
 )
 
 
+@extend_schema_field(
+    {
+        "description": (
+            "The event's id as it was sent: a string, or for an invalid event whatever it "
+            "was (null when there was none)."
+        ),
+        "nullable": True,
+    }
+)
+class SentValueField(serializers.Field):
+    pass
+
+
 class EventBatchResultSerializer(serializers.Serializer):
     """One event's result in a batch: ``code`` names why it was declined or invalid,
     ``detail`` and ``errors`` say what was invalid."""
 
-    id = serializers.CharField(allow_null=True)
+    id = SentValueField()
     status = serializers.ChoiceField(choices=["accepted", "declined", "invalid", "reversed"])
     code = serializers.CharField(allow_null=True)
     charge = JSONObject(allow_null=True)

@@ -12,12 +12,10 @@ import yaml
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
-from drf_spectacular.generators import SchemaGenerator
-from drf_spectacular.settings import patched_settings
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
-from billing.api.schema import PROBLEM_SCHEMA, problem_responses_postprocess
+from billing.api.schema import PROBLEM_DESCRIPTIONS, PROBLEM_SCHEMA, problem_statuses
 
 pytestmark = pytest.mark.django_db
 
@@ -113,53 +111,153 @@ def test_spectacular_validates_without_warnings(tmp_path):
     assert yaml.safe_load(out.read_text())["openapi"] == "3.0.3"
 
 
-def _generate(hooks: list[str]) -> dict:
-    with patched_settings({"POSTPROCESSING_HOOKS": hooks}):
-        return SchemaGenerator().get_schema(request=None, public=True)
+def _document() -> dict:
+    return json.loads(APIClient().get(SCHEMA, {"format": "json"}).content)
 
 
-def test_problem_hook_documents_error_responses():
-    document = _generate(
-        [
-            "drf_spectacular.hooks.postprocess_schema_enums",
-            "billing.api.schema.problem_responses_postprocess",
-        ]
-    )
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def test_schema_class_documents_problem_responses():
+    """Needs REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "billing.api.schema.BillfoldAutoSchema"."""
+    document = _document()
     validate_schema(document)
     assert document["components"]["schemas"]["Problem"] == PROBLEM_SCHEMA
-    problem_ref = {"$ref": "#/components/schemas/Problem"}
-    responses = document["paths"]["/api/v1/whoami"]["get"]["responses"]
-    assert sorted(responses) == ["200", "401", "403", "503"]
-    for status in ("401", "403", "503"):
-        assert responses[status]["content"] == {"application/problem+json": {"schema": problem_ref}}
-    assert responses["401"]["description"] == (
-        "Missing, invalid or revoked API key (`unauthenticated`)."
-    )
-
-
-def test_problem_hook_adds_by_what_an_operation_has():
-    result = {
-        "paths": {
-            "/api/v1/things/{code}": {
-                "parameters": [{"name": "code", "in": "path"}],
-                "post": {
-                    "security": [{"ApiKeyAuth": []}],
-                    "requestBody": {"content": {}},
-                    "responses": {"201": {"description": "made"}, "404": {"description": "own"}},
-                },
-            },
-            "/api/v1/open": {"get": {"security": [{}], "responses": {}}},
-        }
+    paths = document["paths"]
+    whoami = paths["/api/v1/whoami"]["get"]["responses"]
+    assert sorted(whoami) == ["200", "401", "503"]  # any valid key: no scope, no 403
+    assert whoami["401"]["content"] == PROBLEM
+    assert whoami["401"]["description"] == PROBLEM_DESCRIPTIONS[401]
+    expected = {
+        ("post", "/api/v1/events"): [
+            "201",
+            "400",
+            "401",
+            "402",
+            "403",
+            "409",
+            "413",
+            "415",
+            "422",
+            "503",
+        ],
+        ("get", "/api/v1/events"): ["200", "400", "401", "403", "404", "503"],
+        ("get", "/api/v1/invoices"): ["200", "400", "401", "403", "404", "503"],
+        ("post", "/api/v1/subscriptions"): [
+            "201",
+            "400",
+            "401",
+            "403",
+            "404",
+            "409",
+            "413",
+            "415",
+            "503",
+        ],
+        ("patch", "/api/v1/subscriptions/{subscription_id}"): [
+            "200",
+            "400",
+            "401",
+            "403",
+            "404",
+            "409",
+            "413",
+            "415",
+            "503",
+        ],
+        ("post", "/api/v1/holds/{hold_id}/capture"): [
+            "200",
+            "400",
+            "401",
+            "402",
+            "403",
+            "404",
+            "409",
+            "413",
+            "415",
+            "422",
+            "503",
+        ],
+        ("get", "/api/v1/meters"): ["200", "400", "401", "403", "503"],
     }
-    problem_responses_postprocess(result, None, None, True)
-    post = result["paths"]["/api/v1/things/{code}"]["post"]["responses"]
-    assert sorted(post) == ["201", "400", "401", "403", "404", "413", "415", "503"]
-    assert post["404"] == {"description": "own"}  # what the view documented stays
-    assert sorted(result["paths"]["/api/v1/open"]["get"]["responses"]) == ["503"]
+    for (method, path), statuses in expected.items():
+        responses = paths[path][method]["responses"]
+        assert sorted(responses) == statuses, (method, path)
+        for status in statuses:
+            if status >= "400":
+                assert responses[status]["content"] == PROBLEM, (method, path, status)
 
 
-def test_served_schema_documents_problem_responses():
-    """Needs "billing.api.schema.problem_responses_postprocess" in
-    SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] (after drf-spectacular's enum hook)."""
-    document = json.loads(APIClient().get(SCHEMA, {"format": "json"}).content)
-    assert document["components"]["schemas"].get("Problem") == PROBLEM_SCHEMA
+def test_problem_statuses_follow_what_an_operation_has():
+    post = {
+        "parameters": [{"name": "code", "in": "path"}],
+        "security": [{"ApiKeyAuth": []}],
+        "requestBody": {"content": {}},
+    }
+    assert problem_statuses(post, method="POST", scoped=True) == [
+        400,
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        503,
+    ]
+    assert problem_statuses({"security": [{}]}, method="GET", scoped=False) == [503]
+    filtered = {
+        "parameters": [{"name": "customer", "in": "query"}],
+        "security": [{"ApiKeyAuth": []}],
+    }
+    assert problem_statuses(filtered, method="GET", scoped=True) == [400, 401, 403, 404, 503]
+    assert problem_statuses({}, method="PUT", scoped=False, extra=(422,)) == [422, 503]
+
+
+def _response_schema(document: dict, method: str, path: str) -> dict:
+    ok = document["paths"][path][method]["responses"]
+    status = "201" if "201" in ok else "200"
+    ref = ok[status]["content"]["application/json"]["schema"]["$ref"]
+    return document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+def test_lists_are_documented_as_pages():
+    document = _document()
+    for path in ("/api/v1/plans", "/api/v1/plans/{code}/versions", "/api/v1/events"):
+        page = _response_schema(document, "get", path)
+        assert page["required"] == ["results", "next"], path
+        assert page["properties"]["results"]["type"] == "array", path
+        names = {p["name"] for p in document["paths"][path]["get"]["parameters"]}
+        assert {"limit", "cursor"} <= names, path
+
+
+def test_event_plan_and_hold_shapes_are_what_the_api_answers():
+    document = _document()
+    schemas = document["components"]["schemas"]
+    event = schemas["Event"]["properties"]
+    assert {"id", "status", "customer", "meter", "quantity", "timestamp", "received_at"} <= set(
+        event
+    )
+    assert set(schemas["Event"]["required"]) == {
+        "id",
+        "status",
+        "customer",
+        "meter",
+        "quantity",
+        "timestamp",
+    }
+    plan = _response_schema(document, "get", "/api/v1/plans/{code}")
+    assert {"id", "version", "prices", "created_at"} <= set(plan["properties"])
+    hold = _response_schema(document, "get", "/api/v1/holds/{hold_id}")
+    assert {"id", "status", "held", "expires_at", "event"} <= set(hold["properties"])
+
+
+def test_plan_versions_are_a_page(api):
+    body = {"code": "p", "name": "P", "currency": "USD", "interval": "month", "base_fee": "1"}
+    assert api.post("/api/v1/plans", body, format="json").status_code == 201
+    assert api.post("/api/v1/plans/p/versions", body, format="json").status_code == 201
+    first = api.get("/api/v1/plans/p/versions", {"limit": 1}).json()
+    assert [v["version"] for v in first["results"]] == [2]
+    assert first["next"] is not None
+    second = api.get(first["next"]).json()
+    assert [v["version"] for v in second["results"]] == [1]
+    assert second["next"] is None

@@ -49,7 +49,7 @@ WORLD_PLAN = "pro"
 
 
 @contextmanager
-def test_transaction_kept_open() -> Iterator[None]:
+def transaction_kept_open() -> Iterator[None]:
     """Requests go through Django's WSGI handler, which closes a connection that is inside a
     transaction at every request's start and end; the test's own transaction must stay open.
     (Django's test client disconnects the same receivers around each of its requests, and
@@ -137,7 +137,7 @@ def world(db, api) -> Iterator[dict[str, Any]]:
         ),
         200,
     )
-    with test_transaction_kept_open():
+    with transaction_kept_open():
         yield {"subscription": subscription, "raw_key": api.raw_key}
 
 
