@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.fields import DecimalString
+from billing.api.fields import AssetCode, CurrencyCode, DecimalString
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.api.pagination import ApiCursorPagination
 from wallets.errors import NotFound
@@ -15,12 +15,12 @@ from wallets.services.assets import asset_create
 
 
 class AssetRateSerializer(serializers.Serializer):
-    currency = serializers.CharField(max_length=3)
+    currency = CurrencyCode()
     rate = DecimalString(places=None)
 
 
 class AssetSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=32)
+    code = AssetCode()
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     decimals = serializers.IntegerField(min_value=0, max_value=12, default=0)
     rates = AssetRateSerializer(many=True, required=False, default=list)

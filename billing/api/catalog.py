@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializ
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.fields import DecimalString, JSONObject
+from billing.api.fields import CurrencyCode, DecimalString, JSONObject
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.api.pagination import ApiCursorPagination
 from plans.models import Meter, Plan, PlanVersion
@@ -186,7 +186,7 @@ class PlanSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
     version = serializers.IntegerField()
-    currency = serializers.CharField()
+    currency = CurrencyCode()
     interval = serializers.ChoiceField(choices=PlanVersion.Interval.values)
     base_fee = DecimalString(allow_zero=True, allow_null=True)
     base_fee_timing = serializers.ChoiceField(choices=PlanVersion.Timing.values)

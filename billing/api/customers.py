@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.fields import DecimalString, JSONObject
+from billing.api.fields import CurrencyCode, DecimalString, JSONObject
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import Customer
 from billing.selectors.customers import customer_get, customer_list
@@ -17,7 +17,7 @@ class CustomerSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=255)
     name = serializers.CharField(max_length=255)
     email = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
-    currency = serializers.CharField(max_length=3)
+    currency = CurrencyCode()
     tax_rate = DecimalString(allow_zero=True, places=None, required=False)
     metadata = JSONObject(required=False, default=dict)
     created_at = serializers.DateTimeField(read_only=True)
@@ -37,7 +37,7 @@ class CustomerSerializer(serializers.Serializer):
 class CustomerPatchSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=255, required=False)
     email = serializers.CharField(max_length=254, required=False, allow_blank=True)
-    currency = serializers.CharField(max_length=3, required=False)
+    currency = CurrencyCode(required=False)
     tax_rate = DecimalString(allow_zero=True, places=None, required=False)
     metadata = JSONObject(required=False)
 

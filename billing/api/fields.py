@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from wallets.errors import ValidationFailed
 from wallets.fields import AMOUNT_PLACES
+from wallets.models import ASSET_CODE_RE
 from wallets.services.amounts import check_amount, to_decimal
 
 
@@ -64,6 +65,41 @@ class DecimalString(serializers.Field):
 
 
 OpenApiDecimal = OpenApiTypes.DECIMAL
+
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": CURRENCY_PATTERN,
+        "description": "An ISO 4217 currency code.",
+        "example": "USD",
+    }
+)
+class CurrencyCode(serializers.CharField):
+    """An ISO 4217 code (``USD``). The services check that the currency exists; this field
+    only says so in the schema."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 3)
+        super().__init__(**kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": ASSET_CODE_RE,
+        "description": "An asset's code: an ISO 4217 currency or a custom asset (`credits`).",
+        "example": "credits",
+    }
+)
+class AssetCode(serializers.CharField):
+    """An asset's code, as ``wallets.models.ASSET_CODE_RE`` allows (in the schema)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 32)
+        super().__init__(**kwargs)
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})

@@ -17,7 +17,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
-from billing.api.fields import DecimalString, decimal_str
+from billing.api.fields import CurrencyCode, DecimalString, decimal_str
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import Invoice, InvoiceLine
 from billing.rendering import invoice_pdf, statement_pdf
@@ -115,7 +115,7 @@ class InvoiceSerializer(serializers.Serializer):
     customer = serializers.CharField()
     kind = serializers.ChoiceField(choices=Invoice.Kind.choices)
     status = serializers.ChoiceField(choices=Invoice.Status.choices)
-    currency = serializers.CharField()
+    currency = CurrencyCode()
     period = PeriodSerializer()
     lines = InvoiceLineSerializer(many=True)
     subtotal = DecimalString(signed=True)

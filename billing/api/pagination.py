@@ -79,7 +79,8 @@ class ApiCursorPagination(CursorPagination):
                 "required": False,
                 "in": "query",
                 "description": "The page to return, from the `next` URL of the previous page.",
-                "schema": {"type": "string"},
+                # DRF's cursor: base64 of its position
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9+/]*={0,2}$"},
             },
             {
                 "name": self.page_size_query_param,

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.fields import DecimalString, decimal_str
+from billing.api.fields import AssetCode, CurrencyCode, DecimalString, decimal_str
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.selectors.customers import customer_get
 from wallets.errors import NotFound, ValidationFailed
@@ -19,12 +19,12 @@ from wallets.services import grant_create, grant_void
 
 class MoneySerializer(serializers.Serializer):
     amount = DecimalString(allow_zero=True)
-    currency = serializers.CharField(max_length=3)
+    currency = CurrencyCode()
 
 
 class GrantInputSerializer(serializers.Serializer):
     id = serializers.CharField(max_length=255, required=False)
-    asset = serializers.CharField(max_length=32)
+    asset = AssetCode()
     amount = DecimalString()
     purpose = serializers.ChoiceField(choices=["paid", "promotional"], default="paid")
     priority = serializers.IntegerField(min_value=0, max_value=1_000_000, default=10)
