@@ -37,7 +37,7 @@ from billing.services import spend as spend_service
 from billing.services.spend import SpendLimitExceeded  # noqa: F401 - part of this API
 from plans.models import Meter
 from plans.periods import period_containing
-from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, QUANTA, increment_amount
+from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, increment_amount, round_half_up
 from wallets.errors import (
     BillfoldError,
     Declined,
@@ -341,7 +341,9 @@ def _check_open(ctx: Context, period: tuple[datetime, datetime]) -> None:
 
 
 def _money_text(value: Decimal, is_currency: bool, decimals: int) -> str:
-    return format(value.quantize(QUANTA[12 if is_currency else decimals]), "f")
+    """An amount as an answer shows it: a currency at the ledger's 12 places, another asset
+    at its decimals (half-up, as PostgreSQL's ``round`` in the database functions)."""
+    return format(round_half_up(value, 12 if is_currency else decimals), "f")
 
 
 def _plain(value: Decimal) -> str:
@@ -714,11 +716,9 @@ def _decide(
     charge.billable = quantity - charge.included
     if price is None or charge.billable == 0:
         return charge
-    # 2. price the billable part over the period's cumulative billable quantity
-    places = 12 if price.asset_is_currency else price.asset_decimals
-    charge.amount = increment_amount(
-        price.spec, before=before, quantity=charge.billable, places=places
-    )
+    # 2. price the billable part over the period's cumulative billable quantity, exact to
+    # the ledger's 12 places in every asset (an answer shows it at the asset's decimals)
+    charge.amount = increment_amount(price.spec, before=before, quantity=charge.billable)
     charge.asset = price.asset
     if charge.amount == 0:
         return charge
@@ -1167,7 +1167,9 @@ def in_database(ctx: Context, period, price: CachedPrice | None) -> bool:
 
 @dataclass(frozen=True)
 class DecideTerms:
-    """What ``billfold_charge_decide`` needs to know of an event's unit and price."""
+    """What ``billfold_charge_decide`` needs to know of an event's unit and price. The
+    places are those the answers show amounts at (the decision is exact to 12 places in
+    every asset)."""
 
     unit_places: int
     price_places: int
