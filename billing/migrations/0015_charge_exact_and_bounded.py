@@ -1,4 +1,4 @@
-"""The charge decision exact to the ledger's 12 places in every asset.
+"""The charge decision exact to the ledger's 12 places in every asset, and bounded.
 
 ``billfold_charge_decide`` (migration 0013) rounded an event's increment at the places of
 the price's asset: five events worth 0.00265 credits each, in an asset of 2 decimals,
@@ -6,6 +6,12 @@ charged 0.01 in all where they are worth 0.01325. The ledger keeps 12 places in 
 and an amount is rounded only where it is shown (at the asset's decimals, in answers) or
 invoiced (once per line). ``p_price_places`` stays in the signature, as its callers pass it
 for their answers, and the decision no longer rounds at it.
+
+An event whose charge, or whose period counter's totals after it (quantity, billable
+quantity, amount paid and accrued), would reach 10^18 is handed back (``declined``), and the
+Python path refuses it (``amount_too_large``): the columns are wider than that, so a price
+near 10^18 took an event of 10^8 units and left the period's invoice unable to hold its
+line.
 """
 
 import importlib
@@ -28,13 +34,14 @@ CREATE OR REPLACE FUNCTION billfold_charge_decide(
 -- only: the units and the money each grant gives, what is billable, its amount (exact to
 -- the ledger's 12 places in every asset: p_price_places is the places the caller's answer
 -- shows), what is paid and what accrues. declined: a shortfall that cannot accrue (the
--- caller's Python path words the decline, or for a capture the debt). p_hold: a capture's
--- hold, whose grants pay first.
+-- caller's Python path words the decline, or for a capture the debt), or a charge or a
+-- counter total that would reach 10^18 (the Python path refuses it: _check_bounds).
+-- p_hold: a capture's hold, whose grants pay first.
 DECLARE
     grant_row record;
     still numeric;
     take numeric;
-    before numeric;
+    totals record;
 BEGIN
     included := 0;
     amount := 0;
@@ -62,19 +69,29 @@ BEGIN
         included := p_quantity - still;
     END IF;
     billable := p_quantity - included;
-    IF p_price IS NULL OR billable = 0 THEN
+    IF p_price IS NULL THEN
         RETURN;
     END IF;
 
     -- 2. the price of the billable part over the period's cumulative billable quantity
-    SELECT c.billable INTO before FROM billing_usagecounter c
+    SELECT coalesce(max(c.quantity), 0) AS quantity, coalesce(max(c.billable), 0) AS billable,
+           coalesce(max(c.amount + c.accrued), 0) AS charged
+    INTO totals FROM billing_usagecounter c
     WHERE c.subscription_id = p_subscription AND c.period_start = p_period_start
       AND c.price_id = p_price;
-    before := coalesce(before, 0);
-    amount := round(billfold_price_total(p_model, p_unit_price, p_package_size,
-                                         p_package_price, p_tiers, before + billable), 12)
-              - round(billfold_price_total(p_model, p_unit_price, p_package_size,
-                                           p_package_price, p_tiers, before), 12);
+    IF billable <> 0 THEN
+        amount := round(billfold_price_total(p_model, p_unit_price, p_package_size,
+                                             p_package_price, p_tiers, totals.billable + billable),
+                        12)
+                  - round(billfold_price_total(p_model, p_unit_price, p_package_size,
+                                               p_package_price, p_tiers, totals.billable), 12);
+    END IF;
+    -- what Billfold records stays below 10^18 (_check_bounds), before anything is paid
+    IF amount >= 1e18 OR totals.quantity + p_quantity >= 1e18
+       OR totals.billable + billable >= 1e18 OR totals.charged + amount >= 1e18 THEN
+        declined := true;
+        RETURN;
+    END IF;
     IF amount = 0 THEN
         RETURN;
     END IF;

@@ -39,6 +39,7 @@ from plans.models import Meter
 from plans.periods import period_containing
 from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, increment_amount, round_half_up
 from wallets.errors import (
+    AmountTooLarge,
     BillfoldError,
     Declined,
     IdempotencyConflict,
@@ -57,6 +58,7 @@ from wallets.services import (
     request_hash,
     system_account,
 )
+from wallets.services.amounts import MAX_AMOUNT
 from wallets.services.draws import (
     DrawableGrant,
     drawable_grants,
@@ -389,6 +391,53 @@ class _Charge:
     spend: Decimal = ZERO
 
 
+@dataclass(frozen=True, slots=True)
+class _Totals:
+    """A period counter's totals before an event (all zero before its first)."""
+
+    quantity: Decimal = ZERO
+    included: Decimal = ZERO
+    billable: Decimal = ZERO
+    amount: Decimal = ZERO  # paid from the wallet
+    accrued: Decimal = ZERO
+
+    def after(self, charge: _Charge) -> _Totals:
+        """The totals once ``charge`` is counted (as the counter's upsert adds it)."""
+        return _Totals(
+            self.quantity + charge.included + charge.billable,
+            self.included + charge.included,
+            self.billable + charge.billable,
+            self.amount + charge.amount - charge.accrued,
+            self.accrued + charge.accrued,
+        )
+
+
+NO_TOTALS = _Totals()
+
+
+def _check_bounds(charge: _Charge, totals: _Totals) -> None:
+    """``AmountTooLarge`` when the charge, or its period counter's totals after it, would
+    reach 10^18: every amount Billfold records and invoices stays below it, as the API's
+    inputs do (a counter of a price near 10^18 would otherwise take an event of 10^8
+    units, and the invoice then could not hold its line)."""
+    if charge.price is None:
+        return  # no price: nothing charged, no counter
+    for name, value in (
+        ("charge", charge.amount),
+        ("quantity", totals.quantity + charge.included + charge.billable),
+        ("billable quantity", totals.billable + charge.billable),
+        # what it pays and what accrues, each part of this
+        ("amount", totals.amount + totals.accrued + charge.amount),
+    ):
+        if value >= MAX_AMOUNT:
+            what = "charge" if name == "charge" else f"period's {name}"
+            raise AmountTooLarge(
+                f"The event's {what} would be {_plain(value)}: amounts and quantities stay "
+                "below 10^18.",
+                errors={"quantity": ["Its charge or its period's totals would reach 10^18."]},
+            )
+
+
 def _ensure_allowance(
     ctx: Context, price: CachedPrice, account: Account, start: datetime, end: datetime, now
 ) -> bool:
@@ -419,14 +468,14 @@ class _DatabaseReads:
 
     def load(
         self, ctx: Context, assets: list[str], valid_at: datetime, period, price
-    ) -> tuple[dict[str, list[Grant]], Decimal]:
-        """The eligible grants of ``assets`` (burn-down order) and the period's billable
-        quantity so far for ``price``, in one statement (the account locks are held)."""
+    ) -> tuple[dict[str, list[Grant]], _Totals]:
+        """The eligible grants of ``assets`` (burn-down order) and the period's counter
+        totals so far for ``price``, in one statement (the account locks are held)."""
         if price is None:
             grants = eligible_grants_by_asset(
                 wallet_id=ctx.wallet_id, assets=assets, meter=ctx.meter_code, now=valid_at
             )
-            return grants, ZERO
+            return grants, NO_TOTALS
         with hot_cursor() as cursor:
             cursor.execute(
                 GRANTS_AND_COUNTER_SQL, _load_params(ctx, assets, valid_at, period, price)
@@ -518,18 +567,19 @@ class _BatchReads(_DatabaseReads):
             BATCH_GRANTS_WHERE, [int_array(sorted(wallet_ids)), valid_from]
         ):
             self.by_wallet[grant.wallet_id].append(grant)
-        self.counters: dict[tuple, Decimal] = {}
+        self.counters: dict[tuple, _Totals] = {}
         self.ordered: dict[tuple, dict[str, list[DrawableGrant]]] = {}  # see ``grants``
         self.revenues: dict[str, Account] = {}
         self.rows: list[tuple] = []  # what the batch decided, written by ``flush``
         with hot_cursor(binary=True) as cursor:
             cursor.execute(
-                "SELECT subscription_id, period_start, price_id, billable "
-                "FROM billing_usagecounter WHERE subscription_id = ANY(%b::bigint[])",
+                "SELECT subscription_id, period_start, price_id, quantity, included, billable, "
+                "amount, accrued FROM billing_usagecounter "
+                "WHERE subscription_id = ANY(%b::bigint[])",
                 [int_array(sorted(subscription_ids))],
             )
-            for sub, start, price_id, billable in cursor.fetchall():
-                self.counters[(sub, start, price_id)] = billable
+            for sub, start, price_id, *totals in cursor.fetchall():
+                self.counters[(sub, start, price_id)] = _Totals(*totals)
 
     def reload(self, wallet_id: int) -> None:
         self.by_wallet[wallet_id] = drawable_grants(
@@ -538,10 +588,10 @@ class _BatchReads(_DatabaseReads):
         self.ordered = {key: found for key, found in self.ordered.items() if key[0] != wallet_id}
 
     def load(self, ctx: Context, assets: list[str], valid_at: datetime, period, price):
-        before = ZERO
+        totals = NO_TOTALS
         if price is not None:
-            before = self.counters.get((ctx.subscription_id, period[0], price.id), ZERO)
-        return self.grants(ctx, assets, valid_at), before
+            totals = self.counters.get((ctx.subscription_id, period[0], price.id), NO_TOTALS)
+        return self.grants(ctx, assets, valid_at), totals
 
     def grants(self, ctx: Context, assets: list[str], valid_at: datetime):
         """The wallet's grants that may pay, in burn-down order: sorted once per wallet,
@@ -621,7 +671,7 @@ class _BatchReads(_DatabaseReads):
             grant.remaining -= take
         if charge.price is not None:
             key = (ctx.subscription_id, period[0], charge.price.id)
-            self.counters[key] = self.counters.get(key, ZERO) + charge.billable
+            self.counters[key] = self.counters.get(key, NO_TOTALS).after(charge)
 
 
 def _load_params(ctx: Context, assets, valid_at, period, price) -> list:
@@ -636,14 +686,15 @@ def _load_params(ctx: Context, assets, valid_at, period, price) -> list:
     ]
 
 
-def _loaded(ctx: Context, assets, rows) -> tuple[dict[str, list[Grant]], Decimal]:
-    before = rows[0][0] if rows[0][0] is not None else ZERO
+def _loaded(ctx: Context, assets, rows) -> tuple[dict[str, list[Grant]], _Totals]:
+    totals = _Totals(*rows[0][0]) if rows[0][0] is not None else NO_TOTALS
     grants = instances(Grant, [row[1:] for row in rows if row[1] is not None])
-    return in_burn_down_order(grants, assets, ctx.meter_code), before
+    return in_burn_down_order(grants, assets, ctx.meter_code), totals
 
 
 GRANTS_AND_COUNTER_SQL = (
-    "SELECT (SELECT billable FROM billing_usagecounter WHERE subscription_id = %s "  # noqa: S608
+    "SELECT (SELECT ARRAY[quantity, included, billable, amount, accrued] "  # noqa: S608
+    "FROM billing_usagecounter WHERE subscription_id = %s "
     f"AND period_start = %s AND price_id = %s), {columns(Grant, 'g')} "
     "FROM (SELECT 1) AS one LEFT JOIN wallets_grant g ON g.wallet_id = %s "
     f"AND g.asset_id = ANY(%s) AND {eligible_where('g')}"
@@ -691,7 +742,8 @@ def _decide(
     reads: _DatabaseReads = DATABASE_READS,
     loaded: tuple | None = None,
 ) -> _Charge:
-    """Steps 1–4 with reads only (the account rows are locked by the caller)."""
+    """Steps 1–4 with reads only (the account rows are locked by the caller), within the
+    bounds of what Billfold records (``_check_bounds``)."""
     charge = _Charge(price=price)
     # a late event may use the grants that were valid when it happened (its period's
     # allowance) as long as the expiry sweep has not closed them yet
@@ -706,7 +758,7 @@ def _decide(
             )
     # the grants of both assets in one read (the account locks keep them as read)
     assets = [ctx.unit] + ([price.asset] if price is not None else [])
-    grants, before = loaded or reads.load(ctx, assets, valid_at, period, price)
+    grants, totals = loaded or reads.load(ctx, assets, valid_at, period, price)
     # 1. units first
     unit_grants = _with_preferred(grants[ctx.unit], prefer.get(ctx.unit, []))
     if price is not None and price.asset == ctx.unit:
@@ -714,14 +766,28 @@ def _decide(
     charge.unit_plan = plan_draw(unit_grants, quantity)
     charge.included = sum((take for _, take in charge.unit_plan), ZERO)
     charge.billable = quantity - charge.included
-    if price is None or charge.billable == 0:
-        return charge
-    # 2. price the billable part over the period's cumulative billable quantity, exact to
-    # the ledger's 12 places in every asset (an answer shows it at the asset's decimals)
-    charge.amount = increment_amount(price.spec, before=before, quantity=charge.billable)
-    charge.asset = price.asset
-    if charge.amount == 0:
-        return charge
+    if price is not None and charge.billable != 0:
+        # 2. price the billable part over the period's cumulative billable quantity, exact
+        # to the ledger's 12 places in every asset (an answer shows it at its decimals)
+        charge.amount = increment_amount(
+            price.spec, before=totals.billable, quantity=charge.billable
+        )
+        charge.asset = price.asset
+    _check_bounds(charge, totals)  # before paying: too large is refused, not declined
+    if charge.amount != 0:
+        _pay(ctx, charge, price, grants, prefer, overdraw)
+    return charge
+
+
+def _pay(
+    ctx: Context,
+    charge: _Charge,
+    price: CachedPrice,
+    grants: dict[str, list[Grant]],
+    prefer: dict[str, list[tuple[Grant, Decimal]]],
+    overdraw: bool,
+) -> None:
+    """Steps 3–4 of ``_decide``: pay ``charge.amount``, accrue or decline the shortfall."""
     # 3. pay from grants in burn-down order
     money_grants = _with_preferred(grants[price.asset], prefer.get(price.asset, []))
     if price.asset == ctx.unit:
@@ -738,7 +804,6 @@ def _decide(
                 f"The wallet can pay {_plain(paid)} of {_plain(charge.amount)} {price.asset}.",
                 extra={"asset": price.asset, "available": str(paid)},
             )
-    return charge
 
 
 def _with_preferred(grants: list[Grant], preferred: list[tuple[Grant, Decimal]]) -> list[Grant]:
