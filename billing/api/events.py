@@ -21,6 +21,7 @@ from billing.selectors.usage import usage_for_period
 from billing.services.charging import (
     EventData,
     Outcome,
+    declined_event,
     event_charge,
     event_data,
     event_get,
@@ -215,6 +216,8 @@ def _parse_time(value: str, name: str) -> datetime:
 
 def event_json(event: UsageEvent) -> dict[str, Any]:
     body = dict(event.response or {})
+    if event.status == UsageEvent.Status.DECLINED:
+        body = dict(declined_event(body))  # its answer was the problem around it
     body.update(
         {
             "id": event.event_id,

@@ -34,7 +34,7 @@ from billing.models import Invoice, Subscription, UsageCounter, UsageEvent
 from billing.selectors.api_keys import api_key_touch
 from billing.selectors.prices import CachedPrice, price_for_event
 from billing.services import spend as spend_service
-from billing.services.spend import SpendLimitExceeded  # noqa: F401 - part of this API
+from billing.services.spend import SpendLimitExceeded
 from plans.models import Meter
 from plans.periods import period_containing
 from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, increment_amount, round_half_up
@@ -374,8 +374,52 @@ def _replayed(data: EventData, stored_hash: str, response: dict | None, status: 
     if isinstance(response, str):  # jsonb read with a raw cursor arrives as text
         response = json.loads(response)
     response = response or {}
-    code = 201 if response.get("status", status) in ("accepted", "reversed") else 402
-    return Outcome(status_code=code, body=response, replayed=True)
+    if status == UsageEvent.Status.DECLINED:
+        answer = declined_answer(response)
+        answer["event"] = _in_order(answer["event"], EVENT_KEYS)
+        return Outcome(status_code=402, body=_in_order(answer, PROBLEM_KEYS), replayed=True)
+    return Outcome(status_code=201, body=_in_order(response, EVENT_KEYS), replayed=True)
+
+
+# The keys of an answer in the order it was first given: jsonb keeps an object's keys in an
+# order of its own, so a replay puts them back (an event's properties stay in jsonb's).
+PROBLEM_KEYS = ("type", "title", "status", "detail", "code", "errors")
+PROBLEM_KEYS += ("asset", "available", "limit", "spent", "held", "currency", "event")
+EVENT_KEYS = ("id", "status", "customer", "meter", "quantity", "timestamp", "properties")
+EVENT_KEYS += ("charge", "balances", "decline_code", "hold")
+CHARGE_KEYS = ("included", "billable", "amount", "asset", "funding", "included_from")
+CHARGE_KEYS += ("accrued", "rating")
+FUNDING_KEYS = ("grant", "asset", "amount")
+
+
+def _in_order(body: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    ordered = {key: body[key] for key in keys if key in body}
+    ordered.update((key, value) for key, value in body.items() if key not in ordered)
+    charge = ordered.get("charge") if keys is EVENT_KEYS else None
+    if isinstance(charge, dict):
+        charge = ordered["charge"] = _in_order(charge, CHARGE_KEYS)
+        for name in ("funding", "included_from"):
+            if isinstance(charge.get(name), list):
+                charge[name] = [_in_order(f, FUNDING_KEYS) for f in charge[name]]
+    return ordered
+
+
+DECLINES = {cls.code: cls for cls in (InsufficientFunds, NegativeBalance, SpendLimitExceeded)}
+
+
+def declined_answer(response: dict[str, Any]) -> dict[str, Any]:
+    """The stored answer of a declined event: the 402 problem with the event under
+    ``event``. A row recorded with the event's body alone gets the problem of its code (its
+    detail then is the title)."""
+    if "type" in response:
+        return response
+    declined = DECLINES.get(response.get("decline_code"), Declined)()
+    return {**declined_problem(declined), "event": response}
+
+
+def declined_event(response: dict[str, Any]) -> dict[str, Any]:
+    """The event's body in the stored answer of a declined event."""
+    return response.get("event", response) if "type" in response else response
 
 
 @dataclass
@@ -1452,8 +1496,10 @@ def _charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locke
     except Declined as declined:
         body = _body(ctx, data, "declined", None, [], accounts, decimals)
         body["decline_code"] = declined.code
-        reads.write_declined(ctx, data, period, body, declined.code, now)
-        return Outcome(status_code=402, body={**declined_problem(declined), "event": body})
+        # the event is recorded with the whole answer: its replay is the same problem
+        answer = {**declined_problem(declined), "event": body}
+        reads.write_declined(ctx, data, period, answer, declined.code, now)
+        return Outcome(status_code=402, body=answer)
     outcome = reads.write_accepted(ctx, data, accounts, period, charge, now, decimals)
     reads.taken(ctx, period, charge)
     return outcome
