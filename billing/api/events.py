@@ -302,7 +302,7 @@ class EventBatchView(generics.GenericAPIView):
 
 def _invalid(item: Any, code: str, detail: str, errors: dict) -> dict[str, Any]:
     return {
-        "id": item.get("id") if isinstance(item, dict) else None,
+        "id": _echoed_id(item),
         "status": "invalid",
         "code": code,
         "detail": detail,
@@ -310,6 +310,18 @@ def _invalid(item: Any, code: str, detail: str, errors: dict) -> dict[str, Any]:
         "charge": None,
         "replayed": False,
     }
+
+
+def _echoed_id(item: Any) -> Any:
+    """The id an invalid event of a batch is answered with: as sent, unless it is text no
+    JSON answer can carry (a lone surrogate), which would fail the whole batch's answer."""
+    event_id = item.get("id") if isinstance(item, dict) else None
+    if isinstance(event_id, str):
+        try:
+            event_id.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return event_id
 
 
 def _batch_result(data: EventData, outcome: Outcome | BillfoldError) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -1799,7 +1799,9 @@ def _accounts_needed(items) -> list[tuple[int, str]]:
 
 
 def _charge_part(items, results, now) -> list[int]:
-    """Some wallets' events of a batch in one transaction."""
+    """Some wallets' events of a batch in one transaction. Should PostgreSQL refuse a value
+    the checks let through, the part is rolled back and each of its events charged alone,
+    so that only the event at fault fails (each event succeeds or fails on its own)."""
     needed = _accounts_needed(items)
     duplicates: list[int] = []
     while items:
@@ -1812,6 +1814,17 @@ def _charge_part(items, results, now) -> list[int]:
                 results[index] = None
             duplicates += [i for i, _, data, _, _ in items if data.id in conflict.ids]
             items = [item for item in items if item[2].id not in conflict.ids]
+        except DataError:  # rolled back
+            for index, *_ in items:
+                results[index] = None
+            if len(items) == 1:
+                results[items[0][0]] = ValidationFailed(
+                    "A value of the event is out of range or too long."
+                )
+                break
+            for item in items:
+                duplicates += _charge_part([item], results, now)
+            break
     return duplicates
 
 
