@@ -6,6 +6,7 @@ digits; nothing but these checks keeps a charge below 10^18.)"""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -155,3 +156,34 @@ def test_a_hold_whose_estimate_would_reach_10_18(api, settings, postpaid, on):
 
     assert not Hold.objects.exists()
     assert not IdempotencyRecord.objects.exists()
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_capture_that_would_reach_10_18(api, settings, postpaid, on):
+    """A hold of one call (10^17, postpaid: nothing reserved) captured as ten: refused, the
+    hold still pending and nothing charged."""
+    settings.CHARGE_IN_DATABASE = on
+    body = {"id": "h1", "customer": "acme", "meter": "calls", "quantity": "1"}
+    assert api.post("/api/v1/holds", body, format="json").status_code == 201
+    before = nothing_written()
+
+    refused(api.post("/api/v1/holds/h1/capture", {"quantity": "10"}, format="json"))
+
+    assert nothing_written() == before
+    assert Hold.objects.get().status == Hold.Status.PENDING
+    r = api.post("/api/v1/holds/h1/capture", {"quantity": "9"}, format="json")
+    assert r.status_code == 200, r.content
+
+
+def test_the_fast_path_answers_as_the_full_stack(api, postpaid):
+    from billing.api.fastpath import UsageFastPath
+    from tests.api.test_fast_path import Django, call
+
+    django = Django()
+    body = {"id": "huge", "customer": "acme", "meter": "tokens", "quantity": "100000000"}
+    status, headers, content = call(UsageFastPath(django), "/api/v1/events", body, api.raw_key)
+
+    assert (status, headers["Content-Type"]) == (422, "application/problem+json")
+    assert json.loads(content)["code"] == "amount_too_large"
+    assert django.calls == 1  # handed to Django, which words the error
+    assert not UsageEvent.objects.exists()

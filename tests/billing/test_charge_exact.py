@@ -112,3 +112,31 @@ def test_holds_and_their_captures(
     assert Grant.objects.get(pk="c1").held == 0
     assert len(reserved_in_database) == (5 if on else 0)
     assert in_database == (["h1", "h2", "h3", "h4"] if on else [])
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_price_in_the_meters_own_custom_unit(api, settings, clock, in_database, on):
+    """A meter counted in credits (2 decimals) priced in credits: the units are the
+    payment, drawn exactly (0.00265 credits for 0.01 units at 0.265)."""
+    settings.CHARGE_IN_DATABASE = on
+    ensure_currencies()
+    api.post(
+        "/api/v1/assets",
+        {"code": "credits", "name": "Credits", "decimals": 2, "rates": []},
+        format="json",
+    )
+    setup_meter(api, "spend", "credits")
+    setup_plan(
+        api,
+        "own",
+        [{"meter": "spend", "model": "per_unit", "unit_price": "0.265", "asset": "credits"}],
+    )
+    setup_customer(api, "acme", plan="own")
+    grant(api, "acme", "credits", "1", id="c1")
+    for i in range(5):
+        body = {"id": f"e{i}", "customer": "acme", "meter": "spend", "quantity": "0.01"}
+        assert api.post("/api/v1/events", body, format="json").status_code == 201
+
+    assert Grant.objects.get(pk="c1").remaining == D("0.98675")
+    assert sum(UsageEvent.objects.values_list("amount", flat=True), D(0)) == D("0.01325")
+    assert in_database == (["e1", "e2", "e3", "e4"] if on else [])
