@@ -42,6 +42,15 @@ class IdempotencyConflict(BillfoldError):
     title = "Idempotency key reused with a different request"
 
 
+class AmountTooLarge(BillfoldError):
+    """An amount, or a running total it adds to, would reach 10^18: beyond what Billfold
+    records and invoices. Nothing changed."""
+
+    code = "amount_too_large"
+    status = 422
+    title = "The amount is too large"
+
+
 class Declined(BillfoldError):
     """A charge that was refused; nothing changed."""
 

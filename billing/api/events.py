@@ -27,6 +27,7 @@ from billing.selectors.usage import usage_for_period
 from billing.services.charging import (
     EventData,
     Outcome,
+    declined_event,
     event_charge,
     event_data,
     event_get,
@@ -246,6 +247,8 @@ def _parse_time(value: str, name: str) -> datetime:
 
 def event_json(event: UsageEvent) -> dict[str, Any]:
     body = dict(event.response or {})
+    if event.status == UsageEvent.Status.DECLINED:
+        body = dict(declined_event(body))  # its answer was the problem around it
     body.update(
         {
             "id": event.event_id,
@@ -358,7 +361,7 @@ class EventBatchView(generics.GenericAPIView):
 
 def _invalid(item: Any, code: str, detail: str, errors: dict) -> dict[str, Any]:
     return {
-        "id": item.get("id") if isinstance(item, dict) else None,
+        "id": _echoed_id(item),
         "status": "invalid",
         "code": code,
         "detail": detail,
@@ -366,6 +369,18 @@ def _invalid(item: Any, code: str, detail: str, errors: dict) -> dict[str, Any]:
         "charge": None,
         "replayed": False,
     }
+
+
+def _echoed_id(item: Any) -> Any:
+    """The id an invalid event of a batch is answered with: as sent, unless it is text no
+    JSON answer can carry (a lone surrogate), which would fail the whole batch's answer."""
+    event_id = item.get("id") if isinstance(item, dict) else None
+    if isinstance(event_id, str):
+        try:
+            event_id.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return event_id
 
 
 def _batch_result(data: EventData, outcome: Outcome | BillfoldError) -> dict[str, Any]:

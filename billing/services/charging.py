@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -34,11 +34,12 @@ from billing.models import Invoice, Subscription, UsageCounter, UsageEvent
 from billing.selectors.api_keys import api_key_touch
 from billing.selectors.prices import CachedPrice, price_for_event
 from billing.services import spend as spend_service
-from billing.services.spend import SpendLimitExceeded  # noqa: F401 - part of this API
+from billing.services.spend import SpendLimitExceeded
 from plans.models import Meter
 from plans.periods import period_containing
-from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, QUANTA, increment_amount
+from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, increment_amount, round_half_up
 from wallets.errors import (
+    AmountTooLarge,
     BillfoldError,
     Declined,
     IdempotencyConflict,
@@ -57,6 +58,7 @@ from wallets.services import (
     request_hash,
     system_account,
 )
+from wallets.services.amounts import MAX_AMOUNT
 from wallets.services.draws import (
     DrawableGrant,
     drawable_grants,
@@ -341,7 +343,9 @@ def _check_open(ctx: Context, period: tuple[datetime, datetime]) -> None:
 
 
 def _money_text(value: Decimal, is_currency: bool, decimals: int) -> str:
-    return format(value.quantize(QUANTA[12 if is_currency else decimals]), "f")
+    """An amount as an answer shows it: a currency at the ledger's 12 places, another asset
+    at its decimals (half-up, as PostgreSQL's ``round`` in the database functions)."""
+    return format(round_half_up(value, 12 if is_currency else decimals), "f")
 
 
 def _plain(value: Decimal) -> str:
@@ -370,8 +374,52 @@ def _replayed(data: EventData, stored_hash: str, response: dict | None, status: 
     if isinstance(response, str):  # jsonb read with a raw cursor arrives as text
         response = json.loads(response)
     response = response or {}
-    code = 201 if response.get("status", status) in ("accepted", "reversed") else 402
-    return Outcome(status_code=code, body=response, replayed=True)
+    if status == UsageEvent.Status.DECLINED:
+        answer = declined_answer(response)
+        answer["event"] = _in_order(answer["event"], EVENT_KEYS)
+        return Outcome(status_code=402, body=_in_order(answer, PROBLEM_KEYS), replayed=True)
+    return Outcome(status_code=201, body=_in_order(response, EVENT_KEYS), replayed=True)
+
+
+# The keys of an answer in the order it was first given: jsonb keeps an object's keys in an
+# order of its own, so a replay puts them back (an event's properties stay in jsonb's).
+PROBLEM_KEYS = ("type", "title", "status", "detail", "code", "errors")
+PROBLEM_KEYS += ("asset", "available", "limit", "spent", "held", "currency", "event")
+EVENT_KEYS = ("id", "status", "customer", "meter", "quantity", "timestamp", "properties")
+EVENT_KEYS += ("charge", "balances", "decline_code", "hold")
+CHARGE_KEYS = ("included", "billable", "amount", "asset", "funding", "included_from")
+CHARGE_KEYS += ("accrued", "rating")
+FUNDING_KEYS = ("grant", "asset", "amount")
+
+
+def _in_order(body: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    ordered = {key: body[key] for key in keys if key in body}
+    ordered.update((key, value) for key, value in body.items() if key not in ordered)
+    charge = ordered.get("charge") if keys is EVENT_KEYS else None
+    if isinstance(charge, dict):
+        charge = ordered["charge"] = _in_order(charge, CHARGE_KEYS)
+        for name in ("funding", "included_from"):
+            if isinstance(charge.get(name), list):
+                charge[name] = [_in_order(f, FUNDING_KEYS) for f in charge[name]]
+    return ordered
+
+
+DECLINES = {cls.code: cls for cls in (InsufficientFunds, NegativeBalance, SpendLimitExceeded)}
+
+
+def declined_answer(response: dict[str, Any]) -> dict[str, Any]:
+    """The stored answer of a declined event: the 402 problem with the event under
+    ``event``. A row recorded with the event's body alone gets the problem of its code (its
+    detail then is the title)."""
+    if "type" in response:
+        return response
+    declined = DECLINES.get(response.get("decline_code"), Declined)()
+    return {**declined_problem(declined), "event": response}
+
+
+def declined_event(response: dict[str, Any]) -> dict[str, Any]:
+    """The event's body in the stored answer of a declined event."""
+    return response.get("event", response) if "type" in response else response
 
 
 @dataclass
@@ -385,6 +433,53 @@ class _Charge:
     money_plan: list[tuple[Grant, Decimal]] = field(default_factory=list)
     price: CachedPrice | None = None
     spend: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class _Totals:
+    """A period counter's totals before an event (all zero before its first)."""
+
+    quantity: Decimal = ZERO
+    included: Decimal = ZERO
+    billable: Decimal = ZERO
+    amount: Decimal = ZERO  # paid from the wallet
+    accrued: Decimal = ZERO
+
+    def after(self, charge: _Charge) -> _Totals:
+        """The totals once ``charge`` is counted (as the counter's upsert adds it)."""
+        return _Totals(
+            self.quantity + charge.included + charge.billable,
+            self.included + charge.included,
+            self.billable + charge.billable,
+            self.amount + charge.amount - charge.accrued,
+            self.accrued + charge.accrued,
+        )
+
+
+NO_TOTALS = _Totals()
+
+
+def _check_bounds(charge: _Charge, totals: _Totals) -> None:
+    """``AmountTooLarge`` when the charge, or its period counter's totals after it, would
+    reach 10^18: every amount Billfold records and invoices stays below it, as the API's
+    inputs do (a counter of a price near 10^18 would otherwise take an event of 10^8
+    units, and the invoice then could not hold its line)."""
+    if charge.price is None:
+        return  # no price: nothing charged, no counter
+    for name, value in (
+        ("charge", charge.amount),
+        ("quantity", totals.quantity + charge.included + charge.billable),
+        ("billable quantity", totals.billable + charge.billable),
+        # what it pays and what accrues, each part of this
+        ("amount", totals.amount + totals.accrued + charge.amount),
+    ):
+        if value >= MAX_AMOUNT:
+            what = "charge" if name == "charge" else f"period's {name}"
+            raise AmountTooLarge(
+                f"The event's {what} would be {_plain(value)}: amounts and quantities stay "
+                "below 10^18.",
+                errors={"quantity": ["Its charge or its period's totals would reach 10^18."]},
+            )
 
 
 def _ensure_allowance(
@@ -417,14 +512,14 @@ class _DatabaseReads:
 
     def load(
         self, ctx: Context, assets: list[str], valid_at: datetime, period, price
-    ) -> tuple[dict[str, list[Grant]], Decimal]:
-        """The eligible grants of ``assets`` (burn-down order) and the period's billable
-        quantity so far for ``price``, in one statement (the account locks are held)."""
+    ) -> tuple[dict[str, list[Grant]], _Totals]:
+        """The eligible grants of ``assets`` (burn-down order) and the period's counter
+        totals so far for ``price``, in one statement (the account locks are held)."""
         if price is None:
             grants = eligible_grants_by_asset(
                 wallet_id=ctx.wallet_id, assets=assets, meter=ctx.meter_code, now=valid_at
             )
-            return grants, ZERO
+            return grants, NO_TOTALS
         with hot_cursor() as cursor:
             cursor.execute(
                 GRANTS_AND_COUNTER_SQL, _load_params(ctx, assets, valid_at, period, price)
@@ -516,18 +611,19 @@ class _BatchReads(_DatabaseReads):
             BATCH_GRANTS_WHERE, [int_array(sorted(wallet_ids)), valid_from]
         ):
             self.by_wallet[grant.wallet_id].append(grant)
-        self.counters: dict[tuple, Decimal] = {}
+        self.counters: dict[tuple, _Totals] = {}
         self.ordered: dict[tuple, dict[str, list[DrawableGrant]]] = {}  # see ``grants``
         self.revenues: dict[str, Account] = {}
         self.rows: list[tuple] = []  # what the batch decided, written by ``flush``
         with hot_cursor(binary=True) as cursor:
             cursor.execute(
-                "SELECT subscription_id, period_start, price_id, billable "
-                "FROM billing_usagecounter WHERE subscription_id = ANY(%b::bigint[])",
+                "SELECT subscription_id, period_start, price_id, quantity, included, billable, "
+                "amount, accrued FROM billing_usagecounter "
+                "WHERE subscription_id = ANY(%b::bigint[])",
                 [int_array(sorted(subscription_ids))],
             )
-            for sub, start, price_id, billable in cursor.fetchall():
-                self.counters[(sub, start, price_id)] = billable
+            for sub, start, price_id, *totals in cursor.fetchall():
+                self.counters[(sub, start, price_id)] = _Totals(*totals)
 
     def reload(self, wallet_id: int) -> None:
         self.by_wallet[wallet_id] = drawable_grants(
@@ -536,10 +632,10 @@ class _BatchReads(_DatabaseReads):
         self.ordered = {key: found for key, found in self.ordered.items() if key[0] != wallet_id}
 
     def load(self, ctx: Context, assets: list[str], valid_at: datetime, period, price):
-        before = ZERO
+        totals = NO_TOTALS
         if price is not None:
-            before = self.counters.get((ctx.subscription_id, period[0], price.id), ZERO)
-        return self.grants(ctx, assets, valid_at), before
+            totals = self.counters.get((ctx.subscription_id, period[0], price.id), NO_TOTALS)
+        return self.grants(ctx, assets, valid_at), totals
 
     def grants(self, ctx: Context, assets: list[str], valid_at: datetime):
         """The wallet's grants that may pay, in burn-down order: sorted once per wallet,
@@ -619,7 +715,7 @@ class _BatchReads(_DatabaseReads):
             grant.remaining -= take
         if charge.price is not None:
             key = (ctx.subscription_id, period[0], charge.price.id)
-            self.counters[key] = self.counters.get(key, ZERO) + charge.billable
+            self.counters[key] = self.counters.get(key, NO_TOTALS).after(charge)
 
 
 def _load_params(ctx: Context, assets, valid_at, period, price) -> list:
@@ -634,14 +730,15 @@ def _load_params(ctx: Context, assets, valid_at, period, price) -> list:
     ]
 
 
-def _loaded(ctx: Context, assets, rows) -> tuple[dict[str, list[Grant]], Decimal]:
-    before = rows[0][0] if rows[0][0] is not None else ZERO
+def _loaded(ctx: Context, assets, rows) -> tuple[dict[str, list[Grant]], _Totals]:
+    totals = _Totals(*rows[0][0]) if rows[0][0] is not None else NO_TOTALS
     grants = instances(Grant, [row[1:] for row in rows if row[1] is not None])
-    return in_burn_down_order(grants, assets, ctx.meter_code), before
+    return in_burn_down_order(grants, assets, ctx.meter_code), totals
 
 
 GRANTS_AND_COUNTER_SQL = (
-    "SELECT (SELECT billable FROM billing_usagecounter WHERE subscription_id = %s "  # noqa: S608
+    "SELECT (SELECT ARRAY[quantity, included, billable, amount, accrued] "  # noqa: S608
+    "FROM billing_usagecounter WHERE subscription_id = %s "
     f"AND period_start = %s AND price_id = %s), {columns(Grant, 'g')} "
     "FROM (SELECT 1) AS one LEFT JOIN wallets_grant g ON g.wallet_id = %s "
     f"AND g.asset_id = ANY(%s) AND {eligible_where('g')}"
@@ -689,7 +786,8 @@ def _decide(
     reads: _DatabaseReads = DATABASE_READS,
     loaded: tuple | None = None,
 ) -> _Charge:
-    """Steps 1–4 with reads only (the account rows are locked by the caller)."""
+    """Steps 1–4 with reads only (the account rows are locked by the caller), within the
+    bounds of what Billfold records (``_check_bounds``)."""
     charge = _Charge(price=price)
     # a late event may use the grants that were valid when it happened (its period's
     # allowance) as long as the expiry sweep has not closed them yet
@@ -704,7 +802,7 @@ def _decide(
             )
     # the grants of both assets in one read (the account locks keep them as read)
     assets = [ctx.unit] + ([price.asset] if price is not None else [])
-    grants, before = loaded or reads.load(ctx, assets, valid_at, period, price)
+    grants, totals = loaded or reads.load(ctx, assets, valid_at, period, price)
     # 1. units first
     unit_grants = _with_preferred(grants[ctx.unit], prefer.get(ctx.unit, []))
     if price is not None and price.asset == ctx.unit:
@@ -712,16 +810,28 @@ def _decide(
     charge.unit_plan = plan_draw(unit_grants, quantity)
     charge.included = sum((take for _, take in charge.unit_plan), ZERO)
     charge.billable = quantity - charge.included
-    if price is None or charge.billable == 0:
-        return charge
-    # 2. price the billable part over the period's cumulative billable quantity
-    places = 12 if price.asset_is_currency else price.asset_decimals
-    charge.amount = increment_amount(
-        price.spec, before=before, quantity=charge.billable, places=places
-    )
-    charge.asset = price.asset
-    if charge.amount == 0:
-        return charge
+    if price is not None and charge.billable != 0:
+        # 2. price the billable part over the period's cumulative billable quantity, exact
+        # to the ledger's 12 places in every asset (an answer shows it at its decimals)
+        charge.amount = increment_amount(
+            price.spec, before=totals.billable, quantity=charge.billable
+        )
+        charge.asset = price.asset
+    _check_bounds(charge, totals)  # before paying: too large is refused, not declined
+    if charge.amount != 0:
+        _pay(ctx, charge, price, grants, prefer, overdraw)
+    return charge
+
+
+def _pay(
+    ctx: Context,
+    charge: _Charge,
+    price: CachedPrice,
+    grants: dict[str, list[Grant]],
+    prefer: dict[str, list[tuple[Grant, Decimal]]],
+    overdraw: bool,
+) -> None:
+    """Steps 3–4 of ``_decide``: pay ``charge.amount``, accrue or decline the shortfall."""
     # 3. pay from grants in burn-down order
     money_grants = _with_preferred(grants[price.asset], prefer.get(price.asset, []))
     if price.asset == ctx.unit:
@@ -738,7 +848,6 @@ def _decide(
                 f"The wallet can pay {_plain(paid)} of {_plain(charge.amount)} {price.asset}.",
                 extra={"asset": price.asset, "available": str(paid)},
             )
-    return charge
 
 
 def _with_preferred(grants: list[Grant], preferred: list[tuple[Grant, Decimal]]) -> list[Grant]:
@@ -1167,7 +1276,9 @@ def in_database(ctx: Context, period, price: CachedPrice | None) -> bool:
 
 @dataclass(frozen=True)
 class DecideTerms:
-    """What ``billfold_charge_decide`` needs to know of an event's unit and price."""
+    """What ``billfold_charge_decide`` needs to know of an event's unit and price. The
+    places are those the answers show amounts at (the decision is exact to 12 places in
+    every asset)."""
 
     unit_places: int
     price_places: int
@@ -1385,8 +1496,10 @@ def _charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locke
     except Declined as declined:
         body = _body(ctx, data, "declined", None, [], accounts, decimals)
         body["decline_code"] = declined.code
-        reads.write_declined(ctx, data, period, body, declined.code, now)
-        return Outcome(status_code=402, body={**declined_problem(declined), "event": body})
+        # the event is recorded with the whole answer: its replay is the same problem
+        answer = {**declined_problem(declined), "event": body}
+        reads.write_declined(ctx, data, period, answer, declined.code, now)
+        return Outcome(status_code=402, body=answer)
     outcome = reads.write_accepted(ctx, data, accounts, period, charge, now, decimals)
     reads.taken(ctx, period, charge)
     return outcome
@@ -1686,7 +1799,9 @@ def _accounts_needed(items) -> list[tuple[int, str]]:
 
 
 def _charge_part(items, results, now) -> list[int]:
-    """Some wallets' events of a batch in one transaction."""
+    """Some wallets' events of a batch in one transaction. Should PostgreSQL refuse a value
+    the checks let through, the part is rolled back and each of its events charged alone,
+    so that only the event at fault fails (each event succeeds or fails on its own)."""
     needed = _accounts_needed(items)
     duplicates: list[int] = []
     while items:
@@ -1699,6 +1814,17 @@ def _charge_part(items, results, now) -> list[int]:
                 results[index] = None
             duplicates += [i for i, _, data, _, _ in items if data.id in conflict.ids]
             items = [item for item in items if item[2].id not in conflict.ids]
+        except DataError:  # rolled back
+            for index, *_ in items:
+                results[index] = None
+            if len(items) == 1:
+                results[items[0][0]] = ValidationFailed(
+                    "A value of the event is out of range or too long."
+                )
+                break
+            for item in items:
+                duplicates += _charge_part([item], results, now)
+            break
     return duplicates
 
 

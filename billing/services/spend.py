@@ -16,9 +16,9 @@ from django.db import connection, transaction
 from django.db.models import Sum
 
 from billing.models import Alert, Customer, SpendCounter, SpendLimit, Subscription, UsageEvent
-from wallets.errors import Declined, NotFound, ValidationFailed
+from wallets.errors import AmountTooLarge, Declined, NotFound, ValidationFailed
 from wallets.models import AssetRate, Hold
-from wallets.services.amounts import check_amount
+from wallets.services.amounts import MAX_AMOUNT, check_amount
 
 ZERO = Decimal(0)
 MAX_THRESHOLDS = 10
@@ -71,8 +71,8 @@ def spend_record(
     """Add ``value`` to the customer's spend in the window of ``at`` (default now). With a
     hard limit and ``enforce``, raise ``SpendLimitExceeded`` instead of passing it (nothing
     recorded); what the live holds of ``wallet_id`` are expected to spend counts as spent
-    (their captures cannot be declined). Returns the window's spend, or None without a
-    limit."""
+    (their captures cannot be declined). ``AmountTooLarge`` when the window's spend would
+    reach 10^18. Returns the window's spend, or None without a limit."""
     limit = _limit(customer_id)
     if limit is None or value <= 0:
         return None
@@ -89,12 +89,18 @@ def spend_record(
                 "WHERE id = %s AND spent + %s <= %s RETURNING spent",
                 [value, counter_id, value + held, limit.amount],
             )
-        else:
+        else:  # a hard limit keeps spend below 10^18 (a limit is); without, the check does
             cursor.execute(
-                "UPDATE billing_spendcounter SET spent = spent + %s WHERE id = %s RETURNING spent",
-                [value, counter_id],
+                "UPDATE billing_spendcounter SET spent = spent + %s "
+                "WHERE id = %s AND spent + %s < %s RETURNING spent",
+                [value, counter_id, value, MAX_AMOUNT],
             )
         row = cursor.fetchone()
+    if row is None and not hard:
+        raise AmountTooLarge(
+            f"The charge of {_text(value)} {currency} would take the window's spend to 10^18 "
+            "or more: amounts stay below 10^18."
+        )
     if row is None:
         spent = SpendCounter.objects.get(pk=counter_id).spent
         _alert_exceeded(customer_id, limit, start, spent, currency, event_id)
