@@ -13,7 +13,9 @@ the subscription row: final rating of the closing period, the invoice, scheduled
 seat changes, cancellation at period end, the next period, and its allowance grants (the
 unused allowance of the closing period expires through the grant-expiry job). If anything
 fails nothing is written; run again, it closes exactly once; run concurrently, the second
-waits for the first and finds nothing to do.
+waits for the first and finds nothing to do. ``subscriptions_close_due`` and ``rating_run``
+isolate each subscription: one that fails is recorded (``billing.services.run_failures``)
+and left for the next run, and the others go on.
 
 **Rating** (``rating_run``) writes each periodically rated price's standing for the open
 period into its usage counter with SET (not ADD), recomputed from the period's events, so
