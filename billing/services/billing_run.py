@@ -597,7 +597,7 @@ def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
     sub = _with_customer(SUBSCRIPTION_SQL, invoice.subscription_id)
     boundary = invoice.period_start
     (previous,) = _one(PREVIOUS_START_SQL, [sub.pk, Invoice.Kind.SUBSCRIPTION.value, boundary])
-    start = previous or sub.anchor
+    start = previous or sub.started_at  # the first period billed ends at the first close
     if start >= boundary:
         return invoice
     lines = rows_as(InvoiceLine, LINES_SQL, [invoice.pk], binary=True)

@@ -18,18 +18,22 @@ from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from fractions import Fraction
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import ChargeItem, Customer, Subscription
 from plans.models import Plan, PlanVersion
-from plans.periods import add_intervals
+from plans.periods import add_intervals, period_containing
 from plans.pricing import PRICE_PLACES, prorate, round_half_up
 from wallets.errors import BillfoldError, NotFound, ValidationFailed
 from wallets.models import Grant
 from wallets.services import grant_create, grant_void
 
 MAX_SEATS = 1_000_000
+MAX_FUTURE_START = timedelta(days=366)
+MAX_BACKDATE_YEARS = 10  # the earliest start, even with backdate
+MAX_MISSED_PERIODS = 120  # the most periods a backdated subscription has invoiced at once
 WHEN = ("period_end", "now")
 PERIOD_END, NOW = WHEN
 
@@ -144,6 +148,55 @@ def subscription_allowances_issue(
     return grants
 
 
+def _start_errors(
+    *,
+    start: datetime,
+    now: datetime,
+    interval: str,
+    backdate: object,
+    invoice_missed_periods: object,
+) -> dict[str, list[str]]:
+    """What is wrong with a subscription's start and its backdating flags (docs/subscriptions.md,
+    "Starting in the past")."""
+    errors: dict[str, list[str]] = {}
+    for name, value in (("backdate", backdate), ("invoice_missed_periods", invoice_missed_periods)):
+        if not isinstance(value, bool):
+            errors[name] = ["true or false."]
+    if errors:
+        return errors
+    if timezone.is_naive(start):
+        return {"start": ["A time with an offset, e.g. 2026-01-05T10:00:00Z."]}
+    if start > now + MAX_FUTURE_START:
+        return {"start": ["At most a year ahead."]}
+    if invoice_missed_periods and not backdate:
+        errors["invoice_missed_periods"] = ['Only with "backdate": true.']
+    if backdate and start >= now:
+        errors["backdate"] = ["Only for a start in the past."]
+    if errors:
+        return errors
+    if not backdate:
+        periods = settings.BILLFOLD["SUBSCRIPTION_MAX_BACKDATE_PERIODS"]
+        earliest = add_intervals(now, interval, -periods)
+        if start < earliest:
+            return {
+                "start": [
+                    f"At most {periods} {interval}{'' if periods == 1 else 's'} in the past: "
+                    f"the earliest allowed start is {earliest.isoformat()}. "
+                    'An earlier start needs "backdate": true.'
+                ]
+            }
+        return {}
+    earliest = add_intervals(now, "year", -MAX_BACKDATE_YEARS)
+    why = f"{MAX_BACKDATE_YEARS} years back"
+    if invoice_missed_periods:
+        periods_back = add_intervals(now, interval, -MAX_MISSED_PERIODS)
+        if periods_back > earliest:
+            earliest, why = periods_back, f"{MAX_MISSED_PERIODS} missed {interval}s to invoice"
+    if start < earliest:
+        return {"start": [f"The earliest allowed start is {earliest.isoformat()} ({why})."]}
+    return {}
+
+
 def subscription_create(
     *,
     customer: Customer,
@@ -151,16 +204,30 @@ def subscription_create(
     start: datetime | None = None,
     seats: int = 1,
     overage: str = Subscription.Overage.WALLET,
+    backdate: bool = False,
+    invoice_missed_periods: bool = False,
 ) -> Subscription:
     """Subscribe ``customer`` to the latest version of ``plan`` (or the version given) from
-    ``start`` (default now; a past start back-dates it, and the periodic work catches up)."""
+    ``start`` (default now; at most a year ahead).
+
+    A start in the past: up to ``SUBSCRIPTION_MAX_BACKDATE_PERIODS`` periods of the plan
+    back (default one), the subscription begins at ``start`` and the periodic work invoices
+    the periods that have ended since. Earlier needs ``backdate`` (a subscription carried
+    over from elsewhere, at most ``MAX_BACKDATE_YEARS`` back): its periods are still counted
+    from ``start`` (its billing anchor), but billing begins with the period that contains
+    now — ``started_at`` and the first invoice are that period's, and the periods before it
+    are not invoiced and take no events. With ``invoice_missed_periods`` as well, it begins at
+    ``start`` and every period since is invoiced (at most ``MAX_MISSED_PERIODS``)."""
     version = plan if isinstance(plan, PlanVersion) else plan_version_latest(plan_code=plan)
-    errors: dict[str, list[str]] = {}
-    start = start or timezone.now()
-    if timezone.is_naive(start):
-        errors["start"] = ["A time with an offset (UTC)."]
-    elif start > timezone.now() + timedelta(days=366):
-        errors["start"] = ["At most a year ahead."]
+    now = timezone.now()
+    start = start or now
+    errors = _start_errors(
+        start=start,
+        now=now,
+        interval=version.interval,
+        backdate=backdate,
+        invoice_missed_periods=invoice_missed_periods,
+    )
     if isinstance(seats, bool) or not isinstance(seats, int) or not 0 <= seats <= MAX_SEATS:
         errors["seats"] = [f"An integer from 0 to {MAX_SEATS}."]
     if overage not in Subscription.Overage.values:
@@ -172,17 +239,28 @@ def subscription_create(
     if errors:
         raise ValidationFailed("Invalid subscription.", errors=errors)
     trial_end = start + timedelta(days=version.trial_days) if version.trial_days else None
+    status = Subscription.Status.TRIALING if trial_end else Subscription.Status.ACTIVE
+    period = start, add_intervals(start, version.interval, 1)
+    anchor = None
+    if backdate and not invoice_missed_periods:
+        period = period_containing(start, version.interval, now)
+        anchor = start
+        if trial_end is not None and trial_end <= period[0]:
+            trial_end = None  # over before billing here begins
+        if trial_end is None or trial_end <= now:
+            status = Subscription.Status.ACTIVE
     try:
         with transaction.atomic():
             subscription = Subscription.objects.create(
                 customer=customer,
                 plan_version=version,
-                status=Subscription.Status.TRIALING if trial_end else Subscription.Status.ACTIVE,
+                status=status,
                 seats=seats,
                 overage=overage,
-                started_at=start,
-                current_period_start=start,
-                current_period_end=add_intervals(start, version.interval, 1),
+                started_at=period[0],
+                billing_anchor=anchor,
+                current_period_start=period[0],
+                current_period_end=period[1],
                 trial_ends_at=trial_end,
             )
             subscription_allowances_issue(subscription=subscription)
