@@ -18,11 +18,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from fractions import Fraction
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import ChargeItem, Customer, Subscription
+from billing.services.subscription_start import (
+    subscription_start_errors,
+)
 from plans.models import Plan, PlanVersion
 from plans.periods import add_intervals, period_containing
 from plans.pricing import PRICE_PLACES, prorate, round_half_up
@@ -31,9 +33,6 @@ from wallets.models import Grant
 from wallets.services import grant_create, grant_void
 
 MAX_SEATS = 1_000_000
-MAX_FUTURE_START = timedelta(days=366)
-MAX_BACKDATE_YEARS = 10  # the earliest start, even with backdate
-MAX_MISSED_PERIODS = 120  # the most periods a backdated subscription has invoiced at once
 WHEN = ("period_end", "now")
 PERIOD_END, NOW = WHEN
 
@@ -148,55 +147,6 @@ def subscription_allowances_issue(
     return grants
 
 
-def _start_errors(
-    *,
-    start: datetime,
-    now: datetime,
-    interval: str,
-    backdate: object,
-    invoice_missed_periods: object,
-) -> dict[str, list[str]]:
-    """What is wrong with a subscription's start and its backdating flags (docs/subscriptions.md,
-    "Starting in the past")."""
-    errors: dict[str, list[str]] = {}
-    for name, value in (("backdate", backdate), ("invoice_missed_periods", invoice_missed_periods)):
-        if not isinstance(value, bool):
-            errors[name] = ["true or false."]
-    if errors:
-        return errors
-    if timezone.is_naive(start):
-        return {"start": ["A time with an offset, e.g. 2026-01-05T10:00:00Z."]}
-    if start > now + MAX_FUTURE_START:
-        return {"start": ["At most a year ahead."]}
-    if invoice_missed_periods and not backdate:
-        errors["invoice_missed_periods"] = ['Only with "backdate": true.']
-    if backdate and start >= now:
-        errors["backdate"] = ["Only for a start in the past."]
-    if errors:
-        return errors
-    if not backdate:
-        periods = settings.BILLFOLD["SUBSCRIPTION_MAX_BACKDATE_PERIODS"]
-        earliest = add_intervals(now, interval, -periods)
-        if start < earliest:
-            return {
-                "start": [
-                    f"At most {periods} {interval}{'' if periods == 1 else 's'} in the past: "
-                    f"the earliest allowed start is {earliest.isoformat()}. "
-                    'An earlier start needs "backdate": true.'
-                ]
-            }
-        return {}
-    earliest = add_intervals(now, "year", -MAX_BACKDATE_YEARS)
-    why = f"{MAX_BACKDATE_YEARS} years back"
-    if invoice_missed_periods:
-        periods_back = add_intervals(now, interval, -MAX_MISSED_PERIODS)
-        if periods_back > earliest:
-            earliest, why = periods_back, f"{MAX_MISSED_PERIODS} missed {interval}s to invoice"
-    if start < earliest:
-        return {"start": [f"The earliest allowed start is {earliest.isoformat()} ({why})."]}
-    return {}
-
-
 def subscription_create(
     *,
     customer: Customer,
@@ -221,7 +171,7 @@ def subscription_create(
     version = plan if isinstance(plan, PlanVersion) else plan_version_latest(plan_code=plan)
     now = timezone.now()
     start = start or now
-    errors = _start_errors(
+    errors = subscription_start_errors(
         start=start,
         now=now,
         interval=version.interval,
