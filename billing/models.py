@@ -288,12 +288,19 @@ class SpendCounter(models.Model):
 
 
 class Alert(models.Model):
-    """A spend-limit threshold reached (once per window each), or a limit exceeded."""
+    """Something staff should look at: a spend-limit threshold reached (once per window each),
+    a limit exceeded, or a subscription or invoice the billing run could not process (one open
+    alert per subscription and period, or per invoice; resolved when a later run succeeds)."""
 
     class Kind(models.TextChoices):
         THRESHOLD = "spend_limit.threshold_reached", "Spend threshold reached"
         EXCEEDED = "spend_limit.exceeded", "Spend limit exceeded"
         BALANCE_LOW = "wallet.balance_low", "Wallet balance low"
+        CLOSE_FAILED = "billing.close_failed", "Period close failed"
+        RATING_FAILED = "billing.rating_failed", "Rating failed"
+        FINALIZE_FAILED = "billing.finalize_failed", "Invoice finalization failed"
+
+    RUN_FAILURES = (Kind.CLOSE_FAILED, Kind.RATING_FAILED, Kind.FINALIZE_FAILED)
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="alerts")
     kind = models.CharField(max_length=48, choices=Kind.choices)
@@ -303,6 +310,25 @@ class Alert(models.Model):
     spent = AmountField(null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True, default="")
     event_id = models.CharField(max_length=255, blank=True, default="")
+    subscription = models.ForeignKey(
+        "Subscription", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    invoice = models.ForeignKey(
+        "Invoice", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    period_start = models.DateTimeField(
+        null=True, blank=True, help_text="The start of the period the run could not process."
+    )
+    reason = models.TextField(
+        blank=True, default="", db_default="", help_text="The error, as logged."
+    )
+    attempts = models.PositiveIntegerField(
+        default=1, db_default=1, help_text="Runs that failed on it."
+    )
+    last_failed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a later run processed it."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -312,7 +338,18 @@ class Alert(models.Model):
                 fields=["customer", "kind", "window_start", "threshold"],
                 condition=Q(kind="spend_limit.threshold_reached"),
                 name="alert_threshold_once_per_window",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "subscription", "period_start"],
+                condition=Q(kind__in=["billing.close_failed", "billing.rating_failed"])
+                & Q(resolved_at__isnull=True),
+                name="alert_run_failure_open_once",
+            ),
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=Q(kind="billing.finalize_failed") & Q(resolved_at__isnull=True),
+                name="alert_finalize_failure_open_once",
+            ),
         ]
 
     def __str__(self) -> str:

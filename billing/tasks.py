@@ -24,7 +24,8 @@ def end_trials() -> int:
 def close_periods(shard: list[int] | None = None) -> int:
     """Close every ended period: invoices, allowance refresh, scheduled changes. ``shard``
     ``[k, n]`` limits it to the subscriptions whose id % n == k (one beat entry per shard
-    spreads a large run over n workers)."""
+    spreads a large run over n workers). A subscription whose close fails is logged,
+    recorded as an alert and left for the next run; the others close."""
     from billing.services.billing_run import subscriptions_close_due
 
     return subscriptions_close_due(shard=tuple(shard) if shard else None)
@@ -41,7 +42,8 @@ def rate(shard: list[int] | None = None) -> int:
 
 @shared_task(name="billing.finalize_invoices", acks_late=True)
 def finalize_invoices() -> int:
-    """Finalize drafts whose grace period has passed."""
+    """Finalize drafts whose grace period has passed (one that fails is recorded as an
+    alert and stays a draft; the others are finalized)."""
     from django.utils import timezone
 
     from billing.services.periodic import finalize_due

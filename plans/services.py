@@ -25,6 +25,27 @@ MAX_PRICES = 100
 MAX_FILTER_KEYS = 20
 MAX_TRIAL_DAYS = 3650
 
+PRICE_LIMIT = Decimal(10) ** 12
+"""Every amount of money per unit the catalogue accepts — a unit price, a package price, a
+tier's unit price and flat fee, a base fee, a seat price — is below this (quantities —
+package sizes, tier bounds, included quantities — stay below 10^18, as any amount). With at
+most ``MAX_SEATS`` (10^6) seats, a period's base fee and seats come to less than
+10^18 + 10^12, far inside what an invoice line and total hold (below 10^26 at 4 places), so
+whatever the catalogue accepts can be invoiced (docs/pricing.md)."""
+
+
+def _price_limit_errors(model: PriceSpec, path: str) -> dict[str, list[str]]:
+    """The money fields of a parsed price model at or above ``PRICE_LIMIT``, by path."""
+    amounts = [("unit_price", model.unit_price), ("package_price", model.package_price)]
+    for index, tier in enumerate(model.tiers):
+        amounts.append((f"tiers[{index}].unit_price", tier.unit_price))
+        amounts.append((f"tiers[{index}].flat_fee", tier.flat_fee))
+    return {
+        f"{path}.{name}": [f"Must be less than 10^{PRICE_LIMIT.adjusted()}."]
+        for name, value in amounts
+        if value is not None and value >= PRICE_LIMIT
+    }
+
 
 def _code_errors(value: Any) -> list[str]:
     if not isinstance(value, str) or not re.match(CODE_RE, value):
@@ -129,6 +150,9 @@ def _check_version(
             fields[name] = check_amount(raw, field=name, allow_zero=True, max_places=places)
         except ValidationFailed as exc:
             errors.update(exc.errors)
+            continue
+        if fields[name] >= PRICE_LIMIT:
+            errors[name] = [f"Must be less than 10^{PRICE_LIMIT.adjusted()}."]
     timing = spec.get("base_fee_timing", PlanVersion.Timing.IN_ADVANCE)
     if timing not in PlanVersion.Timing.values:
         errors["base_fee_timing"] = [f"One of {', '.join(PlanVersion.Timing.values)}."]
@@ -181,6 +205,9 @@ def _check_version(
         except ValidationFailed as exc:
             for field, messages in exc.errors.items():
                 errors[f"{path}.{field}"] = messages
+            continue
+        if too_big := _price_limit_errors(model, path):
+            errors.update(too_big)
             continue
         prices.append((meter, price_filter, included, price_asset, model))
     if errors:

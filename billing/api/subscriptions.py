@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from billing.api.events import AwareDateTimeField
 from billing.api.fields import DecimalString, decimal_str
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import ChargeItem, Subscription
@@ -29,9 +30,23 @@ def _time(value) -> str | None:
 class SubscriptionSerializer(serializers.Serializer):
     customer = serializers.CharField(max_length=255)
     plan = serializers.CharField(max_length=64)
-    start = serializers.DateTimeField(required=False, default=None)
+    start = AwareDateTimeField(required=False, default=None)
     seats = serializers.IntegerField(min_value=0, max_value=MAX_SEATS, default=1)
     overage = serializers.ChoiceField(choices=Subscription.Overage.values, default="wallet")
+    backdate = serializers.BooleanField(
+        required=False,
+        default=False,
+        write_only=True,
+        help_text="Allow a start further in the past than the backdating bound (one billing "
+        "period by default): periods count from the start, billing begins with the period "
+        "containing now.",
+    )
+    invoice_missed_periods = serializers.BooleanField(
+        required=False,
+        default=False,
+        write_only=True,
+        help_text='With "backdate": invoice every period since the start.',
+    )
 
     def to_representation(self, sub: Subscription) -> dict:
         upcoming = sub.next_plan_version
@@ -158,6 +173,8 @@ class SubscriptionListView(generics.GenericAPIView):
                 start=values["start"],
                 seats=values["seats"],
                 overage=values["overage"],
+                backdate=values["backdate"],
+                invoice_missed_periods=values["invoice_missed_periods"],
             )
             return Response(SubscriptionSerializer(sub).data, status=status.HTTP_201_CREATED)
 

@@ -13,7 +13,9 @@ the subscription row: final rating of the closing period, the invoice, scheduled
 seat changes, cancellation at period end, the next period, and its allowance grants (the
 unused allowance of the closing period expires through the grant-expiry job). If anything
 fails nothing is written; run again, it closes exactly once; run concurrently, the second
-waits for the first and finds nothing to do.
+waits for the first and finds nothing to do. ``subscriptions_close_due`` and ``rating_run``
+isolate each subscription: one that fails is recorded (``billing.services.run_failures``)
+and left for the next run, and the others go on.
 
 **Rating** (``rating_run``) writes each periodically rated price's standing for the open
 period into its usage counter with SET (not ADD), recomputed from the period's events, so
@@ -34,9 +36,23 @@ from django.db.models import Q
 from django.db.models.functions import Mod
 from django.utils import timezone
 
-from billing.models import ChargeItem, Customer, Invoice, InvoiceLine, Subscription, UsageCounter
+from billing.models import (
+    Alert,
+    ChargeItem,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    Subscription,
+    UsageCounter,
+)
 from billing.selectors.usage import aggregate_events
 from billing.services.invoices import LineSpec, invoice_draft_create, spec_line
+from billing.services.run_failures import (
+    RunFailure,
+    run_failure_record,
+    run_failures_open,
+    run_failures_resolve,
+)
 from billing.services.subscriptions import subscription_allowances_issue
 from plans.models import Meter, PlanVersion, Price
 from plans.periods import period_containing
@@ -494,22 +510,50 @@ def _due_ids(now: datetime, batch: int, shard: Shard | None = None) -> Iterator[
 
 
 def subscriptions_close_due(
-    *, now: datetime | None = None, batch: int = 500, shard: Shard | None = None
+    *,
+    now: datetime | None = None,
+    batch: int = 500,
+    shard: Shard | None = None,
+    failures: list[RunFailure] | None = None,
 ) -> int:
     """Close every period that has ended by ``now`` — several per subscription when the run
-    catches up. Each close is its own transaction. Returns how many periods were closed.
-    ``shard`` limits the run to one shard of the subscriptions."""
+    catches up. Each close is its own transaction: one that fails rolls back alone, is
+    logged and recorded as an alert (``run_failure_record``; appended to ``failures`` when
+    given), and is left due for the next run, while the others close. Returns how many
+    periods were closed. ``shard`` limits the run to one shard of the subscriptions."""
     now = now or timezone.now()
     closed = 0
+    failed: set[int] = set()
+    alerted = run_failures_open(kind=Alert.Kind.CLOSE_FAILED)
+    recovered: set[int] = set()
     with plan_cache():
         while True:
             round_closed = 0
             for ids in _due_ids(now, batch, shard):
                 for subscription_id in ids:
-                    if subscription_period_close(subscription_id=subscription_id, now=now):
+                    if subscription_id in failed:
+                        continue
+                    try:
+                        invoice = subscription_period_close(
+                            subscription_id=subscription_id, now=now
+                        )
+                    except Exception as exc:
+                        failed.add(subscription_id)
+                        failure = run_failure_record(
+                            kind=Alert.Kind.CLOSE_FAILED,
+                            exc=exc,
+                            subscription_id=subscription_id,
+                        )
+                        if failures is not None:
+                            failures.append(failure)
+                        continue
+                    if invoice:
                         round_closed += 1
+                        if subscription_id in alerted:
+                            recovered.add(subscription_id)
             closed += round_closed
             if not round_closed:
+                run_failures_resolve(kind=Alert.Kind.CLOSE_FAILED, ids=recovered)
                 return closed
 
 
@@ -553,7 +597,7 @@ def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
     sub = _with_customer(SUBSCRIPTION_SQL, invoice.subscription_id)
     boundary = invoice.period_start
     (previous,) = _one(PREVIOUS_START_SQL, [sub.pk, Invoice.Kind.SUBSCRIPTION.value, boundary])
-    start = previous or sub.anchor
+    start = previous or sub.started_at  # the first period billed ends at the first close
     if start >= boundary:
         return invoice
     lines = rows_as(InvoiceLine, LINES_SQL, [invoice.pk], binary=True)
@@ -601,20 +645,24 @@ def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
 class RatingReport:
     counters: int = 0
     subscriptions: int = 0
-    errors: list[str] = field(default_factory=list)
+    failures: list[RunFailure] = field(default_factory=list)
 
 
 def rating_run(
     *, now: datetime | None = None, batch: int = 500, shard: Shard | None = None
 ) -> RatingReport:
     """Write the standing of every periodically rated price of every open period into its
-    usage counter (SET, from the period's events): rating twice equals rating once."""
+    usage counter (SET, from the period's events): rating twice equals rating once. Each
+    subscription is rated in its own transaction: one that fails rolls back alone, is
+    recorded as an alert and in ``failures``, and is rated again by the next run."""
     now = now or timezone.now()
     report = RatingReport()
     periodic = Q(model=Price.Model.VOLUME) | ~Q(meter__aggregation__in=Meter.ADDITIVE)
     versions = set(Price.objects.filter(periodic).values_list("plan_version_id", flat=True))
     if not versions:
         return report
+    alerted = run_failures_open(kind=Alert.Kind.RATING_FAILED)
+    recovered: list[int] = []
     last = 0
     prices: dict[int, list[Price]] = {}
     while True:
@@ -623,23 +671,41 @@ def rating_run(
         )
         subs = list(in_shard(query, shard).select_related("customer").order_by("pk")[:batch])
         if not subs:
+            run_failures_resolve(kind=Alert.Kind.RATING_FAILED, ids=recovered)
             return report
         for sub in subs:
             report.subscriptions += 1
-            start, end = sub.current_period_start, sub.current_period_end
             if sub.plan_version_id not in prices:  # versions are immutable: read once a run
                 prices[sub.plan_version_id] = list(
                     Price.objects.filter(periodic, plan_version_id=sub.plan_version_id)
                     .select_related("meter")
                     .order_by("position", "pk")
                 )
-            for price in prices[sub.plan_version_id]:
-                quantity, included, billable, amount = rated_price(
-                    subscription=sub, price=price, start=start, end=end
+            try:
+                with transaction.atomic():
+                    rated = _rate(sub, prices[sub.plan_version_id], now)
+            except Exception as exc:
+                report.failures.append(
+                    run_failure_record(
+                        kind=Alert.Kind.RATING_FAILED, exc=exc, subscription_id=sub.pk
+                    )
                 )
-                _counter_set(sub, price, start, end, quantity, included, billable, amount, now)
-                report.counters += 1
+                continue
+            report.counters += rated
+            if sub.pk in alerted:
+                recovered.append(sub.pk)
         last = subs[-1].pk
+
+
+def _rate(sub: Subscription, prices: list[Price], now: datetime) -> int:
+    """Rate one subscription's periodic prices for its current period; returns how many."""
+    start, end = sub.current_period_start, sub.current_period_end
+    for price in prices:
+        quantity, included, billable, amount = rated_price(
+            subscription=sub, price=price, start=start, end=end
+        )
+        _counter_set(sub, price, start, end, quantity, included, billable, amount, now)
+    return len(prices)
 
 
 def _counter_set(sub, price, start, end, quantity, included, billable, amount, now) -> None:

@@ -21,7 +21,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.models import ChargeItem, Customer, Invoice, InvoiceLine, Subscription
+from billing.models import Alert, ChargeItem, Customer, Invoice, InvoiceLine, Subscription
+from billing.services.run_failures import (
+    RunFailure,
+    run_failure_record,
+    run_failures_open,
+    run_failures_resolve,
+)
 from plans.pricing import round_money, tax_amount
 from wallets.errors import BillfoldError, NotFound, ValidationFailed
 from wallets.fields import plain
@@ -288,20 +294,24 @@ def invoice_finalize(*, invoice_id: int | str, now: datetime | None = None) -> I
         return _finalize_locked(invoice, now)
 
 
-def invoices_finalize_due(*, now: datetime | None = None, batch: int = 500) -> list[int]:
+def invoices_finalize_due(
+    *, now: datetime | None = None, batch: int = 500, failures: list[RunFailure] | None = None
+) -> list[int]:
     """Finalize every draft whose grace period (``INVOICE_GRACE_HOURS`` after ``issued_at``)
     has passed, oldest first; returns the ids it finalized.
 
     Each invoice is finalized in its own transaction, locked with ``SKIP LOCKED`` and
     re-checked under the lock: two runs at once never finalize one invoice twice (one skips
     what the other holds), a crash loses at most the invoice in flight, and running again
-    finalizes what is left."""
+    finalizes what is left. One whose finalization fails stays a draft, is logged and
+    recorded as an alert (appended to ``failures`` when given), and the others go on."""
+    from billing.services.billing_run import plan_cache  # it imports this module
+
     now = now or timezone.now()
     cutoff = now - timedelta(hours=settings.BILLFOLD.get("INVOICE_GRACE_HOURS", 24))
     finalized: list[int] = []
     last = 0
-    from billing.services.billing_run import plan_cache  # it imports this module
-
+    alerted = run_failures_open(kind=Alert.Kind.FINALIZE_FAILED)
     with plan_cache():  # plan versions and prices read once for all of them
         while True:
             ids = list(
@@ -312,13 +322,24 @@ def invoices_finalize_due(*, now: datetime | None = None, batch: int = 500) -> l
                 .values_list("pk", flat=True)[:batch]
             )
             if not ids:
+                run_failures_resolve(
+                    kind=Alert.Kind.FINALIZE_FAILED, ids=alerted.intersection(finalized)
+                )
                 return finalized
             for pk in ids:
-                with transaction.atomic():
-                    locked = rows_as(Invoice, _DUE_LOCK_SQL, [pk, DRAFT, cutoff], binary=True)
-                    if not locked:  # finalized meanwhile, or another run holds it
-                        continue
-                    _finalize_locked(_refresh_draft(locked[0]), now)
+                try:
+                    with transaction.atomic():
+                        locked = rows_as(Invoice, _DUE_LOCK_SQL, [pk, DRAFT, cutoff], binary=True)
+                        if not locked:  # finalized meanwhile, or another run holds it
+                            continue
+                        _finalize_locked(_refresh_draft(locked[0]), now)
+                except Exception as exc:
+                    failure = run_failure_record(
+                        kind=Alert.Kind.FINALIZE_FAILED, exc=exc, invoice_id=pk
+                    )
+                    if failures is not None:
+                        failures.append(failure)
+                    continue
                 finalized.append(pk)
             last = ids[-1]
 

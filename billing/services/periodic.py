@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from billing.services.billing_run import rating_run, subscriptions_close_due
 from billing.services.invoices import invoices_finalize_due
+from billing.services.run_failures import RunFailure
 from billing.services.subscriptions import subscription_trial_end_due
 from wallets.selectors import ledger_reconcile
 from wallets.services import grants_expire_due, holds_expire_due
@@ -26,43 +27,54 @@ class RunReport:
     as_of: datetime
     steps: dict[str, int] = field(default_factory=dict)
     drifts: list[str] = field(default_factory=list)
+    failures: list[RunFailure] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"billing run as of {self.as_of.isoformat()}"]
         out += [f"  {name}: {count}" for name, count in self.steps.items()]
+        out += [f"  failed: {failure.text()}" for failure in self.failures]
         out += [f"  ledger drift: {d}" for d in self.drifts] or ["  ledger: no drift"]
         return out
 
 
-def finalize_due(*, now: datetime) -> int:
+def finalize_due(*, now: datetime, failures: list[RunFailure] | None = None) -> int:
     """Finalize drafts whose grace period has passed; returns how many."""
-    return len(invoices_finalize_due(now=now))
+    return len(invoices_finalize_due(now=now, failures=failures))
 
 
-def _shard_work(now: datetime, step: str, shard: tuple[int, int]) -> int:
+Outcome = tuple[int, list[RunFailure]]
+
+
+def _step(now: datetime, step: str, shard: tuple[int, int] | None) -> Outcome:
+    """Close or rate one shard (or all): how many, and what failed."""
+    if step == "close":
+        failures: list[RunFailure] = []
+        return subscriptions_close_due(now=now, shard=shard, failures=failures), failures
+    rating = rating_run(now=now, shard=shard)
+    return rating.counters, rating.failures
+
+
+def _shard_work(now: datetime, step: str, shard: tuple[int, int]) -> Outcome:
     """One process's part of a parallel run (a fresh database connection of its own)."""
     connections.close_all()
     try:
-        if step == "close":
-            return subscriptions_close_due(now=now, shard=shard)
-        return rating_run(now=now, shard=shard).counters
+        return _step(now, step, shard)
     finally:
         connections.close_all()
 
 
-def _sharded(now: datetime, step: str, workers: int) -> int:
+def _sharded(now: datetime, step: str, workers: int) -> Outcome:
     """``step`` over every subscription, split into ``workers`` shards run by as many
     processes at once (each close and rating is idempotent and per subscription, so shards
     never touch the same rows)."""
     if workers <= 1:
-        if step == "close":
-            return subscriptions_close_due(now=now)
-        return rating_run(now=now).counters
+        return _step(now, step, None)
     connections.close_all()  # a forked process must not share the parent's connection
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(_shard_work, now, step, (k, workers)) for k in range(workers)]
-        return sum(f.result() for f in futures)
+        outcomes = [f.result() for f in futures]
+    return sum(n for n, _ in outcomes), [f for _, failed in outcomes for f in failed]
 
 
 def billing_run(*, as_of: datetime | None = None, workers: int = 1) -> RunReport:
@@ -70,15 +82,25 @@ def billing_run(*, as_of: datetime | None = None, workers: int = 1) -> RunReport
     refresh, scheduled changes), end trials, finalize due drafts, reconcile. Each step is
     idempotent, so running twice — or on two machines at once — equals running once.
     ``workers`` > 1 closes periods and rates prices in that many processes (shards of the
-    subscriptions)."""
+    subscriptions).
+
+    A subscription whose close or rating fails, or a draft whose finalization fails, is left
+    as it was (its own transaction rolls back), logged and recorded as an alert, and the run
+    goes on with the others; the report counts them (``failed``) and names each, and the
+    next run retries them."""
     now = as_of or timezone.now()
     report = RunReport(as_of=now)
     report.steps["holds expired"] = len(holds_expire_due(now=now))
-    report.steps["periods closed"] = _sharded(now, "close", workers)
+    closed, failed = _sharded(now, "close", workers)
+    report.steps["periods closed"] = closed
+    report.failures += failed
     report.steps["grants expired"] = len(grants_expire_due(now=now))
     report.steps["trials ended"] = len(subscription_trial_end_due(now=now))
-    report.steps["prices rated"] = _sharded(now, "rate", workers)
-    report.steps["invoices finalized"] = finalize_due(now=now)
+    rated, failed = _sharded(now, "rate", workers)
+    report.steps["prices rated"] = rated
+    report.failures += failed
+    report.steps["invoices finalized"] = finalize_due(now=now, failures=report.failures)
+    report.steps["failed"] = len(report.failures)
     report.drifts = [str(d) for d in ledger_reconcile()]
     for line in report.lines():
         logger.info(line)

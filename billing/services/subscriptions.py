@@ -22,8 +22,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import ChargeItem, Customer, Subscription
+from billing.services.subscription_start import (
+    subscription_start_errors,
+)
 from plans.models import Plan, PlanVersion
-from plans.periods import add_intervals
+from plans.periods import add_intervals, period_containing
 from plans.pricing import PRICE_PLACES, prorate, round_half_up
 from wallets.errors import BillfoldError, NotFound, ValidationFailed
 from wallets.models import Grant
@@ -151,16 +154,30 @@ def subscription_create(
     start: datetime | None = None,
     seats: int = 1,
     overage: str = Subscription.Overage.WALLET,
+    backdate: bool = False,
+    invoice_missed_periods: bool = False,
 ) -> Subscription:
     """Subscribe ``customer`` to the latest version of ``plan`` (or the version given) from
-    ``start`` (default now; a past start back-dates it, and the periodic work catches up)."""
+    ``start`` (default now; at most a year ahead).
+
+    A start in the past: up to ``SUBSCRIPTION_MAX_BACKDATE_PERIODS`` periods of the plan
+    back (default one), the subscription begins at ``start`` and the periodic work invoices
+    the periods that have ended since. Earlier needs ``backdate`` (a subscription carried
+    over from elsewhere, at most ``MAX_BACKDATE_YEARS`` back): its periods are still counted
+    from ``start`` (its billing anchor), but billing begins with the period that contains
+    now — ``started_at`` and the first invoice are that period's, and the periods before it
+    are not invoiced and take no events. With ``invoice_missed_periods`` as well, it begins at
+    ``start`` and every period since is invoiced (at most ``MAX_MISSED_PERIODS``)."""
     version = plan if isinstance(plan, PlanVersion) else plan_version_latest(plan_code=plan)
-    errors: dict[str, list[str]] = {}
-    start = start or timezone.now()
-    if timezone.is_naive(start):
-        errors["start"] = ["A time with an offset (UTC)."]
-    elif start > timezone.now() + timedelta(days=366):
-        errors["start"] = ["At most a year ahead."]
+    now = timezone.now()
+    start = start or now
+    errors = subscription_start_errors(
+        start=start,
+        now=now,
+        interval=version.interval,
+        backdate=backdate,
+        invoice_missed_periods=invoice_missed_periods,
+    )
     if isinstance(seats, bool) or not isinstance(seats, int) or not 0 <= seats <= MAX_SEATS:
         errors["seats"] = [f"An integer from 0 to {MAX_SEATS}."]
     if overage not in Subscription.Overage.values:
@@ -172,17 +189,28 @@ def subscription_create(
     if errors:
         raise ValidationFailed("Invalid subscription.", errors=errors)
     trial_end = start + timedelta(days=version.trial_days) if version.trial_days else None
+    status = Subscription.Status.TRIALING if trial_end else Subscription.Status.ACTIVE
+    period = start, add_intervals(start, version.interval, 1)
+    anchor = None
+    if backdate and not invoice_missed_periods:
+        period = period_containing(start, version.interval, now)
+        anchor = start
+        if trial_end is not None and trial_end <= period[0]:
+            trial_end = None  # over before billing here begins
+        if trial_end is None or trial_end <= now:
+            status = Subscription.Status.ACTIVE
     try:
         with transaction.atomic():
             subscription = Subscription.objects.create(
                 customer=customer,
                 plan_version=version,
-                status=Subscription.Status.TRIALING if trial_end else Subscription.Status.ACTIVE,
+                status=status,
                 seats=seats,
                 overage=overage,
-                started_at=start,
-                current_period_start=start,
-                current_period_end=add_intervals(start, version.interval, 1),
+                started_at=period[0],
+                billing_anchor=anchor,
+                current_period_start=period[0],
+                current_period_end=period[1],
                 trial_ends_at=trial_end,
             )
             subscription_allowances_issue(subscription=subscription)

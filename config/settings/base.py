@@ -225,6 +225,11 @@ BILLFOLD = {
     "INVOICE_DUE_DAYS": env.int("BILLFOLD_INVOICE_DUE_DAYS", default=14),
     # events later than now + this are rejected
     "FUTURE_EVENT_TOLERANCE_SECONDS": 300,
+    # how many billing periods of its plan a subscription's start may lie in the past
+    # without "backdate": true
+    "SUBSCRIPTION_MAX_BACKDATE_PERIODS": env.int(
+        "BILLFOLD_SUBSCRIPTION_MAX_BACKDATE_PERIODS", default=1
+    ),
     "SELLER": {
         "name": env("BILLFOLD_SELLER_NAME", default="Billfold Demo Inc."),
         "address": env("BILLFOLD_SELLER_ADDRESS", default="1 Example Street, Springfield"),

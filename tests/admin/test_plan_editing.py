@@ -55,7 +55,7 @@ def plan(db) -> Plan:
 def subscribed(plan) -> Subscription:
     customer = customer_create(external_id="acme", name="Acme", currency="USD")
     return subscription_create(
-        customer=customer, plan="pro", start=datetime(2026, 1, 1, tzinfo=UTC)
+        customer=customer, plan="pro", start=datetime(2026, 1, 1, tzinfo=UTC), backdate=True
     )
 
 

@@ -35,8 +35,16 @@ def setup_example_c_plan(api, unit_price="0.99", **fields):
 
 
 def setup_customer(
-    api, external_id="acme", plan="pro", overage="wallet", start="2026-01-01T00:00:00Z", **extra
+    api,
+    external_id="acme",
+    plan="pro",
+    overage="wallet",
+    start="2026-01-01T00:00:00Z",
+    subscription=None,
+    **extra,
 ):
+    """A customer (``extra``: more of its fields) subscribed to ``plan`` from ``start``
+    (``subscription``: more fields of the subscription, e.g. ``backdate``)."""
     r = api.post(
         "/api/v1/customers",
         {"external_id": external_id, "name": external_id, "currency": "USD", **extra},
@@ -45,7 +53,13 @@ def setup_customer(
     assert r.status_code == 201, r.content
     r = api.post(
         "/api/v1/subscriptions",
-        {"customer": external_id, "plan": plan, "start": start, "overage": overage},
+        {
+            "customer": external_id,
+            "plan": plan,
+            "start": start,
+            "overage": overage,
+            **(subscription or {}),
+        },
         format="json",
     )
     assert r.status_code == 201, r.content

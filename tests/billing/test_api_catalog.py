@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from decimal import Decimal as D
 
 import pytest
 import time_machine
@@ -201,6 +202,86 @@ def test_bad_plans_are_refused_and_write_nothing(api, meters, change, field):
     assert r.status_code == 400, r.content
     assert field in r.json()["errors"], r.json()
     assert Plan.objects.count() == 0
+
+
+TRILLION = "1000000000000"  # 10^12: the catalogue's bound on money per unit
+
+
+def _price(**fields) -> dict:
+    return {"prices": [{"meter": "image", **fields}]}
+
+
+def _tiers(**last) -> dict:
+    return _price(
+        model="graduated",
+        tiers=[{"up_to": "10", "unit_price": "1"}, {"up_to": None, "unit_price": "1", **last}],
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"base_fee": TRILLION}, "base_fee"),
+        ({"seat_price": TRILLION}, "seat_price"),
+        (_price(model="per_unit", unit_price=TRILLION), "prices[0].unit_price"),
+        (
+            _price(model="package", package_size="10", package_price=TRILLION),
+            "prices[0].package_price",
+        ),
+        (_tiers(unit_price=TRILLION), "prices[0].tiers[1].unit_price"),
+        (_tiers(flat_fee="1E+12"), "prices[0].tiers[1].flat_fee"),
+    ],
+)
+def test_prices_of_a_trillion_or_more_are_refused_and_write_nothing(api, meters, change, field):
+    r = api.post("/api/v1/plans", {**PRO, **change}, format="json")
+    assert r.status_code == 400, r.content
+    body = r.json()
+    assert body["code"] == "invalid"
+    assert body["errors"] == {field: ["Must be less than 10^12."]}
+    assert Plan.objects.count() == PlanVersion.objects.count() == Price.objects.count() == 0
+    # a new version is refused the same way, and the plan keeps its one version
+    assert api.post("/api/v1/plans", PRO, format="json").status_code == 201
+    r = api.post("/api/v1/plans/pro/versions", {**PRO, **change}, format="json")
+    assert (r.status_code, r.json()["errors"]) == (400, {field: ["Must be less than 10^12."]})
+    assert PlanVersion.objects.count() == 1
+
+
+def test_the_largest_prices_the_catalogue_accepts_can_be_invoiced(api, meters):
+    """Base fee and seat price just under 10^12 with the most seats: the first invoice's
+    lines and total fit its columns."""
+    from billing.models import Invoice
+    from billing.services.subscriptions import MAX_SEATS
+
+    largest = "999999999999.99"
+    plan = {**PRO, "base_fee": largest, "seat_price": largest, "prices": []}
+    plan["prices"] = [
+        {"meter": "image", "model": "per_unit", "unit_price": "999999999999.999999999999"},
+        {
+            "meter": "ticket_resolved",
+            "model": "graduated",
+            "tiers": [
+                {"up_to": "999999999999999999", "unit_price": "1", "flat_fee": largest},
+                {"up_to": None, "unit_price": largest, "flat_fee": largest},
+            ],
+        },
+    ]
+    assert api.post("/api/v1/plans", plan, format="json").status_code == 201
+    r = api.post(
+        "/api/v1/customers",
+        {"external_id": "acme", "name": "Acme", "currency": "USD", "tax_rate": "100"},
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
+        r = api.post(
+            "/api/v1/subscriptions",
+            {"customer": "acme", "plan": "pro", "seats": MAX_SEATS},
+            format="json",
+        )
+    assert r.status_code == 201, r.content
+    invoice = Invoice.objects.get()
+    assert invoice.subtotal == D(largest) * (MAX_SEATS + 1)
+    assert invoice.total == 2 * invoice.subtotal
 
 
 def test_subscription_create_issues_allowance(api, meters):

@@ -988,7 +988,13 @@ def test_a_batch_alternating_between_two_periods_puts_each_event_in_its_own(api,
     event outside it must still get its own period, however the events alternate."""
     setup_meter(api, "requests", "requests", "count")
     setup_plan(api, "flat", [per_unit("requests", "1.00")])
-    setup_customer(api, plan="flat", overage="invoice", start="2025-12-01T00:00:00Z")
+    setup_customer(
+        api,
+        plan="flat",
+        overage="invoice",
+        start="2025-12-01T00:00:00Z",
+        subscription={"backdate": True, "invoice_missed_periods": True},
+    )
     times = ["12-20T12:00", "01-05T12:00", "12-21T12:00", "01-06T12:00", "12-31T23:59:59"]
     events = [
         {"id": f"p{i}", "customer": "acme", "meter": "requests", "timestamp": f"{year}-{t}Z"}

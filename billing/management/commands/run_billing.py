@@ -1,5 +1,6 @@
 """`manage.py run_billing --as-of 2026-02-01T00:00:00Z`: every periodic job for that instant,
-with the same code as the Celery tasks. Exits 1 on ledger drift."""
+with the same code as the Celery tasks. A subscription or invoice that fails does not stop
+the others; the command exits 1 after the whole run when any failed, or on ledger drift."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
@@ -30,5 +31,12 @@ class Command(BaseCommand):
         report = billing_run(as_of=moment, workers=workers)
         for line in report.lines():
             self.stdout.write(line)
+        problems = []
+        if report.failures:
+            problems.append(
+                f"{len(report.failures)} failed (left for the next run; see the alerts)"
+            )
         if report.drifts:
-            raise CommandError("ledger drift found", returncode=1)
+            problems.append("ledger drift found")
+        if problems:
+            raise CommandError("; ".join(problems), returncode=1)
