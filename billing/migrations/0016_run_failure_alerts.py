@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0014_reference_keys_unchecked"),
+        ("billing", "0015_charge_exact_and_bounded"),
     ]
 
     operations = [
