@@ -36,11 +36,11 @@ from django.utils import timezone
 
 from billing.models import ChargeItem, Customer, Invoice, InvoiceLine, Subscription, UsageCounter
 from billing.selectors.usage import aggregate_events
-from billing.services.invoices import LineSpec, invoice_draft_create, spec_line
+from billing.services.invoices import LineSpec, invoice_draft_create, line_amount, spec_line
 from billing.services.subscriptions import subscription_allowances_issue
 from plans.models import Meter, PlanVersion, Price
 from plans.periods import period_containing
-from plans.pricing import round_money, tax_amount, total_amount
+from plans.pricing import tax_amount, total_amount
 from plans.services import price_spec
 from wallets.services.ledger import (
     columns,
@@ -221,29 +221,59 @@ def arrears_lines(
         counter = counters.get(price.pk)
         if counter is None or not counter.accrued:
             continue
+        lines += _real_time_lines(counter, price, kind, label, start, end)
+    return lines
+
+
+def _real_time_lines(
+    counter: UsageCounter, price: Price, kind: str, label: str, start: datetime, end: datetime
+) -> list[LineSpec]:
+    """A postpaid price's usage of the period: what it charged (the counter's ``amount``,
+    paid from the wallet as events came, plus its ``accrued``), then a ``paid_from_wallet``
+    line of minus the wallet's part, so quantity × unit price − paid = what accrued."""
+    meter = price.meter
+    usage = counter.amount + counter.accrued
+    lines = [
+        LineSpec(
+            kind=kind,
+            description=(
+                f"{label}: {_plain(counter.billable)} {meter.unit_id} billable, "
+                f"{_dates(start, end)}"
+            ),
+            amount_exact=usage,
+            quantity=counter.billable,
+            unit_price=price.unit_price if price.model == Price.Model.PER_UNIT else None,
+            meter_id=meter.pk,
+            period_start=start,
+            period_end=end,
+            computation={
+                "price": price.pk,
+                "rating": "real_time",
+                "quantity": str(counter.quantity),
+                "included": str(counter.included),
+                "billable": str(counter.billable),
+                "paid_from_wallet": str(counter.amount),
+                "accrued": str(counter.accrued),
+                "events": counter.events,
+            },
+        )
+    ]
+    if counter.amount:
         lines.append(
             LineSpec(
-                kind=kind,
-                description=(
-                    f"{label}: {_plain(counter.billable)} {meter.unit_id} billable, "
-                    f"{_dates(start, end)}"
-                ),
-                amount_exact=counter.accrued,
-                quantity=counter.billable,
-                unit_price=price.unit_price if price.model == Price.Model.PER_UNIT else None,
+                kind=InvoiceLine.Kind.PAID_FROM_WALLET,
+                description=f"{label}: paid from wallet, {_dates(start, end)}",
+                amount_exact=-counter.amount,
                 meter_id=meter.pk,
                 period_start=start,
                 period_end=end,
                 computation={
                     "price": price.pk,
-                    "rating": "real_time",
-                    "quantity": str(counter.quantity),
-                    "included": str(counter.included),
-                    "billable": str(counter.billable),
+                    "usage": str(usage),
                     "paid_from_wallet": str(counter.amount),
                     "accrued": str(counter.accrued),
-                    "events": counter.events,
                 },
+                offsets=usage,
             )
         )
     return lines
@@ -532,7 +562,12 @@ TOTALS_SQL = (
     "UPDATE billing_invoice SET subtotal = %s, tax = %s, total = %s "  # noqa: S608 - columns
     f"WHERE id = %s RETURNING {columns(Invoice)}"
 )
-USAGE_KINDS = [InvoiceLine.Kind.USAGE.value, InvoiceLine.Kind.OUTCOME.value]
+# the lines a refresh rebuilds from the period's counters
+USAGE_KINDS = [
+    InvoiceLine.Kind.USAGE.value,
+    InvoiceLine.Kind.OUTCOME.value,
+    InvoiceLine.Kind.PAID_FROM_WALLET.value,
+]
 
 
 def _one(sql: str, params: list):
@@ -584,7 +619,7 @@ def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
             cursor.execute(LINES_DELETE_SQL, [invoice.pk, USAGE_KINDS])
         position = max((line.position for line in kept), default=-1) + 1
         added = [
-            spec_line(invoice, position + index, spec, round_money(spec.amount_exact, decimals))
+            spec_line(invoice, position + index, spec, line_amount(spec, decimals))
             for index, spec in enumerate(usage)
         ]
         insert_all(added)
