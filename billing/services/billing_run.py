@@ -37,6 +37,7 @@ from django.utils import timezone
 from billing.models import ChargeItem, Customer, Invoice, InvoiceLine, Subscription, UsageCounter
 from billing.selectors.usage import aggregate_events
 from billing.services.invoices import LineSpec, invoice_draft_create, line_amount, spec_line
+from billing.services.net_credit import net_credit_settle
 from billing.services.subscriptions import subscription_allowances_issue
 from plans.models import Meter, PlanVersion, Price
 from plans.periods import period_containing
@@ -463,6 +464,14 @@ def subscription_period_close(*, subscription_id: int, now: datetime | None = No
                 lines += advance_lines(
                     version=next_version, seats=next_seats, start=boundary, end=next_end
                 )
+        lines += net_credit_settle(
+            subscription=sub,
+            lines=lines,
+            start=start,
+            boundary=boundary,
+            decimals=version.currency.decimals,
+            now=now,
+        )
         invoice, _ = invoice_draft_create(
             customer=sub.customer,
             currency=version.currency_id,

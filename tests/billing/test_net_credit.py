@@ -1,0 +1,147 @@
+"""A period whose credits exceed its charges (a downgrade "now") closes into an invoice of
+zero and a credit note against the invoice that billed the period — never an invoice with a
+negative total; what that invoice cannot take is carried to the next invoice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from billing.models import ChargeItem, Invoice
+from billing.services.billing_run import subscriptions_close_due
+from billing.services.customers import customer_create
+from billing.services.invoices import invoice_finalize
+from billing.services.subscriptions import subscription_create, subscription_plan_change
+from plans.services import plan_create
+from tests.wallets.helpers import ensure_currencies
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+
+def plan(code: str, base_fee: str, seat_price: str | None) -> None:
+    plan_create(
+        code=code,
+        name=code,
+        spec={
+            "currency": "USD",
+            "interval": "month",
+            "base_fee": base_fee,
+            "base_fee_timing": "in_advance",
+            "seat_price": seat_price,
+            "trial_days": 0,
+            "prices": [],
+        },
+    )
+
+
+@pytest.fixture
+def downgraded(db):
+    """``acme`` (tax 19 %) on ``scale`` (99.00 + 10.00 a seat, 1 seat) from 2026-01-01, moved
+    "now" to ``team`` (20.00 a seat) on 2026-01-11, 21 of 31 days left: credits −67.06 and
+    −6.77, a charge of 13.55, and February on ``team``, 20.00 — a net of −40.28."""
+    ensure_currencies()
+    plan("scale", "99.00", "10.00")
+    plan("team", "0", "20.00")
+    customer = customer_create(external_id="acme", name="Acme", currency="USD", tax_rate="19")
+    with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
+        sub = subscription_create(customer=customer, plan="scale", seats=1)
+    january = Invoice.objects.get(subscription=sub, period_start=at("2026-01-01"))
+    assert (january.subtotal, january.tax, january.total) == (D("109"), D("20.71"), D("129.71"))
+    with time_machine.travel("2026-01-11T00:00:00Z", tick=False):
+        subscription_plan_change(subscription=sub, plan_code="team", when="now")
+    return sub, january
+
+
+def lines(invoice: Invoice) -> list[tuple[str, Decimal]]:
+    return [(line.kind, line.amount) for line in invoice.lines.all()]
+
+
+def test_a_net_credit_is_a_credit_note_against_the_period_invoice(downgraded):
+    sub, january = downgraded
+    january = invoice_finalize(invoice_id=january.pk, now=at("2026-01-02"))
+    subscriptions_close_due(now=at("2026-02-01"))
+    february = Invoice.objects.get(subscription=sub, period_start=at("2026-02-01"))
+    note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
+    assert lines(february) == [
+        ("proration", D("-67.06")),
+        ("proration", D("-6.77")),
+        ("proration", D("13.55")),
+        ("seats", D("20.00")),
+        ("adjustment", D("40.28")),
+    ]
+    assert february.lines.last().description == (
+        f"Net credit issued as credit note {note.number} against {january.number}"
+    )
+    assert (february.subtotal, february.tax, february.total) == (0, 0, 0)
+    # the credit note gives back the net credit with the tax it was charged at (19 %)
+    assert note.credit_note_for_id == january.pk and note.status == Invoice.Status.FINALIZED
+    assert (note.subtotal, note.tax, note.total) == (D("-40.28"), D("-7.65"), D("-47.93"))
+    assert [(line.kind, line.amount) for line in note.lines.all()] == [("adjustment", D("-40.28"))]
+    assert not ChargeItem.objects.filter(invoice__isnull=True).exists()
+    assert Invoice.objects.filter(total__lt=0).exclude(kind=Invoice.Kind.CREDIT_NOTE).count() == 0
+
+
+def test_what_the_period_invoice_cannot_take_is_carried_to_the_next_invoice(downgraded):
+    """January's invoice is still a draft (no credit note can be made against it): the whole
+    credit is carried forward, and March's invoice nets it against March's 20.00."""
+    sub, _ = downgraded
+    subscriptions_close_due(now=at("2026-02-01"))
+    february = Invoice.objects.get(subscription=sub, period_start=at("2026-02-01"))
+    assert lines(february)[-1] == ("adjustment", D("40.28"))
+    assert february.lines.last().description == "Net credit carried to the next invoice"
+    assert february.total == 0 and not Invoice.objects.filter(kind="credit_note").exists()
+    [carried] = ChargeItem.objects.filter(invoice__isnull=True)
+    assert (carried.kind, carried.amount) == ("adjustment", D("-40.28"))
+
+    subscriptions_close_due(now=at("2026-03-01"))
+    march = Invoice.objects.get(subscription=sub, period_start=at("2026-03-01"))
+    # −40.28 + 20.00 is still a credit; February's invoice (0.00) can take none of it
+    assert lines(march) == [
+        ("adjustment", D("-40.28")),
+        ("seats", D("20.00")),
+        ("adjustment", D("20.28")),
+    ]
+    assert march.total == 0
+    subscriptions_close_due(now=at("2026-04-01"))
+    april = Invoice.objects.get(subscription=sub, period_start=at("2026-04-01"))
+    assert lines(april) == [
+        ("adjustment", D("-20.28")),
+        ("seats", D("20.00")),
+        ("adjustment", D("0.28")),
+    ]
+    subscriptions_close_due(now=at("2026-05-01"))
+    may = Invoice.objects.get(subscription=sub, period_start=at("2026-05-01"))
+    assert lines(may) == [("adjustment", D("-0.28")), ("seats", D("20.00"))]
+    assert (may.subtotal, may.total) == (D("19.72"), D("23.47"))  # 19 % of 19.72 = 3.7468
+
+
+def test_an_upgrade_keeps_its_credit_on_the_invoice(db):
+    """Credits smaller than the charges stay lines of the invoice, as they always were."""
+    ensure_currencies()
+    plan("team", "0", "20.00")
+    plan("scale", "99.00", "10.00")
+    customer = customer_create(external_id="acme", name="Acme", currency="USD")
+    with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
+        sub = subscription_create(customer=customer, plan="team", seats=1)
+    with time_machine.travel("2026-01-11T00:00:00Z", tick=False):
+        subscription_plan_change(subscription=sub, plan_code="scale", when="now")
+    subscriptions_close_due(now=at("2026-02-01"))
+    february = Invoice.objects.get(subscription=sub, period_start=at("2026-02-01"))
+    assert lines(february) == [
+        ("proration", D("-13.55")),
+        ("proration", D("67.06")),
+        ("proration", D("6.77")),
+        ("base_fee", D("99.00")),
+        ("seats", D("10.00")),
+    ]
+    assert february.total == D("169.28")
+    assert not Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).exists()
