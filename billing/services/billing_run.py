@@ -371,6 +371,46 @@ def subscription_first_invoice(*, subscription: Subscription, now: datetime | No
     return invoice
 
 
+def subscription_final_invoice(*, subscription: Subscription, now: datetime | None = None):
+    """The invoice of a subscription ended "now" (``subscription_cancel``), issued at once:
+    what its period's close would have billed — the period's in-arrears items and its open
+    charge items (the cancellation's credits), no next period — for the period ``[B, B]``,
+    B the end of the ended period, as an ending close writes it (so a late reversal finds
+    it); a net credit is settled as a close's. Call inside the cancellation's transaction."""
+    now = now or timezone.now()
+    version = _version(subscription.plan_version_id)
+    start, boundary = subscription.current_period_start, subscription.current_period_end
+    lines = arrears_lines(subscription=subscription, version=version, start=start, end=boundary)
+    items = list(
+        ChargeItem.objects.filter(subscription=subscription, invoice__isnull=True).order_by(
+            "created_at", "id"
+        )
+    )
+    lines += charge_item_lines(items)
+    decimals = version.currency.decimals
+    lines += net_credit_settle(
+        subscription=subscription,
+        lines=lines,
+        start=start,
+        boundary=boundary,
+        decimals=decimals,
+        now=now,
+    )
+    invoice, _ = invoice_draft_create(
+        customer=subscription.customer,
+        currency=version.currency_id,
+        kind=Invoice.Kind.SUBSCRIPTION,
+        lines=lines,
+        subscription=subscription,
+        period_start=boundary,
+        period_end=boundary,
+        charge_items=items,
+        now=now,
+        decimals=decimals,
+    )
+    return invoice
+
+
 # A close's statements are fixed, run through prepared statements (``hot_cursor``): the
 # ORM built each one's SQL again for every close, ~60% of a close's Python, and PostgreSQL
 # parsed and planned them again. The instances are the ones the ORM would make.

@@ -8,12 +8,15 @@ late in the period, say — the close (``subscription_period_close``) settles th
 with ``net_credit_settle`` before writing the invoice:
 
 - a **credit note** against the invoice that billed the closing period's in-advance fees
-  (the subscription invoice whose period starts where the closing period does), if it is
-  finalized or paid, for as much as is left to credit on it (``credit_note_create``: its tax
-  is at that invoice's rate, as the fees it gave back were taxed);
-- whatever that invoice cannot take (none, a draft or void one, or earlier credit notes)
-  is **carried forward**: a negative charge item of kind ``adjustment`` that the next close
-  puts on the next invoice.
+  (the subscription invoice whose period starts where the closing period does), for as much
+  as is left to credit on it (``credit_note_create``: its tax is at that invoice's rate, as
+  the fees it gives back were taxed). Only a finalized invoice can be credited: a draft is
+  finalized first, as its grace job would (it is still in its grace period only when the
+  change came within ``INVOICE_GRACE_HOURS`` of the period's start);
+- whatever that invoice cannot take (there is none, it is void, or earlier credit notes
+  left less to credit) is **carried forward**: a negative charge item of kind
+  ``adjustment`` that the next close puts on the next invoice (a subscription that ended
+  keeps it open, listed among the charges not yet invoiced).
 
 The boundary invoice keeps every line it had and gets one ``adjustment`` line per part (the
 credit note's number, or "carried to the next invoice") of the opposite amount, so it shows
@@ -32,6 +35,7 @@ from billing.services.invoices import (
     LineSpec,
     credit_note_create,
     invoice_creditable,
+    invoice_finalize,
     line_amount,
 )
 
@@ -42,19 +46,18 @@ def _dates(start: datetime, end: datetime) -> str:
     return f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
 
 
-def _paid_for(subscription: Subscription, start: datetime) -> Invoice | None:
-    """The invoice that billed the period starting at ``start``, locked, if it can be
-    credited (finalized or paid)."""
-    return (
+def _paid_for(subscription: Subscription, start: datetime, now: datetime) -> Invoice | None:
+    """The invoice that billed the period starting at ``start``, locked and finalized, if
+    it is not void."""
+    invoice = (
         Invoice.objects.select_for_update(of=("self",))
-        .filter(
-            subscription=subscription,
-            kind=Invoice.Kind.SUBSCRIPTION,
-            period_start=start,
-            status__in=(Invoice.Status.FINALIZED, Invoice.Status.PAID),
-        )
+        .filter(subscription=subscription, kind=Invoice.Kind.SUBSCRIPTION, period_start=start)
+        .exclude(status=Invoice.Status.VOID)
         .first()
     )
+    if invoice is not None and invoice.status == Invoice.Status.DRAFT:
+        invoice = invoice_finalize(invoice_id=invoice.pk, now=now)
+    return invoice
 
 
 def net_credit_settle(
@@ -74,7 +77,7 @@ def net_credit_settle(
     credit = -subtotal
     dates = _dates(start, boundary)
     added: list[LineSpec] = []
-    original = _paid_for(subscription, start)
+    original = _paid_for(subscription, start, now)
     if original is not None:
         left = max(invoice_creditable(invoice=original)[0], ZERO)
         credited = min(credit, left)

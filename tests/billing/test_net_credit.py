@@ -13,8 +13,17 @@ import time_machine
 from billing.models import ChargeItem, Invoice
 from billing.services.billing_run import subscriptions_close_due
 from billing.services.customers import customer_create
-from billing.services.invoices import invoice_finalize
-from billing.services.subscriptions import subscription_create, subscription_plan_change
+from billing.services.invoices import (
+    CreditLine,
+    credit_note_create,
+    invoice_creditable,
+    invoice_finalize,
+)
+from billing.services.subscriptions import (
+    subscription_cancel,
+    subscription_create,
+    subscription_plan_change,
+)
 from plans.services import plan_create
 from tests.wallets.helpers import ensure_currencies
 
@@ -90,38 +99,80 @@ def test_a_net_credit_is_a_credit_note_against_the_period_invoice(downgraded):
     assert Invoice.objects.filter(total__lt=0).exclude(kind=Invoice.Kind.CREDIT_NOTE).count() == 0
 
 
+def test_a_draft_period_invoice_is_finalized_then_credited(downgraded):
+    sub, january = downgraded
+    subscriptions_close_due(now=at("2026-02-01"))
+    january.refresh_from_db()
+    assert (january.status, january.number) == ("finalized", "INV-2026-000001")
+    note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
+    assert (note.credit_note_for_id, note.subtotal) == (january.pk, D("-40.28"))
+    february = Invoice.objects.get(subscription=sub, period_start=at("2026-02-01"))
+    assert february.total == 0 and february.status == Invoice.Status.DRAFT
+
+
 def test_what_the_period_invoice_cannot_take_is_carried_to_the_next_invoice(downgraded):
-    """January's invoice is still a draft (no credit note can be made against it): the whole
-    credit is carried forward, and March's invoice nets it against March's 20.00."""
-    sub, _ = downgraded
+    """A credit note of 100.00 left 9.00 to credit on January's invoice: 9.00 is credited,
+    31.28 carried forward; March nets it against its 20.00 (February's invoice, 0.00, can take
+    none), April against its 20.00."""
+    sub, january = downgraded
+    january = invoice_finalize(invoice_id=january.pk, now=at("2026-01-02"))
+    credit_note_create(
+        invoice_id=january.pk, lines=[CreditLine("goodwill", D("100"))], reason="goodwill"
+    )
     subscriptions_close_due(now=at("2026-02-01"))
     february = Invoice.objects.get(subscription=sub, period_start=at("2026-02-01"))
-    assert lines(february)[-1] == ("adjustment", D("40.28"))
-    assert february.lines.last().description == "Net credit carried to the next invoice"
-    assert february.total == 0 and not Invoice.objects.filter(kind="credit_note").exists()
+    note = Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).order_by("pk").last()
+    assert [(line.description, line.amount) for line in february.lines.all()][-2:] == [
+        (f"Net credit issued as credit note {note.number} against {january.number}", D("9")),
+        ("Net credit carried to the next invoice", D("31.28")),
+    ]
+    assert february.total == 0 and note.subtotal == D("-9")
+    assert invoice_creditable(invoice=january) == (D("0"), D("0"))
     [carried] = ChargeItem.objects.filter(invoice__isnull=True)
-    assert (carried.kind, carried.amount) == ("adjustment", D("-40.28"))
+    assert (carried.kind, carried.amount) == ("adjustment", D("-31.28"))
 
     subscriptions_close_due(now=at("2026-03-01"))
     march = Invoice.objects.get(subscription=sub, period_start=at("2026-03-01"))
-    # −40.28 + 20.00 is still a credit; February's invoice (0.00) can take none of it
     assert lines(march) == [
-        ("adjustment", D("-40.28")),
+        ("adjustment", D("-31.28")),
         ("seats", D("20.00")),
-        ("adjustment", D("20.28")),
+        ("adjustment", D("11.28")),
     ]
     assert march.total == 0
     subscriptions_close_due(now=at("2026-04-01"))
     april = Invoice.objects.get(subscription=sub, period_start=at("2026-04-01"))
-    assert lines(april) == [
-        ("adjustment", D("-20.28")),
-        ("seats", D("20.00")),
-        ("adjustment", D("0.28")),
+    assert lines(april) == [("adjustment", D("-11.28")), ("seats", D("20.00"))]
+    assert (april.subtotal, april.total) == (D("8.72"), D("10.38"))  # 19 % of 8.72 = 1.6568
+    assert Invoice.objects.filter(total__lt=0).exclude(kind=Invoice.Kind.CREDIT_NOTE).count() == 0
+
+
+def test_cancel_now_invoices_the_period_at_once_and_credits_the_unused_fees(db):
+    """``scale`` with 1 seat canceled now on 2026-01-21, 11 of 31 days left: credits −35.13
+    (99 × 11/31) and −3.55 (10 × 11/31) — a credit note of 38.68 + 19 % against January."""
+    ensure_currencies()
+    plan("scale", "99.00", "10.00")
+    customer = customer_create(external_id="acme", name="Acme", currency="USD", tax_rate="19")
+    with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
+        sub = subscription_create(customer=customer, plan="scale", seats=1)
+    january = Invoice.objects.get(subscription=sub)
+    january = invoice_finalize(invoice_id=january.pk, now=at("2026-01-02"))
+    with time_machine.travel("2026-01-21T00:00:00Z", tick=False):
+        subscription_cancel(subscription=sub, when="now")
+    final = Invoice.objects.get(subscription=sub, period_start=at("2026-02-01"))
+    assert (final.period_end, final.issued_at) == (at("2026-02-01"), at("2026-01-21"))
+    assert lines(final) == [
+        ("proration", D("-35.13")),
+        ("proration", D("-3.55")),
+        ("adjustment", D("38.68")),
     ]
-    subscriptions_close_due(now=at("2026-05-01"))
-    may = Invoice.objects.get(subscription=sub, period_start=at("2026-05-01"))
-    assert lines(may) == [("adjustment", D("-0.28")), ("seats", D("20.00"))]
-    assert (may.subtotal, may.total) == (D("19.72"), D("23.47"))  # 19 % of 19.72 = 3.7468
+    assert final.total == 0
+    note = Invoice.objects.get(kind=Invoice.Kind.CREDIT_NOTE)
+    assert note.credit_note_for_id == january.pk
+    assert (note.subtotal, note.tax, note.total) == (D("-38.68"), D("-7.35"), D("-46.03"))
+    assert not ChargeItem.objects.filter(invoice__isnull=True).exists()
+    # the period is invoiced once: the periodic close has nothing left to do
+    assert subscriptions_close_due(now=at("2026-02-01")) == 0
+    assert Invoice.objects.filter(subscription=sub).count() == 3
 
 
 def test_an_upgrade_keeps_its_credit_on_the_invoice(db):
