@@ -663,6 +663,16 @@ def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
     usage = [spec for spec in fresh if spec.kind in USAGE_KINDS]
     kept = [line for line in lines if line.kind not in USAGE_KINDS]
     (decimals,) = _one(DECIMALS_SQL, [invoice.currency_id])
+    # usage reversed since the close may leave the draft below zero: never an invoice's total
+    usage += net_credit_settle(
+        subscription=sub,
+        lines=[*usage, *(LineSpec(line.kind, line.description, line.amount) for line in kept)],
+        start=start,
+        boundary=boundary,
+        decimals=decimals,
+        now=timezone.now(),
+        credit_note=False,
+    )
     with transaction.atomic():
         with hot_cursor() as cursor:
             cursor.execute(LINES_DELETE_SQL, [invoice.pk, USAGE_KINDS])

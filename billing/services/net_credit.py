@@ -4,8 +4,9 @@ A period close puts the period's charge items on the boundary invoice: the credi
 unused in-advance fees of a plan change or cancellation "now" (negative ``proration``
 items), the charges that came with them, the period's in-arrears items and the next
 period's in-advance fees. When these net to a credit — a downgrade to a cheaper or free plan
-late in the period, say — the close (``subscription_period_close``) settles the net credit
-with ``net_credit_settle`` before writing the invoice:
+late in the period, say — the close (``subscription_period_close``, and
+``subscription_final_invoice`` for a cancellation "now") settles the net credit with
+``net_credit_settle`` before writing the invoice:
 
 - a **credit note** against the invoice that billed the closing period's in-advance fees
   (the subscription invoice whose period starts where the closing period does), for as much
@@ -21,6 +22,8 @@ with ``net_credit_settle`` before writing the invoice:
 The boundary invoice keeps every line it had and gets one ``adjustment`` line per part (the
 credit note's number, or "carried to the next invoice") of the opposite amount, so it shows
 how its credits were settled and totals zero. Everything runs in the close's transaction.
+A draft's refresh (``invoice_draft_refresh``) that would leave it below zero only carries
+forward (``credit_note=False``).
 """
 
 from __future__ import annotations
@@ -68,16 +71,21 @@ def net_credit_settle(
     boundary: datetime,
     decimals: int,
     now: datetime,
+    credit_note: bool = True,
 ) -> list[LineSpec]:
     """Settle the net credit of a close's ``lines`` (the period ``[start, boundary)``); returns
-    the lines to add to the boundary invoice, none when the lines do not net to a credit."""
+    the lines to add to the boundary invoice, none when the lines do not net to a credit.
+
+    ``credit_note=False`` (the refresh of a draft, ``invoice_draft_refresh``, whose reversed
+    usage may leave it below zero) only carries forward: a refresh holds the draft's lock,
+    and a reversal the wallet's too, so it takes no lock on another invoice."""
     subtotal = sum((line_amount(spec, decimals) for spec in lines), ZERO)
     if subtotal >= 0:
         return []
     credit = -subtotal
     dates = _dates(start, boundary)
     added: list[LineSpec] = []
-    original = _paid_for(subscription, start, now)
+    original = _paid_for(subscription, start, now) if credit_note else None
     if original is not None:
         left = max(invoice_creditable(invoice=original)[0], ZERO)
         credited = min(credit, left)
@@ -100,6 +108,8 @@ def net_credit_settle(
             )
             credit -= credited
     if credit > 0:
+        source = f"net-credit:{subscription.pk}:{boundary.isoformat()}"
+        earlier = ChargeItem.objects.filter(source__startswith=source).count()
         item = ChargeItem.objects.create(
             customer_id=subscription.customer_id,
             subscription=subscription,
@@ -109,7 +119,7 @@ def net_credit_settle(
             amount=-credit,
             period_start=start,
             period_end=boundary,
-            source=f"net-credit:{subscription.pk}:{boundary.isoformat()}",
+            source=f"{source}:{earlier}" if earlier else source,
             computation={"rule": "net credit carried forward"},
             created_at=boundary,
         )

@@ -25,6 +25,7 @@ from billing.services.subscriptions import (
     subscription_plan_change,
 )
 from plans.services import plan_create
+from tests.billing.scenario import event, setup_customer, setup_example_c_plan, setup_plan
 from tests.wallets.helpers import ensure_currencies
 
 pytestmark = pytest.mark.django_db
@@ -196,3 +197,57 @@ def test_an_upgrade_keeps_its_credit_on_the_invoice(db):
     ]
     assert february.total == D("169.28")
     assert not Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).exists()
+
+
+def test_usage_reversed_on_a_draft_with_a_net_credit_is_carried_forward(api):
+    """``support`` (99.00 a month in advance, tickets 1.00 postpaid), 20 January tickets, moved
+    "now" to ``basic`` (tickets only) on 2026-01-11: February's close nets 20.00 − 67.06, a
+    credit note of 47.06. Five tickets reversed while February's invoice is a draft take
+    5.00 more off it: that is carried to the next invoice, never a negative total."""
+    ensure_currencies()
+    tickets = [{"meter": "ticket_resolved", "model": "per_unit", "unit_price": "1.00"}]
+    with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
+        setup_example_c_plan(api, "1.00", base_fee="99.00")
+        setup_plan(api, "basic", tickets)
+        sub = setup_customer(api, plan="support", overage="invoice", tax_rate="0")
+    january = Invoice.objects.get(subscription_id=sub["id"])
+    invoice_finalize(invoice_id=january.pk, now=at("2026-01-02"))
+    with time_machine.travel("2026-01-06T00:00:00Z", tick=False):
+        for i in range(20):
+            assert event(api, f"t{i}", "acme", "ticket_resolved").status_code == 201
+    with time_machine.travel("2026-01-11T00:00:00Z", tick=False):
+        r = api.post(
+            f"/api/v1/subscriptions/{sub['id']}/change-plan",
+            {"plan": "basic", "when": "now"},
+            format="json",
+        )
+        assert r.status_code == 200, r.content
+    subscriptions_close_due(now=at("2026-02-01"))
+    february = Invoice.objects.get(subscription_id=sub["id"], period_start=at("2026-02-01"))
+    assert lines(february) == [
+        ("outcome", D("20.00")),
+        ("proration", D("-67.06")),
+        ("adjustment", D("47.06")),
+    ]
+    with time_machine.travel("2026-02-01T10:00:00Z", tick=False):
+        for i in range(5):
+            assert api.post(f"/api/v1/events/t{i}/reverse").status_code == 200
+    february.refresh_from_db()
+    # each reversal refreshed the draft and carried its 1.00 forward
+    assert sorted(lines(february)) == sorted(
+        [
+            ("proration", D("-67.06")),
+            ("adjustment", D("47.06")),
+            ("outcome", D("15.00")),
+            *[("adjustment", D("1.00"))] * 5,
+        ]
+    )
+    assert (february.subtotal, february.total) == (0, 0)
+    carried = ChargeItem.objects.filter(invoice__isnull=True).order_by("pk")
+    source = f"net-credit:{sub['id']}:2026-02-01T00:00:00+00:00"
+    assert [(c.amount, c.source) for c in carried] == [
+        (D("-1"), source),
+        *[(D("-1"), f"{source}:{n}") for n in range(1, 5)],
+    ]
+    february = invoice_finalize(invoice_id=february.pk, now=at("2026-02-02"))
+    assert february.total == 0 and len(lines(february)) == 8
