@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.urls import reverse
 
 from billing.models import Invoice, InvoiceLine
 from billing.rendering import invoice_html, invoice_pdf
@@ -111,3 +112,12 @@ def test_no_wallet_line_when_the_wallet_paid_nothing(api):
 def test_usage_the_wallet_paid_in_full_is_not_invoiced(api):
     invoice = january_invoice(api, unit_price="0.99", usd="2.97")
     assert rows(invoice) == [] and invoice.total == 0
+
+
+def test_admin_shows_the_wallet_line(api, admin_client):
+    invoice = january_invoice(api, unit_price="1.115", usd="2.00")
+    page = admin_client.get(reverse("admin:billing_invoice_change", args=[invoice.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Paid from wallet" in text and "ticket_resolved: paid from wallet" in text
+    assert "-2.00" in text
