@@ -514,6 +514,7 @@ class InvoiceLine(models.Model):
         CREDIT_PURCHASE = "credit_purchase", "Credit purchase"
         PRORATION = "proration", "Proration"
         ADJUSTMENT = "adjustment", "Adjustment"
+        PAID_FROM_WALLET = "paid_from_wallet", "Paid from wallet"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveIntegerField(default=0)

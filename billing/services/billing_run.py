@@ -46,7 +46,8 @@ from billing.models import (
     UsageCounter,
 )
 from billing.selectors.usage import aggregate_events
-from billing.services.invoices import LineSpec, invoice_draft_create, spec_line
+from billing.services.invoices import LineSpec, invoice_draft_create, line_amount, spec_line
+from billing.services.net_credit import net_credit_settle
 from billing.services.run_failures import (
     RunFailure,
     run_failure_record,
@@ -56,7 +57,7 @@ from billing.services.run_failures import (
 from billing.services.subscriptions import subscription_allowances_issue
 from plans.models import Meter, PlanVersion, Price
 from plans.periods import period_containing
-from plans.pricing import round_money, tax_amount, total_amount
+from plans.pricing import tax_amount, total_amount
 from plans.services import price_spec
 from wallets.services.ledger import (
     columns,
@@ -237,29 +238,59 @@ def arrears_lines(
         counter = counters.get(price.pk)
         if counter is None or not counter.accrued:
             continue
+        lines += _real_time_lines(counter, price, kind, label, start, end)
+    return lines
+
+
+def _real_time_lines(
+    counter: UsageCounter, price: Price, kind: str, label: str, start: datetime, end: datetime
+) -> list[LineSpec]:
+    """A postpaid price's usage of the period: what it charged (the counter's ``amount``,
+    paid from the wallet as events came, plus its ``accrued``), then a ``paid_from_wallet``
+    line of minus the wallet's part, so quantity × unit price − paid = what accrued."""
+    meter = price.meter
+    usage = counter.amount + counter.accrued
+    lines = [
+        LineSpec(
+            kind=kind,
+            description=(
+                f"{label}: {_plain(counter.billable)} {meter.unit_id} billable, "
+                f"{_dates(start, end)}"
+            ),
+            amount_exact=usage,
+            quantity=counter.billable,
+            unit_price=price.unit_price if price.model == Price.Model.PER_UNIT else None,
+            meter_id=meter.pk,
+            period_start=start,
+            period_end=end,
+            computation={
+                "price": price.pk,
+                "rating": "real_time",
+                "quantity": str(counter.quantity),
+                "included": str(counter.included),
+                "billable": str(counter.billable),
+                "paid_from_wallet": str(counter.amount),
+                "accrued": str(counter.accrued),
+                "events": counter.events,
+            },
+        )
+    ]
+    if counter.amount:
         lines.append(
             LineSpec(
-                kind=kind,
-                description=(
-                    f"{label}: {_plain(counter.billable)} {meter.unit_id} billable, "
-                    f"{_dates(start, end)}"
-                ),
-                amount_exact=counter.accrued,
-                quantity=counter.billable,
-                unit_price=price.unit_price if price.model == Price.Model.PER_UNIT else None,
+                kind=InvoiceLine.Kind.PAID_FROM_WALLET,
+                description=f"{label}: paid from wallet, {_dates(start, end)}",
+                amount_exact=-counter.amount,
                 meter_id=meter.pk,
                 period_start=start,
                 period_end=end,
                 computation={
                     "price": price.pk,
-                    "rating": "real_time",
-                    "quantity": str(counter.quantity),
-                    "included": str(counter.included),
-                    "billable": str(counter.billable),
+                    "usage": str(usage),
                     "paid_from_wallet": str(counter.amount),
                     "accrued": str(counter.accrued),
-                    "events": counter.events,
                 },
+                offsets=usage,
             )
         )
     return lines
@@ -352,6 +383,46 @@ def subscription_first_invoice(*, subscription: Subscription, now: datetime | No
         period_start=start,
         period_end=end,
         now=now,
+    )
+    return invoice
+
+
+def subscription_final_invoice(*, subscription: Subscription, now: datetime | None = None):
+    """The invoice of a subscription ended "now" (``subscription_cancel``), issued at once:
+    what its period's close would have billed — the period's in-arrears items and its open
+    charge items (the cancellation's credits), no next period — for the period ``[B, B]``,
+    B the end of the ended period, as an ending close writes it (so a late reversal finds
+    it); a net credit is settled as a close's. Call inside the cancellation's transaction."""
+    now = now or timezone.now()
+    version = _version(subscription.plan_version_id)
+    start, boundary = subscription.current_period_start, subscription.current_period_end
+    lines = arrears_lines(subscription=subscription, version=version, start=start, end=boundary)
+    items = list(
+        ChargeItem.objects.filter(subscription=subscription, invoice__isnull=True).order_by(
+            "created_at", "id"
+        )
+    )
+    lines += charge_item_lines(items)
+    decimals = version.currency.decimals
+    lines += net_credit_settle(
+        subscription=subscription,
+        lines=lines,
+        start=start,
+        boundary=boundary,
+        decimals=decimals,
+        now=now,
+    )
+    invoice, _ = invoice_draft_create(
+        customer=subscription.customer,
+        currency=version.currency_id,
+        kind=Invoice.Kind.SUBSCRIPTION,
+        lines=lines,
+        subscription=subscription,
+        period_start=boundary,
+        period_end=boundary,
+        charge_items=items,
+        now=now,
+        decimals=decimals,
     )
     return invoice
 
@@ -449,6 +520,14 @@ def subscription_period_close(*, subscription_id: int, now: datetime | None = No
                 lines += advance_lines(
                     version=next_version, seats=next_seats, start=boundary, end=next_end
                 )
+        lines += net_credit_settle(
+            subscription=sub,
+            lines=lines,
+            start=start,
+            boundary=boundary,
+            decimals=version.currency.decimals,
+            now=now,
+        )
         invoice, _ = invoice_draft_create(
             customer=sub.customer,
             currency=version.currency_id,
@@ -576,7 +655,12 @@ TOTALS_SQL = (
     "UPDATE billing_invoice SET subtotal = %s, tax = %s, total = %s "  # noqa: S608 - columns
     f"WHERE id = %s RETURNING {columns(Invoice)}"
 )
-USAGE_KINDS = [InvoiceLine.Kind.USAGE.value, InvoiceLine.Kind.OUTCOME.value]
+# the lines a refresh rebuilds from the period's counters
+USAGE_KINDS = [
+    InvoiceLine.Kind.USAGE.value,
+    InvoiceLine.Kind.OUTCOME.value,
+    InvoiceLine.Kind.PAID_FROM_WALLET.value,
+]
 
 
 def _one(sql: str, params: list):
@@ -623,12 +707,22 @@ def invoice_draft_refresh(*, invoice: Invoice) -> Invoice:
     usage = [spec for spec in fresh if spec.kind in USAGE_KINDS]
     kept = [line for line in lines if line.kind not in USAGE_KINDS]
     (decimals,) = _one(DECIMALS_SQL, [invoice.currency_id])
+    # usage reversed since the close may leave the draft below zero: never an invoice's total
+    usage += net_credit_settle(
+        subscription=sub,
+        lines=[*usage, *(LineSpec(line.kind, line.description, line.amount) for line in kept)],
+        start=start,
+        boundary=boundary,
+        decimals=decimals,
+        now=timezone.now(),
+        credit_note=False,
+    )
     with transaction.atomic():
         with hot_cursor() as cursor:
             cursor.execute(LINES_DELETE_SQL, [invoice.pk, USAGE_KINDS])
         position = max((line.position for line in kept), default=-1) + 1
         added = [
-            spec_line(invoice, position + index, spec, round_money(spec.amount_exact, decimals))
+            spec_line(invoice, position + index, spec, line_amount(spec, decimals))
             for index, spec in enumerate(usage)
         ]
         insert_all(added)

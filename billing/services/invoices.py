@@ -41,7 +41,8 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True)
 class LineSpec:
-    """One invoice line before rounding."""
+    """One invoice line before rounding. ``offsets``: for a line that pays part of another
+    (``paid_from_wallet`` under its usage line), that line's exact amount (``line_amount``)."""
 
     kind: str
     description: str
@@ -52,6 +53,19 @@ class LineSpec:
     period_start: datetime | None = None
     period_end: datetime | None = None
     computation: dict[str, Any] = field(default_factory=dict)
+    offsets: Decimal | None = None
+
+
+def line_amount(spec: LineSpec, decimals: int) -> Decimal:
+    """The line's amount: its exact amount rounded half-up once to ``decimals`` places. A
+    line that offsets another is the change it makes to that line's rounded amount,
+    round(other + exact) − round(other), so the pair bills its net rounded once (usage of
+    3.345 with 1.995 paid from the wallet: 3.35 and −2.00, billing round(1.35) = 1.35)."""
+    if spec.offsets is None:
+        return round_money(spec.amount_exact, decimals)
+    return round_money(spec.offsets + spec.amount_exact, decimals) - round_money(
+        spec.offsets, decimals
+    )
 
 
 def spec_line(invoice: Invoice, position: int, spec: LineSpec, amount: Decimal) -> InvoiceLine:
@@ -94,7 +108,7 @@ def invoice_draft_create(
     now = now or timezone.now()
     if decimals is None:
         decimals = Asset.objects.values_list("decimals", flat=True).get(code=currency)
-    rounded = [(spec, round_money(spec.amount_exact, decimals)) for spec in lines]
+    rounded = [(spec, line_amount(spec, decimals)) for spec in lines]
     subtotal = sum((amount for _, amount in rounded), ZERO)
     tax = tax_amount(subtotal, customer.tax_rate, decimals)
     due_days = settings.BILLFOLD.get("INVOICE_DUE_DAYS", 14)
@@ -606,7 +620,8 @@ def credit_note_create(
 
 # --- one-off invoices -----------------------------------------------------------------------------
 
-_ONE_OFF_LINE_KINDS = frozenset(InvoiceLine.Kind.values)
+# a wallet payment only ever offsets a subscription's usage line (``arrears_lines``)
+_ONE_OFF_LINE_KINDS = frozenset(InvoiceLine.Kind.values) - {InvoiceLine.Kind.PAID_FROM_WALLET}
 
 
 def _line_spec(raw: LineSpec | Mapping[str, Any], index: int, decimals: int) -> LineSpec:

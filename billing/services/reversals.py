@@ -4,8 +4,9 @@ exactly its charge"; "corrections to a finalized invoice are credit notes").
 ``event_reverse`` (billing/services/charging.py) refunds the part of an event's charge that
 the wallet paid and takes the event out of its period's usage counter, ``accrued`` included.
 The accrued part was postpaid: the billing run put it on the subscription invoice issued at
-the end of the event's period (``arrears_lines``: one line per price with the counter's
-``accrued``, rounded once). These two functions, called by ``event_reverse`` in its own
+the end of the event's period (``arrears_lines``: per price a usage line and, when the
+wallet paid part of it, a ``paid_from_wallet`` line, which together bill the counter's
+``accrued`` rounded once). These two functions, called by ``event_reverse`` in its own
 transaction, take it off that invoice too:
 
 - invoice **draft**: its usage lines are recomputed from the counters, as finalizing does
@@ -15,7 +16,7 @@ transaction, take it off that invoice too:
 - **void**, or the period **not invoiced yet**: nothing — the counter already left the event
   out, so the next invoice is right.
 
-The credit is the change of the invoice's rounded usage line: round(accrued before) −
+The credit is the change of what the invoice's usage lines bill: round(accrued before) −
 round(accrued after), half-up to the invoice currency's minor unit. When amounts are whole
 minor units (0.99 per ticket) that is exactly the event's ``accrued``; with sub-cent amounts
 it keeps the invoice plus its credit notes equal to the invoice made without the reversed

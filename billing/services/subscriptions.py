@@ -607,8 +607,9 @@ def subscription_cancel(*, subscription: Subscription, when: str = PERIOD_END) -
     - ``now``: status ``ended`` at once (``ended_at``; ``canceled_at`` unless it was set by an
       earlier period-end cancellation), with credits (negative ``proration`` items) for the
       unused time of the in-advance base fee and seats, and what remains of the period's
-      allowance grants voided. In-arrears base fees for the time used are left to the period
-      close.
+      allowance grants voided. The period is invoiced at once, as its close would have
+      invoiced it (``subscription_final_invoice``): its in-arrears items and the credits, a
+      net credit as a credit note against the period's invoice.
 
     An ended subscription raises ``SubscriptionEnded`` (409).
     """
@@ -652,6 +653,9 @@ def subscription_cancel(*, subscription: Subscription, when: str = PERIOD_END) -
                 "next_seats",
             ]
         )
+        from billing.services.billing_run import subscription_final_invoice
+
+        subscription_final_invoice(subscription=sub, now=now)
     return sub
 
 

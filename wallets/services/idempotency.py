@@ -83,9 +83,15 @@ def check_key(key: str) -> str:
     return key
 
 
-def idempotency_claim(*, scope: str, key: str, request: Mapping[str, Any]) -> IdempotencySlot:
+def idempotency_claim(
+    *, scope: str, key: str, request: Mapping[str, Any], legacy_scope: str | None = None
+) -> IdempotencySlot:
     """Claim ``key`` for this transaction or find its earlier result. Must run inside
-    ``transaction.atomic()``: the claim commits or rolls back with the effect."""
+    ``transaction.atomic()``: the claim commits or rolls back with the effect.
+
+    ``legacy_scope`` names where the key was stored before ``scope`` was narrowed: a record
+    there with the same key and request is replayed (and copied into ``scope``, so the
+    next replay finds it directly); one with another request is no conflict here."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("idempotency_claim must run inside transaction.atomic()")
     check_key(key)
@@ -103,7 +109,10 @@ def idempotency_claim(*, scope: str, key: str, request: Mapping[str, Any]) -> Id
         )
         row = cursor.fetchone()
     if row is not None:
-        return IdempotencySlot(record_id=row[0], replay=False, status_code=0, result={})
+        slot = IdempotencySlot(record_id=row[0], replay=False, status_code=0, result={})
+        if legacy_scope is not None:
+            return _legacy_replay(slot, scope=legacy_scope, key=key, digest=digest)
+        return slot
     record = IdempotencyRecord.objects.get(scope=scope, key=key)
     if record.request_hash != digest:
         raise IdempotencyConflict(
@@ -112,6 +121,22 @@ def idempotency_claim(*, scope: str, key: str, request: Mapping[str, Any]) -> Id
         )
     return IdempotencySlot(
         record_id=record.pk, replay=True, status_code=record.status_code, result=record.response
+    )
+
+
+def _legacy_replay(slot: IdempotencySlot, *, scope: str, key: str, digest: str) -> IdempotencySlot:
+    legacy = (
+        IdempotencyRecord.objects.filter(scope=scope, key=key, request_hash=digest)
+        .exclude(status_code=0)
+        .values_list("status_code", "response")
+        .first()
+    )
+    if legacy is None:
+        return slot
+    status_code, result = legacy
+    idempotency_store(slot, result=result, status_code=status_code)
+    return IdempotencySlot(
+        record_id=slot.record_id, replay=True, status_code=status_code, result=result
     )
 
 
