@@ -150,6 +150,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["billing.api.auth.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["billing.api.renderers.PlainJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing.api.parsers.DecimalJSONParser"],
+    "DEFAULT_METADATA_CLASS": "billing.api.metadata.ApiMetadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "billing.api.errors.problem_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
