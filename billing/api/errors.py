@@ -16,7 +16,7 @@ from rest_framework import exceptions as drf
 from rest_framework import status as http
 from rest_framework.response import Response
 
-from wallets.errors import BillfoldError
+from wallets.errors import BillfoldError, plain_decimals
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def problem(
         "errors": errors or {},
     }
     # extension members (RFC 9457 §3.2) never replace the standard ones
-    body.update({k: v for k, v in extra.items() if k not in _CORE_MEMBERS})
+    body.update({k: plain_decimals(v) for k, v in extra.items() if k not in _CORE_MEMBERS})
     return body
 
 

@@ -60,7 +60,7 @@ class DrawResult:
         return {
             "transaction": self.transaction_id,
             "asset": self.asset,
-            "amount": str(self.amount),
+            "amount": format(self.amount, "f"),
             "funding": [f.as_json() for f in self.funding],
         }
 
