@@ -124,8 +124,10 @@ def _parse_plain(payload: Any, now: datetime | None = None) -> EventData | None:
     if type(quantity) not in (str, Decimal) or type(properties) is not dict:
         return None
     if properties:
-        from billing.api.parsers import plain_json
+        from billing.api.parsers import free_form_too_deep, plain_json
 
+        if free_form_too_deep(properties):
+            return None  # the serializer's JSONObject words the error
         properties = plain_json(properties)  # as the serializer's JSONObject does
     try:
         return event_data(

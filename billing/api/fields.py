@@ -74,10 +74,12 @@ class JSONObject(serializers.Field):
     default_error_messages = {"invalid": "A JSON object."}
 
     def to_internal_value(self, data) -> dict:
-        from billing.api.parsers import plain_json
+        from billing.api.parsers import FREE_FORM_DEPTH_MESSAGE, free_form_too_deep, plain_json
 
         if not isinstance(data, dict):
             self.fail("invalid")
+        if free_form_too_deep(data):
+            raise serializers.ValidationError(FREE_FORM_DEPTH_MESSAGE)
         return plain_json(data)
 
     def to_representation(self, value) -> dict:
