@@ -13,7 +13,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from billing.api.errors import CONTENT_TYPE, _flatten
-from billing.api.fields import DecimalString, JSONObject
+from billing.api.fields import ClientId, DecimalString, JSONObject, StrictCharField
 from billing.api.idempotency import REPLAYED, idempotency_key, idempotent
 from billing.models import SpendLimit, UsageEvent
 from billing.selectors.customers import customer_get
@@ -36,17 +36,9 @@ from billing.services.holds import (
 )
 from billing.services.spend import spend_limit_delete, spend_limit_set
 from wallets.errors import BillfoldError, NotFound, ValidationFailed
+from wallets.ids import id_problems
 
 MAX_BATCH = 1000
-
-
-class StrictCharField(serializers.CharField):
-    """A JSON string: a number or a boolean is refused, not turned into text."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -69,7 +61,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 
 class EventInputSerializer(serializers.Serializer):
-    id = StrictCharField(max_length=255)
+    id = ClientId()
     customer = StrictCharField(max_length=255)
     meter = StrictCharField(max_length=64)
     quantity = DecimalString(allow_zero=True, required=False, default=None, places=None)
@@ -119,6 +111,8 @@ def _parse_plain(payload: Any, now: datetime | None = None) -> EventData | None:
     event_id, customer, meter = payload.get("id"), payload.get("customer"), payload.get("meter")
     if not (_plain_text(event_id, 255) and _plain_text(customer, 255) and _plain_text(meter, 64)):
         return None
+    if id_problems(event_id, slash=True):
+        return None  # the serializer's ClientId words the error
     quantity = payload.get("quantity", "1")
     properties = payload.get("properties", {})
     if type(quantity) not in (str, Decimal) or type(properties) is not dict:
@@ -342,7 +336,7 @@ class HoldInputSerializer(EventInputSerializer):
 
 class CaptureSerializer(serializers.Serializer):
     quantity = DecimalString(allow_zero=True, places=None)
-    event_id = StrictCharField(max_length=255, required=False, default=None)
+    event_id = ClientId(required=False, default=None)
 
 
 HoldBody = inline_serializer(

@@ -44,6 +44,7 @@ from billing.selectors.api_keys import api_key_hash, api_key_plausible
 from billing.services.charging import KeyRefused, Outcome, event_charge
 from billing.services.holds import hold_authorize, hold_capture_usage
 from wallets.errors import BillfoldError
+from wallets.ids import id_problems
 from wallets.services.amounts import check_amount
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,9 @@ def _capture(payload: Any, hold_id: str, raw_key: str) -> Outcome | None:
     if type(payload) is not dict or "quantity" not in payload or payload.keys() - CAPTURE_FIELDS:
         return None
     event_id = payload.get("event_id")
-    if event_id is not None and not _plain_text(event_id, 255):
+    if event_id is not None and (
+        not _plain_text(event_id, 255) or id_problems(event_id, slash=True)
+    ):
         return None
     # the serializer's own check (ValidationFailed → Django words the error)
     quantity = check_amount(payload["quantity"], field="quantity", allow_zero=True)

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from wallets.errors import ValidationFailed
 from wallets.fields import AMOUNT_PLACES
+from wallets.ids import CONTROL_MESSAGE, has_control_characters, id_problems
 from wallets.services.amounts import check_amount, to_decimal
 
 
@@ -64,6 +65,34 @@ class DecimalString(serializers.Field):
 
 
 OpenApiDecimal = OpenApiTypes.DECIMAL
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string: a number or a boolean is refused, not turned into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ClientId(StrictCharField):
+    """An id the client chooses, refused unless its URL can address it (``wallets.ids``):
+    ``slash`` for ids routed as paths (events, holds, grants)."""
+
+    def __init__(self, *, slash: bool = True, **kwargs) -> None:
+        self.slash = slash
+        kwargs.setdefault("max_length", 255)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> str:
+        value = super().to_internal_value(data)  # without surrounding whitespace
+        problems = id_problems(value, slash=self.slash)
+        if not problems and has_control_characters(data):  # a trailing newline, say
+            problems = [CONTROL_MESSAGE]
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.fields import DecimalString, decimal_str
+from billing.api.fields import ClientId, DecimalString, decimal_str
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.selectors.customers import customer_get
 from wallets.errors import NotFound, ValidationFailed
@@ -23,7 +23,7 @@ class MoneySerializer(serializers.Serializer):
 
 
 class GrantInputSerializer(serializers.Serializer):
-    id = serializers.CharField(max_length=255, required=False)
+    id = ClientId(required=False)
     asset = serializers.CharField(max_length=32)
     amount = DecimalString()
     purpose = serializers.ChoiceField(choices=["paid", "promotional"], default="paid")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from wallets.errors import BillfoldError, NotFound, ValidationFailed
+from wallets.ids import id_problems
 from wallets.models import Account, Asset, Grant, LedgerTransaction
 
 from .amounts import check_amount, to_decimal
@@ -200,6 +201,8 @@ def grant_create(
     )
     if grant_id is not None and (not isinstance(grant_id, str) or not 0 < len(grant_id) <= 255):
         raise ValidationFailed("Invalid grant id.", errors={"id": ["1–255 characters."]})
+    if grant_id is not None and (problems := id_problems(grant_id, slash=True)):
+        raise ValidationFailed("Invalid grant id.", errors={"id": problems})
     key = grant_id or idempotency_key
     request = {
         "wallet": wallet_id,
