@@ -13,7 +13,13 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from billing.api.errors import CONTENT_TYPE, _flatten
-from billing.api.fields import ClientId, DecimalString, JSONObject, StrictCharField
+from billing.api.fields import (
+    AwareDateTimeField,
+    ClientId,
+    DecimalString,
+    JSONObject,
+    StrictCharField,
+)
 from billing.api.idempotency import REPLAYED, idempotency_key, idempotent
 from billing.models import SpendLimit, UsageEvent
 from billing.selectors.customers import customer_get
@@ -39,25 +45,6 @@ from wallets.errors import BillfoldError, NotFound, ValidationFailed
 from wallets.ids import id_problems
 
 MAX_BATCH = 1000
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 time with an offset (API.md Conventions). DRF would read a naive time as
-    UTC; here it is refused, since the sender's clock may not be."""
-
-    default_error_messages = {"naive": "A time with an offset, e.g. 2026-01-05T10:00:00Z."}
-
-    def to_internal_value(self, value):
-        from django.utils.dateparse import parse_datetime
-
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value.strip())
-            except ValueError:
-                parsed = None
-            if parsed is not None and timezone.is_naive(parsed):
-                self.fail("naive")
-        return super().to_internal_value(value)
 
 
 class EventInputSerializer(serializers.Serializer):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -65,6 +67,24 @@ class DecimalString(serializers.Field):
 
 
 OpenApiDecimal = OpenApiTypes.DECIMAL
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time with an offset, the API's every input time (events' ``timestamp``,
+    grants' ``expires_at``...). DRF would read a naive time as UTC; here it is refused,
+    since the sender's clock may not be."""
+
+    default_error_messages = {"naive": "A time with an offset, e.g. 2026-01-05T10:00:00Z."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        return super().to_internal_value(value)
 
 
 class StrictCharField(serializers.CharField):
