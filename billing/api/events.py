@@ -4,7 +4,6 @@ usage and spend limit."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -90,7 +89,7 @@ def _plain_text(value: Any, max_length: int) -> bool:
 
 
 def _parse_plain(payload: Any, now: datetime | None = None) -> EventData | None:
-    """The common well-formed event (ASCII ids, quantity as a string or number, no
+    """The common well-formed event (ASCII ids, quantity as a string or an integer, no
     timestamp) checked without the serializer, which costs more than charging it. Anything
     else returns None and goes through the serializer, which words the errors."""
     if type(payload) is not dict or not payload.keys() <= EVENT_FIELDS or "timestamp" in payload:
@@ -102,7 +101,7 @@ def _parse_plain(payload: Any, now: datetime | None = None) -> EventData | None:
         return None  # the serializer's ClientId words the error
     quantity = payload.get("quantity", "1")
     properties = payload.get("properties", {})
-    if type(quantity) not in (str, Decimal) or type(properties) is not dict:
+    if type(quantity) not in (str, int) or type(properties) is not dict:
         return None
     if properties:
         from billing.api.parsers import free_form_too_deep, plain_json

@@ -181,7 +181,7 @@ def _hold(payload: Any, _: None, raw_key: str) -> Outcome | None:
     if type(payload) is not dict:
         return None
     expires_in = payload.get("expires_in", HOLD_DEFAULT_SECONDS)
-    if type(expires_in) is Decimal and expires_in == expires_in.to_integral_value():
+    if isinstance(expires_in, Decimal) and expires_in == expires_in.to_integral_value():
         expires_in = int(expires_in)
     if type(expires_in) is not int or not 1 <= expires_in <= HOLD_MAX_SECONDS:
         return None

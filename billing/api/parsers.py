@@ -1,5 +1,7 @@
-"""JSON parsing without floats: every JSON number becomes a Decimal exactly as written, and
-the non-standard constants NaN and Infinity are refused (PRODUCT.md §3: no floats anywhere).
+"""JSON parsing without floats: every JSON number becomes an int or, with a fraction or an
+exponent, a ``JsonFraction`` (a Decimal exactly as written, which free-form data keeps and
+amounts refuse: ``wallets.services.amounts``), and the non-standard constants NaN and
+Infinity are refused (PRODUCT.md §3: no floats anywhere).
 
 Nesting is bounded twice: a body deeper than ``MAX_BODY_DEPTH`` levels of objects and arrays
 is malformed (nothing past the parser then recurses deep enough to fail), and a free-form
@@ -15,6 +17,8 @@ from typing import Any
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from wallets.numbers import JsonFraction
 
 MAX_BODY_DEPTH = 100
 FREE_FORM_MAX_DEPTH = 32
@@ -56,7 +60,7 @@ class DecimalJSONParser(JSONParser):
         encoding = parser_context.get("encoding", "utf-8")
         try:
             raw = stream.read().decode(encoding) if stream is not None else ""
-            data = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+            data = json.loads(raw, parse_float=JsonFraction, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ParseError(f"Malformed JSON: {exc}") from None
         if json_depth_exceeds(data, MAX_BODY_DEPTH):

@@ -203,6 +203,13 @@ def grant_create(
         raise ValidationFailed("Invalid grant id.", errors={"id": ["1–255 characters."]})
     if grant_id is not None and (problems := id_problems(grant_id, slash=True)):
         raise ValidationFailed("Invalid grant id.", errors={"id": problems})
+    if cost is not None:  # money in a currency: at most the currency's places
+        check_amount(
+            cost.amount,
+            field="cost.amount",
+            allow_zero=True,
+            max_places=asset_get(str(cost.currency)).decimals,
+        )
     key = grant_id or idempotency_key
     request = {
         "wallet": wallet_id,
