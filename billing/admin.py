@@ -57,6 +57,7 @@ from billing.models import (
 from billing.rendering import invoice_html, invoice_pdf
 from billing.services.api_keys import api_key_create, api_key_revoke
 from billing.services.customers import customer_create, customer_update
+from billing.services.grants import customer_grant_create
 from billing.services.invoices import (
     credit_note_create,
     invoice_creditable,
@@ -644,8 +645,8 @@ class CustomerAdmin(ServiceFormMixin, admin.ModelAdmin):
         def perform(request: HttpRequest, customer: Customer, data: dict[str, Any]) -> Done:
             asset: Asset = data["asset"]
             meters = [m.code for m in data["meters"]] or None
-            grant = grant_create(
-                wallet_id=customer.wallet_id,
+            grant = customer_grant_create(
+                customer=customer,
                 asset=asset.code,
                 amount=data["amount"],
                 purpose=Grant.Purpose.PROMOTIONAL,

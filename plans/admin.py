@@ -63,7 +63,7 @@ class MeterAddForm(forms.ModelForm):
 
     def clean_code(self):
         code = self.cleaned_data["code"]
-        if not re.match(CODE_RE, code):
+        if not re.fullmatch(CODE_RE, code):
             raise forms.ValidationError(
                 "1–64 letters, digits, _ . : or -, starting with a letter or digit."
             )

@@ -18,7 +18,6 @@ exact or an error, never silently rounded.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +34,7 @@ from decimal import (
 from typing import Any
 
 from wallets.errors import ValidationFailed
+from wallets.numbers import JsonFraction, is_decimal_text
 
 PRICE_PLACES = 12
 """Decimal places of unit prices and of ledger amounts (PRODUCT.md §3)."""
@@ -64,7 +64,6 @@ _PRORATE = Context(
     prec=PRORATE_PRECISION, rounding=ROUND_HALF_UP, traps=[InvalidOperation, Overflow]
 )
 
-_NUMBER_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _MAX_NUMBER_CHARS = 64
 _TIER_KEYS = frozenset({"up_to", "unit_price", "flat_fee"})
 
@@ -132,11 +131,12 @@ def _decimal_places(value: Decimal) -> int:
 def _parse_number(value: Any, path: str, errors: _Errors) -> Decimal | None:
     """A non-negative finite decimal below 10^18 with at most 12 places, or None (error added).
 
-    Accepts strings, ints and Decimals; refuses floats (they are not exact) and bools."""
+    Accepts decimal strings (``wallets.numbers``: ASCII digits, a sign, one ``.``), ints and
+    Decimals; refuses floats (they are not exact), JSON numbers with a fraction and bools."""
     if isinstance(value, bool):
         errors.add(path, "Must be a decimal number, not a boolean.")
         return None
-    if isinstance(value, float):
+    if isinstance(value, float | JsonFraction):  # a JSON number with a fraction: 1.5, 1e3
         errors.add(path, "Send decimal numbers as strings or integers, not floating-point numbers.")
         return None
     if isinstance(value, int):
@@ -144,7 +144,7 @@ def _parse_number(value: Any, path: str, errors: _Errors) -> Decimal | None:
     elif isinstance(value, Decimal):
         number = value
     elif isinstance(value, str):
-        if len(value) > _MAX_NUMBER_CHARS or not _NUMBER_RE.match(value):
+        if len(value) > _MAX_NUMBER_CHARS or not is_decimal_text(value):
             shown = value if len(value) <= 32 else value[:32] + "…"
             errors.add(path, f"{shown!r} is not a decimal number.")
             return None

@@ -48,7 +48,7 @@ def _price_limit_errors(model: PriceSpec, path: str) -> dict[str, list[str]]:
 
 
 def _code_errors(value: Any) -> list[str]:
-    if not isinstance(value, str) or not re.match(CODE_RE, value):
+    if not isinstance(value, str) or not re.fullmatch(CODE_RE, value):
         return ["1–64 letters, digits, _ . : or -, starting with a letter or digit."]
     return []
 

@@ -3,7 +3,20 @@ status; the API maps them once to problem details, the admin once to messages.""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
+
+
+def plain_decimals(value: Any) -> Any:
+    """``value`` with every Decimal in it as plain decimal text (``format(d, "f")``: never
+    ``"0E-12"``, as ``str`` writes a zero at 12 places), in nested dicts and lists too."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dict):
+        return {key: plain_decimals(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_decimals(item) for item in value]
+    return value
 
 
 class BillfoldError(Exception):
@@ -20,7 +33,8 @@ class BillfoldError(Exception):
     ) -> None:
         self.detail = detail or self.title
         self.errors = errors or {}
-        self.extra = extra or {}
+        # the members an answer adds (``spent``, ``available``...): amounts as plain text
+        self.extra = plain_decimals(extra) if extra else {}
         super().__init__(self.detail)
 
 

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.fields import CurrencyCode, DecimalString, JSONObject
+from billing.api.fields import ClientId, CurrencyCode, DecimalString, JSONObject
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import Customer
 from billing.selectors.customers import customer_get, customer_list
@@ -14,7 +14,7 @@ from billing.services.customers import customer_create, customer_update
 
 
 class CustomerSerializer(serializers.Serializer):
-    external_id = serializers.CharField(max_length=255)
+    external_id = ClientId(slash=False)
     name = serializers.CharField(max_length=255)
     email = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
     currency = CurrencyCode()

@@ -16,7 +16,7 @@ from rest_framework import exceptions as drf
 from rest_framework import status as http
 from rest_framework.response import Response
 
-from wallets.errors import BillfoldError
+from wallets.errors import BillfoldError, plain_decimals
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def problem(
         "errors": errors or {},
     }
     # extension members (RFC 9457 §3.2) never replace the standard ones
-    body.update({k: v for k, v in extra.items() if k not in _CORE_MEMBERS})
+    body.update({k: plain_decimals(v) for k, v in extra.items() if k not in _CORE_MEMBERS})
     return body
 
 
@@ -193,6 +193,15 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     return None
 
 
+# the problem an error answer of Django's own (not the API's views) stands for, by status
+_STATUS_PROBLEMS = {
+    400: ("malformed", "Malformed request", "The request could not be read."),
+    403: ("forbidden", "Forbidden", "The request is not allowed."),
+    405: ("method_not_allowed", "Method not allowed", "The route does not take this method."),
+    413: ("too_large", "Request body too large", "The request body is too large."),
+}
+
+
 def _django_problem(status: int, code: str, title: str, detail: str) -> JsonResponse:
     return JsonResponse(
         problem(status=status, code=code, title=title, detail=detail),
@@ -201,10 +210,50 @@ def _django_problem(status: int, code: str, title: str, detail: str) -> JsonResp
     )
 
 
+def _status_problem(request: HttpRequest, status: int) -> JsonResponse:
+    if status == 404:
+        return _django_problem(404, "not_found", "Not found", f"No resource at {request.path}.")
+    if status >= 500:
+        return _django_problem(
+            status, "internal_error", "Internal error", "An unexpected error occurred."
+        )
+    code, title, detail = _STATUS_PROBLEMS.get(status, ("error", "Request failed", ""))
+    return _django_problem(status, code, title, detail or title)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+class ApiProblemMiddleware:
+    """The outermost middleware: every error answer under /api/ is problem details, whatever
+    the settings. With ``DEBUG`` on, Django answers an unknown URL and an exception a view
+    did not handle with its debug pages (the URL patterns, a traceback) instead of calling
+    ``handler404``/``handler500``; such an answer is replaced by the problem its status
+    stands for. The exception itself is logged by Django (``django.request``) as always."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and _is_api(request)
+            and response.get("Content-Type") != CONTENT_TYPE
+        ):
+            replacement = _status_problem(request, response.status_code)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    replacement[header] = response[header]
+            return replacement
+        return response
+
+
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler404: problem details under /api/, Django's page elsewhere."""
-    if request.path.startswith("/api/"):
-        return _django_problem(404, "not_found", "Not found", f"No resource at {request.path}.")
+    if _is_api(request):
+        return _status_problem(request, 404)
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -212,10 +261,8 @@ def api_not_found(request: HttpRequest, exception: Exception | None = None) -> H
 
 def api_server_error(request: HttpRequest) -> HttpResponse:
     """handler500: problem details under /api/ (never an HTML trace)."""
-    if request.path.startswith("/api/"):
-        return _django_problem(
-            500, "internal_error", "Internal error", "An unexpected error occurred."
-        )
+    if _is_api(request):
+        return _status_problem(request, 500)
     from django.views.defaults import server_error
 
     return server_error(request)

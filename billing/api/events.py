@@ -4,7 +4,6 @@ usage and spend limit."""
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -19,7 +18,13 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from billing.api.errors import CONTENT_TYPE, _flatten
-from billing.api.fields import DecimalString, JSONObject
+from billing.api.fields import (
+    AwareDateTimeField,
+    ClientId,
+    DecimalString,
+    JSONObject,
+    StrictCharField,
+)
 from billing.api.idempotency import REPLAYED, idempotency_key, idempotent
 from billing.models import SpendLimit, UsageEvent
 from billing.selectors.customers import customer_get
@@ -43,41 +48,14 @@ from billing.services.holds import (
 )
 from billing.services.spend import spend_limit_delete, spend_limit_set
 from wallets.errors import BillfoldError, NotFound, ValidationFailed
+from wallets.ids import id_problems
 from wallets.models import Hold
 
 MAX_BATCH = 1000
 
 
-class StrictCharField(serializers.CharField):
-    """A JSON string: a number or a boolean is refused, not turned into text."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 time with an offset (API.md Conventions). DRF would read a naive time as
-    UTC; here it is refused, since the sender's clock may not be."""
-
-    default_error_messages = {"naive": "A time with an offset, e.g. 2026-01-05T10:00:00Z."}
-
-    def to_internal_value(self, value):
-        from django.utils.dateparse import parse_datetime
-
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value.strip())
-            except ValueError:
-                parsed = None
-            if parsed is not None and timezone.is_naive(parsed):
-                self.fail("naive")
-        return super().to_internal_value(value)
-
-
 class EventInputSerializer(serializers.Serializer):
-    id = StrictCharField(max_length=255)
+    id = ClientId()
     customer = StrictCharField(max_length=255)
     meter = StrictCharField(max_length=64)
     quantity = DecimalString(allow_zero=True, required=False, default=None, places=None)
@@ -119,7 +97,7 @@ def _plain_text(value: Any, max_length: int) -> bool:
 
 
 def _parse_plain(payload: Any, now: datetime | None = None) -> EventData | None:
-    """The common well-formed event (ASCII ids, quantity as a string or number, no
+    """The common well-formed event (ASCII ids, quantity as a string or an integer, no
     timestamp) checked without the serializer, which costs more than charging it. Anything
     else returns None and goes through the serializer, which words the errors."""
     if type(payload) is not dict or not payload.keys() <= EVENT_FIELDS or "timestamp" in payload:
@@ -127,13 +105,17 @@ def _parse_plain(payload: Any, now: datetime | None = None) -> EventData | None:
     event_id, customer, meter = payload.get("id"), payload.get("customer"), payload.get("meter")
     if not (_plain_text(event_id, 255) and _plain_text(customer, 255) and _plain_text(meter, 64)):
         return None
+    if id_problems(event_id, slash=True):
+        return None  # the serializer's ClientId words the error
     quantity = payload.get("quantity", "1")
     properties = payload.get("properties", {})
-    if type(quantity) not in (str, Decimal) or type(properties) is not dict:
+    if type(quantity) not in (str, int) or type(properties) is not dict:
         return None
     if properties:
-        from billing.api.parsers import plain_json
+        from billing.api.parsers import free_form_too_deep, plain_json
 
+        if free_form_too_deep(properties):
+            return None  # the serializer's JSONObject words the error
         properties = plain_json(properties)  # as the serializer's JSONObject does
     try:
         return event_data(
@@ -414,7 +396,7 @@ class HoldInputSerializer(EventInputSerializer):
 
 class CaptureSerializer(serializers.Serializer):
     quantity = DecimalString(allow_zero=True, places=None)
-    event_id = StrictCharField(max_length=255, required=False, default=None)
+    event_id = ClientId(required=False, default=None)
 
 
 class HeldSerializer(serializers.Serializer):

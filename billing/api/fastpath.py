@@ -44,6 +44,7 @@ from billing.selectors.api_keys import api_key_hash, api_key_plausible
 from billing.services.charging import KeyRefused, Outcome, event_charge
 from billing.services.holds import hold_authorize, hold_capture_usage
 from wallets.errors import BillfoldError
+from wallets.ids import id_problems
 from wallets.services.amounts import check_amount
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ def _hold(payload: Any, _: None, raw_key: str) -> Outcome | None:
     if type(payload) is not dict:
         return None
     expires_in = payload.get("expires_in", HOLD_DEFAULT_SECONDS)
-    if type(expires_in) is Decimal and expires_in == expires_in.to_integral_value():
+    if isinstance(expires_in, Decimal) and expires_in == expires_in.to_integral_value():
         expires_in = int(expires_in)
     if type(expires_in) is not int or not 1 <= expires_in <= HOLD_MAX_SECONDS:
         return None
@@ -194,7 +195,9 @@ def _capture(payload: Any, hold_id: str, raw_key: str) -> Outcome | None:
     if type(payload) is not dict or "quantity" not in payload or payload.keys() - CAPTURE_FIELDS:
         return None
     event_id = payload.get("event_id")
-    if event_id is not None and not _plain_text(event_id, 255):
+    if event_id is not None and (
+        not _plain_text(event_id, 255) or id_problems(event_id, slash=True)
+    ):
         return None
     # the serializer's own check (ValidationFailed → Django words the error)
     quantity = check_amount(payload["quantity"], field="quantity", allow_zero=True)

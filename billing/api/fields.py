@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from wallets.errors import ValidationFailed
 from wallets.fields import AMOUNT_PLACES
+from wallets.ids import CONTROL_MESSAGE, has_control_characters, id_problems
 from wallets.models import ASSET_CODE_RE
 from wallets.services.amounts import check_amount, to_decimal
 
@@ -102,6 +105,52 @@ class AssetCode(serializers.CharField):
         super().__init__(**kwargs)
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time with an offset, the API's every input time (events' ``timestamp``,
+    grants' ``expires_at``...). DRF would read a naive time as UTC; here it is refused,
+    since the sender's clock may not be."""
+
+    default_error_messages = {"naive": "A time with an offset, e.g. 2026-01-05T10:00:00Z."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string: a number or a boolean is refused, not turned into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ClientId(StrictCharField):
+    """An id the client chooses, refused unless its URL can address it (``wallets.ids``):
+    ``slash`` for ids routed as paths (events, holds, grants)."""
+
+    def __init__(self, *, slash: bool = True, **kwargs) -> None:
+        self.slash = slash
+        kwargs.setdefault("max_length", 255)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> str:
+        value = super().to_internal_value(data)  # without surrounding whitespace
+        problems = id_problems(value, slash=self.slash)
+        if not problems and has_control_characters(data):  # a trailing newline, say
+            problems = [CONTROL_MESSAGE]
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
+
+
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class JSONObject(serializers.Field):
     """A free-form JSON object (metadata, event properties). Numbers in it are the
@@ -110,10 +159,12 @@ class JSONObject(serializers.Field):
     default_error_messages = {"invalid": "A JSON object."}
 
     def to_internal_value(self, data) -> dict:
-        from billing.api.parsers import plain_json
+        from billing.api.parsers import FREE_FORM_DEPTH_MESSAGE, free_form_too_deep, plain_json
 
         if not isinstance(data, dict):
             self.fail("invalid")
+        if free_form_too_deep(data):
+            raise serializers.ValidationError(FREE_FORM_DEPTH_MESSAGE)
         return plain_json(data)
 
     def to_representation(self, value) -> dict:

@@ -7,8 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.events import AwareDateTimeField
-from billing.api.fields import DecimalString, decimal_str
+from billing.api.fields import AwareDateTimeField, DecimalString, decimal_str
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import ChargeItem, Subscription
 from billing.selectors.customers import customer_get

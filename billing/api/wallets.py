@@ -8,13 +8,21 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.fields import AssetCode, CurrencyCode, DecimalString, decimal_str
+from billing.api.fields import (
+    AssetCode,
+    AwareDateTimeField,
+    ClientId,
+    CurrencyCode,
+    DecimalString,
+    decimal_str,
+)
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.selectors.customers import customer_get
+from billing.services.grants import customer_grant_create
 from wallets.errors import NotFound, ValidationFailed
 from wallets.models import Asset, Grant, LedgerTransaction
 from wallets.selectors import wallet_balances, wallet_grants, wallet_transactions
-from wallets.services import grant_create, grant_void
+from wallets.services import grant_void
 
 
 class MoneySerializer(serializers.Serializer):
@@ -23,12 +31,12 @@ class MoneySerializer(serializers.Serializer):
 
 
 class GrantInputSerializer(serializers.Serializer):
-    id = serializers.CharField(max_length=255, required=False)
+    id = ClientId(required=False)
     asset = AssetCode()
     amount = DecimalString()
     purpose = serializers.ChoiceField(choices=["paid", "promotional"], default="paid")
     priority = serializers.IntegerField(min_value=0, max_value=1_000_000, default=10)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    expires_at = AwareDateTimeField(required=False, allow_null=True, default=None)
     meters = serializers.ListField(
         child=serializers.CharField(max_length=64),
         required=False,
@@ -115,8 +123,8 @@ class CustomerGrantsView(generics.GenericAPIView):
                         errors={"cost.currency": ["Unknown currency."]},
                     )
                 cost = Money(values["cost"]["amount"], currency)
-            grant = grant_create(
-                wallet_id=customer.wallet_id,
+            grant = customer_grant_create(
+                customer=customer,
                 asset=values["asset"],
                 amount=values["amount"],
                 purpose=values["purpose"],

@@ -846,7 +846,7 @@ def _pay(
         elif not overdraw:
             raise InsufficientFunds(
                 f"The wallet can pay {_plain(paid)} of {_plain(charge.amount)} {price.asset}.",
-                extra={"asset": price.asset, "available": str(paid)},
+                extra={"asset": price.asset, "available": paid},
             )
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from billing.models import Customer
 from wallets.errors import ValidationFailed
+from wallets.ids import id_problems
 from wallets.models import Asset, Wallet
 
 WALLET_OWNER_PREFIX = "customer:"
@@ -183,11 +184,7 @@ def _external_id_errors(value: Any) -> list[str]:
         problems.append(f"At most {EXTERNAL_ID_MAX} characters.")
     if value != value.strip():
         problems.append("Must not start or end with whitespace.")
-    if _has_control_characters(value):
-        problems.append("Must not contain control characters.")
-    if "/" in value:
-        problems.append("Must not contain '/' (it is used in URLs).")
-    return problems
+    return problems + id_problems(value, slash=False)
 
 
 def _name_errors(value: Any) -> list[str]:

@@ -303,9 +303,9 @@ def _check_spend(ctx, value: Decimal, period, now) -> None:
         raise spend_service.SpendLimitExceeded(
             f"The hold's estimate of {value.normalize()} {ctx.currency} would pass the limit.",
             extra={
-                "limit": str(limit.amount),
-                "spent": str(spent),
-                "held": str(held),
+                "limit": limit.amount,
+                "spent": spent,
+                "held": held,
                 "currency": ctx.currency,
             },
         )

@@ -108,9 +108,9 @@ def spend_record(
             f"The charge of {_text(value)} {currency} would take spend from {_text(spent)} "
             f"above the limit of {_text(limit.amount)} {currency}.",
             extra={
-                "limit": str(limit.amount),
-                "spent": str(spent),
-                "held": str(held),
+                "limit": limit.amount,
+                "spent": spent,
+                "held": held,
                 "currency": currency,
             },
         )

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # outermost: error answers under /api/ are problem details even with DEBUG on
+    "billing.api.errors.ApiProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -150,6 +152,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["billing.api.auth.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["billing.api.renderers.PlainJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["billing.api.parsers.DecimalJSONParser"],
+    "DEFAULT_METADATA_CLASS": "billing.api.metadata.ApiMetadata",
     "DEFAULT_SCHEMA_CLASS": "billing.api.schema.BillfoldAutoSchema",
     "EXCEPTION_HANDLER": "billing.api.errors.problem_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,

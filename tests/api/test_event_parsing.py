@@ -6,11 +6,12 @@ from decimal import Decimal as D
 import pytest
 
 from billing.api.events import EventInputSerializer, _parse_plain
+from wallets.numbers import JsonFraction
 
 PLAIN = [
     {"id": "e1", "customer": "acme", "meter": "llm_tokens"},
     {"id": "e2", "customer": "acme", "meter": "llm_tokens", "quantity": "1000"},
-    {"id": "e3", "customer": "acme", "meter": "m", "quantity": D("0.5"), "properties": {}},
+    {"id": "e3", "customer": "acme", "meter": "m", "quantity": 2, "properties": {}},
     {"id": "e4", "customer": "c", "meter": "m", "quantity": "0", "properties": {"model": "x"}},
     {"id": "e5", "customer": "c", "meter": "m", "properties": {"n": D("3"), "f": D("1.5")}},
 ]
@@ -25,6 +26,9 @@ ELSEWHERE = [
     {"id": "e1", "customer": "acme", "meter": "m", "quantity": None},
     {"id": "e1", "customer": "acme", "meter": "m", "quantity": "-1"},
     {"id": "e1", "customer": "acme", "meter": "m", "quantity": "abc"},
+    {"id": "e1", "customer": "acme", "meter": "m", "quantity": JsonFraction("0.5")},
+    {"id": "e1", "customer": "acme", "meter": "m", "quantity": "١٠"},
+    {"id": "e1", "customer": "acme", "meter": "m", "quantity": "1e3"},
     {"id": "e1", "customer": "acme", "meter": "m", "properties": []},
     {"id": "e1", "customer": "acme", "meter": "m", "timestamp": "2026-01-01T00:00:00Z"},
     {"id": "e1", "customer": "acme", "meter": "m", "extra": 1},

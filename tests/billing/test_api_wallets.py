@@ -120,14 +120,15 @@ def test_bad_grant_input_is_a_clear_400_and_writes_nothing(api, customer, body, 
     assert IdempotencyRecord.objects.count() == 0
 
 
-def test_float_json_number_is_read_exactly(api, customer):
+def test_a_json_number_with_a_fraction_is_refused_as_an_amount(api, customer):
     r = api.post(
         "/api/v1/customers/acme/grants",
         data='{"asset": "USD", "amount": 0.10}',
         content_type="application/json",
     )
-    assert r.status_code == 201
-    assert r.json()["amount"] == "0.100000000000"
+    assert r.status_code == 400
+    assert r.json()["errors"] == {"amount": ['Send decimals as strings, e.g. "10.00".']}
+    assert Grant.objects.count() == 0
 
 
 def test_unknown_customer_is_404(api, db):

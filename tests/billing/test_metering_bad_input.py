@@ -338,12 +338,11 @@ def test_declined_event_is_recorded_without_ledger_entries(world):
 @pytest.mark.parametrize(
     ("text", "quantity", "amount"),
     [
-        ("0.1", "0.1", "0.000000200000"),
-        ("1.5", "1.5", "0.000003000000"),
-        ("2.50", "2.5", "0.000005000000"),
+        ('"0.1"', "0.1", "0.000000200000"),
+        ('"1.5"', "1.5", "0.000003000000"),
+        ('"2.50"', "2.5", "0.000005000000"),
         ("3", "3", "0.000006000000"),
-        ("1e2", "100", "0.000200000000"),
-        ("0.000000000001", "0.000000000001", "0.000000000000"),
+        ('"0.000000000001"', "0.000000000001", "0.000000000000"),
         ("0", "0", "0.000000000000"),
     ],
 )
@@ -778,7 +777,7 @@ def test_spend_limit_numbers_are_exact(world):
     r = world.generic(
         "PUT",
         "/api/v1/customers/acme/spend-limit",
-        '{"amount": 100.1, "alert_thresholds": [80, 50, 50]}',
+        '{"amount": "100.1", "alert_thresholds": [80, 50, 50]}',
         content_type="application/json",
     )
     assert r.status_code == 200, r.content

@@ -24,6 +24,7 @@ from plans.pricing import (
     total_amount,
 )
 from wallets.errors import ValidationFailed
+from wallets.numbers import JsonFraction
 
 D = Decimal
 
@@ -92,7 +93,7 @@ def test_parse_accepts_database_shaped_rows_and_ignores_other_keys() -> None:
         "asset": "USD",
     }
     assert price_spec_parse(row) == PriceSpec(model="per_unit", unit_price=D("0.99"))
-    assert price_spec_parse({"model": "per_unit", "unit_price": "1e3", "tiers": []}) == PriceSpec(
+    assert price_spec_parse({"model": "per_unit", "unit_price": "1000", "tiers": []}) == PriceSpec(
         model="per_unit", unit_price=D(1000)
     )
 
@@ -428,10 +429,14 @@ def tiers(*rows: tuple[Any, Any]) -> list[dict[str, Any]]:
         ({"model": "per_unit", "unit_price": "-0.01"}, "unit_price", "negative"),
         ({"model": "per_unit", "unit_price": -1}, "unit_price", "negative"),
         ({"model": "per_unit", "unit_price": "0.0000000000001"}, "unit_price", "12 decimal"),
-        ({"model": "per_unit", "unit_price": "1e-13"}, "unit_price", "12 decimal"),
+        ({"model": "per_unit", "unit_price": "1e-13"}, "unit_price", "not a decimal number"),
+        ({"model": "per_unit", "unit_price": "1e3"}, "unit_price", "not a decimal number"),
+        ({"model": "per_unit", "unit_price": "١٠"}, "unit_price", "not a decimal number"),
+        ({"model": "per_unit", "unit_price": "1\n"}, "unit_price", "not a decimal number"),
+        ({"model": "per_unit", "unit_price": JsonFraction("0.5")}, "unit_price", "not floating"),
         ({"model": "per_unit", "unit_price": "1000000000000000000"}, "unit_price", "10^18"),
         ({"model": "per_unit", "unit_price": 10**18}, "unit_price", "10^18"),
-        ({"model": "per_unit", "unit_price": "1e18"}, "unit_price", "10^18"),
+        ({"model": "per_unit", "unit_price": "1e18"}, "unit_price", "not a decimal number"),
         ({"model": "per_unit", "unit_price": "abc"}, "unit_price", "not a decimal number"),
         ({"model": "per_unit", "unit_price": " 1"}, "unit_price", "not a decimal number"),
         ({"model": "per_unit", "unit_price": "1_000"}, "unit_price", "not a decimal number"),
@@ -497,7 +502,7 @@ def test_rejections(data: dict[str, Any], path: str, message: str) -> None:
         (((10, "1"), (None, 0.5)), "tiers[1].unit_price", "floating-point"),
         (((10, None), (None, "1")), "tiers[0].unit_price", "required"),
         (((10.5, "1"), (None, "1")), "tiers[0].up_to", "floating-point"),
-        ((("1e-13", "1"), (None, "1")), "tiers[0].up_to", "12 decimal"),
+        ((("0.0000000000001", "1"), (None, "1")), "tiers[0].up_to", "12 decimal"),
         ((("-3", "1"), (None, "1")), "tiers[0].up_to", "negative"),
     ],
 )
@@ -569,8 +574,8 @@ def test_not_a_mapping() -> None:
         ("-0", D(0)),
         (0, D(0)),
         ("+7", D(7)),
-        ("2.5E-7", D("0.00000025")),
-        ("1e3", D("1000")),
+        ("0.00000025", D("0.00000025")),
+        (".5", D("0.5")),
         (D("0.990000000000"), D("0.99")),
     ],
 )

@@ -36,6 +36,13 @@ def decimals(draw: st.DrawFn, *, max_digits: int, positive: bool = False) -> Dec
 
 
 prices = decimals(max_digits=3)
+
+
+def text(value: Decimal) -> str:
+    """A decimal as the API takes it: plain digits, never an exponent."""
+    return format(value, "f")
+
+
 quantities = decimals(max_digits=7)
 
 
@@ -46,10 +53,10 @@ def tier_data(draw: st.DrawFn, *, integer: bool = False) -> list[dict[str, str |
         bounds_text = [str(b) for b in sorted(bounds)]
     else:
         bounds_dec = draw(st.lists(decimals(max_digits=7, positive=True), max_size=4, unique=True))
-        bounds_text = [str(b) for b in sorted(bounds_dec)]
+        bounds_text = [format(b, "f") for b in sorted(bounds_dec)]
     ups: list[str | None] = [*bounds_text, None]
     return [
-        {"up_to": up_to, "unit_price": str(draw(prices)), "flat_fee": str(draw(prices))}
+        {"up_to": up_to, "unit_price": text(draw(prices)), "flat_fee": text(draw(prices))}
         for up_to in ups
     ]
 
@@ -59,12 +66,12 @@ def specs(draw: st.DrawFn, *, models: tuple[str, ...]) -> PriceSpec:
     """A spec built through the parser from JSON-ish strings."""
     model = draw(st.sampled_from(models))
     if model == "per_unit":
-        data = {"model": model, "unit_price": str(draw(prices))}
+        data = {"model": model, "unit_price": text(draw(prices))}
     elif model == "package":
         data = {
             "model": model,
-            "package_size": str(draw(decimals(max_digits=4, positive=True))),
-            "package_price": str(draw(prices)),
+            "package_size": text(draw(decimals(max_digits=4, positive=True))),
+            "package_price": text(draw(prices)),
         }
     else:
         data = {"model": model, "tiers": draw(tier_data())}

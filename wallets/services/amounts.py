@@ -1,4 +1,10 @@
-"""Parsing and checking of amounts: Decimal only, finite, bounded, at most 12 places."""
+"""Parsing and checking of amounts: Decimal only, finite, bounded, at most 12 places.
+
+An amount, a quantity or a price arrives as a decimal string of ASCII digits with an
+optional sign and one optional ``.`` (``"10.00"``, ``"-3"``, ``".5"``; no exponent, no
+other script's digits, which Python's ``Decimal`` would read), or as a JSON integer. A JSON
+number with a fraction or an exponent (``1.5``, ``1e3``) is refused: the API's parser reads
+it as a ``JsonFraction``, which free-form data (properties, metadata) keeps as a number."""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from decimal import Context, Decimal, InvalidOperation
 
 from wallets.errors import ValidationFailed
 from wallets.fields import AMOUNT_DIGITS, AMOUNT_PLACES
+from wallets.numbers import SEND_AS_STRINGS, JsonFraction, is_decimal_text
 
 MAX_AMOUNT = Decimal(10) ** 18
 QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
@@ -14,20 +21,27 @@ WIDE = Context(prec=AMOUNT_DIGITS)
 
 
 def to_decimal(value: object, *, field: str = "amount") -> Decimal:
-    """A Decimal from a Decimal, int or numeric string; never from a float or a bool."""
-    if isinstance(value, bool) or isinstance(value, float):
+    """A Decimal from a Decimal, int or decimal string; never from a float, a JSON number
+    with a fraction or a bool."""
+    if isinstance(value, bool | float | JsonFraction):
         raise ValidationFailed(
-            f"{field} must be a decimal string, not a float.",
-            errors={field: ['Send decimals as strings, e.g. "10.00".']},
+            f"{field} must be a decimal string, not a number with a fraction.",
+            errors={field: [SEND_AS_STRINGS]},
         )
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, str):
+        text = value.strip()
+        if not is_decimal_text(text):
+            raise ValidationFailed(
+                f"{field} is not a decimal number.",
+                errors={field: ['A decimal number of ASCII digits, e.g. "10.00".']},
+            )
         try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
+            number = Decimal(text)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
             raise ValidationFailed(
                 f"{field} is not a number.", errors={field: ["A valid number is required."]}
             ) from None

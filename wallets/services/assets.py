@@ -20,7 +20,7 @@ def asset_create(
     """Create a custom asset with optional rates ``[{"currency": "USD", "rate": "0.01"}]``:
     the money value of one unit in each currency."""
     errors: dict[str, list[str]] = {}
-    if not isinstance(code, str) or not re.match(ASSET_CODE_RE, code):
+    if not isinstance(code, str) or not re.fullmatch(ASSET_CODE_RE, code):
         errors["code"] = ["1–32 letters, digits or _, starting with a letter."]
     elif Asset.objects.filter(code__iexact=code).exists():
         errors["code"] = ["An asset with this code exists."]

@@ -39,7 +39,7 @@ class Funding:
     amount: Decimal
 
     def as_json(self) -> dict:
-        return {"grant": self.grant_id, "asset": self.asset, "amount": str(self.amount)}
+        return {"grant": self.grant_id, "asset": self.asset, "amount": format(self.amount, "f")}
 
 
 @dataclass(slots=True)
@@ -211,7 +211,7 @@ def ledger_draw(
         covered = amount - left
         raise InsufficientFunds(
             f"The wallet can pay {covered.normalize()} of {amount.normalize()} {account.asset_id}.",
-            extra={"asset": account.asset_id, "available": str(covered)},
+            extra={"asset": account.asset_id, "available": covered},
         )
     fundings = []
     for grant, take in sorted(plan, key=lambda item: item[0].pk):

@@ -15,6 +15,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from wallets.errors import BillfoldError, NotFound, ValidationFailed
+from wallets.ids import id_problems
 from wallets.models import Account, Asset, Grant, LedgerTransaction
 
 from .amounts import check_amount, to_decimal
@@ -60,7 +61,7 @@ class DrawResult:
         return {
             "transaction": self.transaction_id,
             "asset": self.asset,
-            "amount": str(self.amount),
+            "amount": format(self.amount, "f"),
             "funding": [f.as_json() for f in self.funding],
         }
 
@@ -200,6 +201,15 @@ def grant_create(
     )
     if grant_id is not None and (not isinstance(grant_id, str) or not 0 < len(grant_id) <= 255):
         raise ValidationFailed("Invalid grant id.", errors={"id": ["1–255 characters."]})
+    if grant_id is not None and (problems := id_problems(grant_id, slash=True)):
+        raise ValidationFailed("Invalid grant id.", errors={"id": problems})
+    if cost is not None:  # money in a currency: at most the currency's places
+        check_amount(
+            cost.amount,
+            field="cost.amount",
+            allow_zero=True,
+            max_places=asset_get(str(cost.currency)).decimals,
+        )
     key = grant_id or idempotency_key
     request = {
         "wallet": wallet_id,

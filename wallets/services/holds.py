@@ -100,7 +100,7 @@ def ledger_hold(
             raise InsufficientFunds(
                 f"The wallet can reserve {covered.normalize()} of {leg.amount.normalize()} "
                 f"{leg.asset}.",
-                extra={"asset": leg.asset, "available": str(covered)},
+                extra={"asset": leg.asset, "available": covered},
             )
         plans.append((leg, plan))
     hold = Hold(
