@@ -1,7 +1,7 @@
 """JSON parsing without floats: every JSON number becomes an int or, with a fraction or an
 exponent, a ``JsonFraction`` (a Decimal exactly as written, which free-form data keeps and
 amounts refuse: ``wallets.services.amounts``), and the non-standard constants NaN and
-Infinity are refused (PRODUCT.md §3: no floats anywhere).
+Infinity are refused (no floats anywhere: docs/pricing.md).
 
 Nesting is bounded twice: a body deeper than ``MAX_BODY_DEPTH`` levels of objects and arrays
 is malformed (nothing past the parser then recurses deep enough to fail), and a free-form
