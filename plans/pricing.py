@@ -420,6 +420,36 @@ def increment_amount(
         )
 
 
+ADDITIVE_AGGREGATIONS = ("sum", "count")
+"""Meter aggregations whose period quantity is the sum of its events' quantities."""
+
+
+def rated_periodically(*, aggregation: str, model: str) -> bool:
+    """Whether a price is rated over the period's events (``rating_run``) rather than charged
+    event by event: a volume price (a later unit can lower an earlier one's price), or a
+    meter whose period quantity is not the sum of its events' (max, latest, unique_count)."""
+    return aggregation not in ADDITIVE_AGGREGATIONS or model == VOLUME
+
+
+def peak_amount(spec: PriceSpec, quantity: Decimal) -> Decimal:
+    """The most ``total_amount`` reaches for any quantity from 0 to ``quantity``: the price
+    of ``quantity`` itself, but for a volume price, which can cost more for fewer units (a
+    lower tier at a higher unit price): the most each tier up to ``quantity`` costs at the
+    top of what it covers. A bound of the price of a period whose quantity is at most
+    ``quantity`` (a count of distinct values, a sum some of whose events were reversed)."""
+    quantity = _check_quantity(quantity, "quantity")
+    with localcontext(_EXACT):
+        if spec.model != VOLUME or quantity.is_zero():
+            return _total(spec, quantity)
+        peak = ZERO
+        for tier in spec.tiers:  # the tiers ``quantity`` reaches, each at its top
+            top = quantity if tier.up_to is None else min(quantity, tier.up_to)
+            peak = max(peak, top * tier.unit_price + tier.flat_fee)
+            if tier.up_to is None or quantity <= tier.up_to:
+                break
+        return peak
+
+
 # ---------------------------------------------------------------------------------------------
 # Rounding, tax, proration
 

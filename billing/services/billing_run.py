@@ -48,6 +48,7 @@ from billing.models import (
 from billing.selectors.usage import aggregate_events
 from billing.services.invoices import LineSpec, invoice_draft_create, line_amount, spec_line
 from billing.services.net_credit import net_credit_settle
+from billing.services.periodic_bounds import counters_lock
 from billing.services.run_failures import (
     RunFailure,
     run_failure_record,
@@ -57,8 +58,10 @@ from billing.services.run_failures import (
 from billing.services.subscriptions import subscription_allowances_issue
 from plans.models import Meter, PlanVersion, Price
 from plans.periods import period_containing
-from plans.pricing import tax_amount, total_amount
+from plans.pricing import rated_periodically, tax_amount, total_amount
 from plans.services import price_spec
+from wallets.errors import AmountTooLarge
+from wallets.services.amounts import MAX_AMOUNT
 from wallets.services.ledger import (
     columns,
     hot_cursor,
@@ -86,7 +89,14 @@ def _dates(start: datetime, end: datetime) -> str:
 
 
 def _periodic(price: Price) -> bool:
-    return not price.meter.is_additive or price.model == Price.Model.VOLUME
+    return rated_periodically(aggregation=price.meter.aggregation, model=price.model)
+
+
+class RatedAmountTooLarge(AmountTooLarge):
+    """A periodically rated price whose period prices at 10^18 or more: beyond what an
+    invoice holds. Events are bounded as they arrive (``periodic_bounds``), so only data
+    written around those checks gets here; the run records it as the subscription's
+    failure and writes nothing of it."""
 
 
 def rated_price(
@@ -103,7 +113,15 @@ def rated_price(
     )
     included = min(quantity, price.included)
     billable = quantity - included
-    return quantity, included, billable, total_amount(price_spec(price), billable)
+    amount = total_amount(price_spec(price), billable)
+    for name, value in (("quantity", quantity), ("amount", amount)):
+        if value >= MAX_AMOUNT:
+            raise RatedAmountTooLarge(
+                f"Price {price.pk} ({price.meter.code}) of subscription {subscription.pk} "
+                f"rates a {name} of {value.normalize():f} for {_dates(start, end)}: "
+                "amounts and quantities stay below 10^18."
+            )
+    return quantity, included, billable, amount
 
 
 # the prices (with meters) of plan versions, kept for the length of one run of
@@ -794,6 +812,9 @@ def rating_run(
 def _rate(sub: Subscription, prices: list[Price], now: datetime) -> int:
     """Rate one subscription's periodic prices for its current period; returns how many."""
     start, end = sub.current_period_start, sub.current_period_end
+    # first the counters' locks, as an event counting toward them takes them: the events
+    # are read once the ones in flight have committed, and none adds in between
+    counters_lock(((sub.pk, start, end, price.pk) for price in prices), now)
     for price in prices:
         quantity, included, billable, amount = rated_price(
             subscription=sub, price=price, start=start, end=end

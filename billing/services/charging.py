@@ -34,10 +34,18 @@ from billing.models import Invoice, Subscription, UsageCounter, UsageEvent
 from billing.selectors.api_keys import api_key_touch
 from billing.selectors.prices import CachedPrice, price_for_event
 from billing.services import spend as spend_service
+from billing.services.periodic_bounds import PeriodicCounters, periodic_prices
 from billing.services.spend import SpendLimitExceeded
 from plans.models import Meter
 from plans.periods import period_containing
-from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, increment_amount, round_half_up
+from plans.pricing import (
+    GRADUATED,
+    PACKAGE,
+    PER_UNIT,
+    increment_amount,
+    rated_periodically,
+    round_half_up,
+)
 from wallets.errors import (
     AmountTooLarge,
     BillfoldError,
@@ -1402,11 +1410,15 @@ def _tier_json(tier) -> dict[str, str | None]:
 
 
 def realtime(ctx: Context, price: CachedPrice | None) -> bool:
-    """Charged event by event: a sum or count meter whose price (if any) is not volume.
-    Other events are only recorded; rating prices them from the period's data."""
+    """Charged event by event: a sum or count meter whose price (if any) is not rated
+    periodically (``rated_periodically``). Other events are only recorded, within the
+    bounds of what their period may price (``billing.services.periodic_bounds``); rating
+    prices them from the period's data."""
     if ctx.aggregation not in Meter.ADDITIVE:
         return False
-    return price is None or price.spec.model != "volume"
+    return price is None or not rated_periodically(
+        aggregation=ctx.aggregation, model=price.spec.model
+    )
 
 
 def _periodic_body(ctx: Context, data: EventData) -> dict[str, Any]:
@@ -1424,8 +1436,14 @@ def _periodic_body(ctx: Context, data: EventData) -> dict[str, Any]:
 
 
 def _record_periodic(ctx: Context, data: EventData, period, now) -> Outcome:
-    """Record an event of a periodically rated meter: no wallet movement now."""
+    """Record an event of a periodically rated meter: no wallet movement now, but its
+    period's counters (``periodic_bounds``), in the caller's transaction."""
     _check_open(ctx, period)
+    prices = periodic_prices(ctx, data.properties)
+    if prices:
+        counters = PeriodicCounters([(ctx, period, prices)], now)
+        counters.take(ctx, data, period, prices)
+        counters.write()  # rolled back with the transaction if the event id was taken
     body = _periodic_body(ctx, data)
     _insert_event(ctx, data, **_periodic_fields(period, body, now))
     return Outcome(status_code=201, body=body)
@@ -1886,6 +1904,20 @@ def _flush_periodic(pending, results, now) -> None:
                 results[index] = exc
                 continue
             writable.append((index, ctx, data, period, _periodic_body(ctx, data)))
+        prices = {index: periodic_prices(ctx, data.properties) for index, ctx, data, *_ in writable}
+        counters = PeriodicCounters(
+            [(ctx, period, prices[index]) for index, ctx, _, period, _ in writable], now
+        )
+        taken = []
+        for item in writable:
+            index, ctx, data, period, _ = item
+            try:
+                counters.take(ctx, data, period, prices[index])
+            except BillfoldError as exc:
+                results[index] = exc  # that event alone is refused
+                continue
+            taken.append(item)
+        writable = taken
         if writable:
             # one multi-row insert, in event id order as a batch's charged events
             rows = [
@@ -1895,6 +1927,7 @@ def _flush_periodic(pending, results, now) -> None:
             with hot_cursor() as cursor:
                 cursor.execute(BATCH_EVENTS_SQL, _batch_event_columns(rows, {}, now))
                 inserted = {row[0] for row in cursor.fetchall()}
+            counters.write(inserted)  # not what a concurrent request wrote first
             for index, _, data, _, body in writable:
                 if data.id in inserted:
                     results[index] = Outcome(status_code=201, body=body)

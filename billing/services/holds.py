@@ -40,7 +40,11 @@ from billing.services.charging import (
     declined_problem,
     key_checked,
 )
-from plans.models import Meter
+from billing.services.periodic_bounds import (
+    PeriodicCounters,
+    periodic_estimate_check,
+    periodic_prices,
+)
 from wallets.errors import Declined, HoldNotPending, IdempotencyConflict, NotFound, ValidationFailed
 from wallets.models import Hold, HoldAllocation, LedgerTransaction
 from wallets.services import (
@@ -136,9 +140,9 @@ def hold_authorize(
     ctx = _resolve(data, api_key_hash=api_key_hash)
     period = _period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
-    if price is not None and (
-        price.spec.model == "volume" or ctx.aggregation not in Meter.ADDITIVE
-    ):
+    if not charging.realtime(ctx, price):
+        # rated periodically: nothing to reserve but the units, within the period's bound
+        periodic_estimate_check(ctx, data, period, periodic_prices(ctx, data.properties))
         price = None
     request = {"event": data.hash(), "expires_in": expires_in}
     try:
@@ -397,18 +401,24 @@ def hold_capture_usage(
         raise _event_id_taken(data)
     period = _period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
-    if price is not None and (
-        price.spec.model == "volume" or ctx.aggregation not in Meter.ADDITIVE
-    ):
+    periodic = []
+    if not charging.realtime(ctx, price):
+        periodic = periodic_prices(ctx, data.properties)  # counted and bounded below
         price = None
     known = _known_decimals(ctx, price)
     try:
-        outcome = charging._charge_in_database(ctx, data, period, price, now, hold=hold)
+        outcome = None
+        if not periodic:  # the database function knows nothing of periodic counters
+            outcome = charging._charge_in_database(ctx, data, period, price, now, hold=hold)
         if outcome is not None:
             hold.status, hold.resolved_at = Hold.Status.CAPTURED, now
             return _captured(hold, meta, data, outcome, known)
         with transaction.atomic():
             _check_open(ctx, period)
+            if periodic:  # refused (the hold still pending) before anything else
+                counters = PeriodicCounters([(ctx, period, periodic)], now)
+                counters.take(ctx, data, period, periodic)
+                counters.write()
             # lock, move the hold out of pending and give back what it reserved, and read
             # the grants and the period counter: one round trip
             accounts, loaded, settled = DATABASE_READS.lock_and_load(

@@ -296,7 +296,10 @@ def test_example_e_volume_rated_periodically(api, clock):
         amounts = {(D(x["charge"]["amount"]), len(x["charge"]["funding"])) for x in results}
         assert amounts == {(0, 0)}
     assert not LedgerTransaction.objects.filter(kind="draw").exists()
-    assert not UsageCounter.objects.exists()
+    # the period's counter holds the running quantity its bound is checked on, no amount
+    assert list(UsageCounter.objects.values_list("quantity", "amount", "accrued", "events")) == [
+        (D(10000), 0, 0, 10000)
+    ]
     usage = usage_meter(api, "acme")
     assert (usage["quantity"], usage["billable"], usage["amount"], usage["rating"]) == (
         "10000",

@@ -31,8 +31,9 @@ from django.utils import timezone
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from wallets.errors import NotFound, ValidationFailed
+from wallets.errors import AmountTooLarge, NotFound, ValidationFailed
 from wallets.models import Account, Asset, LedgerTransaction, Wallet
+from wallets.services.amounts import MAX_AMOUNT
 
 ZERO = Decimal(0)
 
@@ -489,6 +490,16 @@ def posting(
                 first,
                 posted + leg.amount,
                 debt - leg.amount if leg.grant_id is None else debt,
+            )
+    for first, _, debt in moved.values():
+        if debt > 0 and first.debt + debt >= MAX_AMOUNT:
+            # a capture overdraws (it is never declined), and a wallet can hold many
+            # holds across prices and periods, each bounded alone: the debt they leave is
+            # bounded here, where it grows, as every amount Billfold records
+            raise AmountTooLarge(
+                f"The wallet's debt in {first.asset_id} would be "
+                f"{(first.debt + debt).normalize():f}: amounts stay below 10^18.",
+                errors={"amount": ["The wallet's debt would reach 10^18."]},
             )
     takes: dict[str, Decimal] = {}
     for grant_id, take in grant_takes:
