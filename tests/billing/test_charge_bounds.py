@@ -21,13 +21,14 @@ from .scenario import setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db
-TOP_PRICE = "999999999999999999.999999999999"  # the largest unit price a plan accepts
+TOP_PRICE = "999999999999.999999999999"  # the largest unit price a plan accepts
+MILLION = "1000000"
 
 
 @pytest.fixture
 def postpaid(api, clock):
     """acme, postpaid (overage "invoice"), on ``tokens`` at TOP_PRICE USD and ``calls`` at
-    USD 10^17 each."""
+    USD 10^11 each (a million calls cost 10^17)."""
     ensure_currencies()
     setup_meter(api, "tokens", "tokens")
     setup_meter(api, "calls", "calls")
@@ -36,7 +37,7 @@ def postpaid(api, clock):
         "big",
         [
             {"meter": "tokens", "model": "per_unit", "unit_price": TOP_PRICE},
-            {"meter": "calls", "model": "per_unit", "unit_price": "100000000000000000"},
+            {"meter": "calls", "model": "per_unit", "unit_price": "100000000000"},
         ],
     )
     setup_customer(api, "acme", plan="big", overage="invoice")
@@ -82,18 +83,18 @@ def test_an_event_whose_charge_would_reach_10_18(api, settings, postpaid, on):
 def test_many_events_each_fine_until_the_counter_would_reach_10_18(
     api, settings, postpaid, in_database, on
 ):
-    """USD 10^17 a call: nine calls accrue 9 × 10^17; the tenth would take the period's
-    amount to 10^18. The billing run then invoices what was accepted."""
+    """USD 10^17 a million calls: nine millions accrue 9 × 10^17; the tenth would take the
+    period's amount to 10^18. The billing run then invoices what was accepted."""
     settings.CHARGE_IN_DATABASE = on
     for i in range(9):
-        assert post(api, f"c{i}", "calls", "1").status_code == 201
+        assert post(api, f"c{i}", "calls", MILLION).status_code == 201
     before = nothing_written()
 
-    refused(post(api, "c9", "calls", "1"))
+    refused(post(api, "c9", "calls", MILLION))
 
     assert nothing_written() == before
     counter = UsageCounter.objects.get()
-    assert (counter.billable, counter.accrued, counter.events) == (D(9), D(9) * 10**17, 9)
+    assert (counter.billable, counter.accrued, counter.events) == (D(9) * 10**6, D(9) * 10**17, 9)
     assert in_database == ([f"c{i}" for i in range(9)] if on else [])
     invoice = subscription_period_close(
         subscription_id=Subscription.objects.get().pk,
@@ -124,8 +125,11 @@ def test_a_batch_refuses_that_event_alone(api, postpaid):
     events = [
         {"id": "b1", "customer": "acme", "meter": "tokens", "quantity": "0.5"},
         {"id": "b2", "customer": "acme", "meter": "tokens", "quantity": "100000000"},
-        {"id": "b3", "customer": "acme", "meter": "calls", "quantity": "1"},
-        *[{"id": f"c{i}", "customer": "acme", "meter": "calls", "quantity": "1"} for i in range(9)],
+        {"id": "b3", "customer": "acme", "meter": "calls", "quantity": MILLION},
+        *[
+            {"id": f"c{i}", "customer": "acme", "meter": "calls", "quantity": MILLION}
+            for i in range(9)
+        ],
     ]
 
     r = api.post("/api/v1/events/batch", {"events": events}, format="json")
@@ -144,7 +148,7 @@ def test_a_batch_refuses_that_event_alone(api, postpaid):
     assert (results["c8"]["status"], results["c8"]["code"]) == ("invalid", "amount_too_large")
     assert not UsageEvent.objects.filter(event_id__in=["b2", "c8"]).exists()
     calls = UsageCounter.objects.get(price__meter__code="calls")
-    assert (calls.billable, calls.accrued, calls.events) == (D(9), D(9) * 10**17, 9)
+    assert (calls.billable, calls.accrued, calls.events) == (D(9) * 10**6, D(9) * 10**17, 9)
 
 
 @pytest.mark.parametrize("on", [True, False])
@@ -160,18 +164,18 @@ def test_a_hold_whose_estimate_would_reach_10_18(api, settings, postpaid, on):
 
 @pytest.mark.parametrize("on", [True, False])
 def test_a_capture_that_would_reach_10_18(api, settings, postpaid, on):
-    """A hold of one call (10^17, postpaid: nothing reserved) captured as ten: refused, the
-    hold still pending and nothing charged."""
+    """A hold of a million calls (10^17, postpaid: nothing reserved) captured as ten
+    millions: refused, the hold still pending and nothing charged."""
     settings.CHARGE_IN_DATABASE = on
-    body = {"id": "h1", "customer": "acme", "meter": "calls", "quantity": "1"}
+    body = {"id": "h1", "customer": "acme", "meter": "calls", "quantity": MILLION}
     assert api.post("/api/v1/holds", body, format="json").status_code == 201
     before = nothing_written()
 
-    refused(api.post("/api/v1/holds/h1/capture", {"quantity": "10"}, format="json"))
+    refused(api.post("/api/v1/holds/h1/capture", {"quantity": "10000000"}, format="json"))
 
     assert nothing_written() == before
     assert Hold.objects.get().status == Hold.Status.PENDING
-    r = api.post("/api/v1/holds/h1/capture", {"quantity": "9"}, format="json")
+    r = api.post("/api/v1/holds/h1/capture", {"quantity": "9000000"}, format="json")
     assert r.status_code == 200, r.content
 
 
