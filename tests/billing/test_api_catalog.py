@@ -229,7 +229,7 @@ def _tiers(**last) -> dict:
             "prices[0].package_price",
         ),
         (_tiers(unit_price=TRILLION), "prices[0].tiers[1].unit_price"),
-        (_tiers(flat_fee="1E+12"), "prices[0].tiers[1].flat_fee"),
+        (_tiers(flat_fee=TRILLION), "prices[0].tiers[1].flat_fee"),
     ],
 )
 def test_prices_of_a_trillion_or_more_are_refused_and_write_nothing(api, meters, change, field):
