@@ -30,7 +30,7 @@ from billing.services.run_failures import (
 )
 from plans.pricing import round_money, tax_amount
 from wallets.errors import BillfoldError, NotFound, ValidationFailed
-from wallets.fields import plain
+from wallets.fields import AMOUNT_PLACES, plain
 from wallets.models import Asset, Grant
 from wallets.services.amounts import check_amount
 from wallets.services.idempotency import idempotency_claim, idempotency_store
@@ -644,8 +644,12 @@ def _line_spec(raw: LineSpec | Mapping[str, Any], index: int, decimals: int) -> 
         if value is None and not required:
             values[name] = None
             continue
+        # a line's amount is money: at most the currency's places (a unit price may be finer)
+        places = decimals if name == "amount" else AMOUNT_PLACES
         try:
-            values[name] = check_amount(value, field=name, allow_zero=name != "amount")
+            values[name] = check_amount(
+                value, field=name, allow_zero=name != "amount", max_places=places
+            )
         except ValidationFailed as exc:
             errors[f"{where}.{name}"] = [m for ms in exc.errors.values() for m in ms]
     if errors:
@@ -673,7 +677,8 @@ def invoice_one_off_create(
     """A one-off invoice (e.g. a credit purchase) in the customer's billing currency, as a
     draft that the schedule finalizes once its grace period has passed, like every other
     invoice. Lines are ``LineSpec``s or ``{"kind", "description", "amount", "quantity",
-    "unit_price"}`` (kind defaults to ``credit_purchase``); each is rounded once, tax is on the
+    "unit_price"}`` (kind defaults to ``credit_purchase``; an amount given as input has at most the
+    currency's places, a ``LineSpec``'s exact amount is rounded once), tax is on the
     subtotal at the customer's rate. ``idempotency_key`` makes a retry return the same
     invoice."""
     if kind != Invoice.Kind.ONE_OFF:

@@ -81,7 +81,7 @@ def test_one_off_invoice_from_lines(customer):
     invoice = invoice_one_off_create(
         customer=customer,
         lines=[
-            {"description": "Credit pack", "amount": "20.645", "quantity": "1"},
+            {"description": "Credit pack", "amount": "20.65", "quantity": "1"},
             LineSpec(kind="adjustment", description="Setup", amount_exact=Decimal("5")),
         ],
         idempotency_key="order-7",
@@ -90,7 +90,7 @@ def test_one_off_invoice_from_lines(customer):
     again = invoice_one_off_create(
         customer=customer,
         lines=[
-            {"description": "Credit pack", "amount": "20.645", "quantity": "1"},
+            {"description": "Credit pack", "amount": "20.65", "quantity": "1"},
             LineSpec(kind="adjustment", description="Setup", amount_exact=Decimal("5")),
         ],
         idempotency_key="order-7",
@@ -120,6 +120,11 @@ KINDS = "adjustment, base_fee, credit_purchase, outcome, proration, seats, usage
             [{"description": "x", "amount": "-1"}],
             "one_off",
             {"lines[0].amount": ["Must be greater than zero."]},
+        ),
+        (
+            [{"description": "x", "amount": "20.645"}],
+            "one_off",
+            {"lines[0].amount": ["At most 2 decimal places."]},
         ),
         (
             [{"description": "", "amount": "1"}],
