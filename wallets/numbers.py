@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+WHOLE_TEXT = re.compile(r"[+-]?[0-9]+")  # an integer as text: ASCII digits only
 SEND_AS_STRINGS = 'Send decimals as strings, e.g. "10.00".'
 
 

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.fields import AssetCode, CurrencyCode, DecimalString
+from billing.api.fields import AssetCode, CurrencyCode, DecimalString, WholeNumber
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.api.pagination import ApiCursorPagination
 from wallets.errors import NotFound
@@ -22,7 +22,7 @@ class AssetRateSerializer(serializers.Serializer):
 class AssetSerializer(serializers.Serializer):
     code = AssetCode()
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    decimals = serializers.IntegerField(min_value=0, max_value=12, default=0)
+    decimals = WholeNumber(min_value=0, max_value=12, default=0)
     rates = AssetRateSerializer(many=True, required=False, default=list)
     kind = serializers.CharField(read_only=True)
 

@@ -24,6 +24,7 @@ from billing.api.fields import (
     DecimalString,
     JSONObject,
     StrictCharField,
+    WholeNumber,
 )
 from billing.api.idempotency import REPLAYED, idempotency_key, idempotent
 from billing.models import SpendLimit, UsageEvent
@@ -391,7 +392,7 @@ def _batch_result(data: EventData, outcome: Outcome | BillfoldError) -> dict[str
 
 
 class HoldInputSerializer(EventInputSerializer):
-    expires_in = serializers.IntegerField(min_value=1, max_value=7 * 24 * 3600, default=600)
+    expires_in = WholeNumber(min_value=1, max_value=7 * 24 * 3600, default=600)
 
 
 class CaptureSerializer(serializers.Serializer):
@@ -488,7 +489,7 @@ class SpendLimitSerializer(serializers.Serializer):
     window = serializers.ChoiceField(choices=SpendLimit.Window.values, default="period")
     mode = serializers.ChoiceField(choices=SpendLimit.Mode.values, default="hard")
     alert_thresholds = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=100), default=list, max_length=10
+        child=WholeNumber(min_value=1, max_value=100), default=list, max_length=10
     )
 
 

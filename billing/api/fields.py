@@ -16,6 +16,7 @@ from wallets.errors import ValidationFailed
 from wallets.fields import AMOUNT_PLACES
 from wallets.ids import CONTROL_MESSAGE, has_control_characters, id_problems
 from wallets.models import ASSET_CODE_RE
+from wallets.numbers import WHOLE_TEXT
 from wallets.services.amounts import check_amount, to_decimal
 
 
@@ -121,6 +122,17 @@ class AwareDateTimeField(serializers.DateTimeField):
             if parsed is not None and timezone.is_naive(parsed):
                 self.fail("naive")
         return super().to_internal_value(value)
+
+
+class WholeNumber(serializers.IntegerField):
+    """An integer as a JSON integer or a string of ASCII digits (``"10"``): like DRF's
+    ``IntegerField``, which would also read other scripts' digits (``"١٠"``, ``"１０"``)
+    through Python's ``int``. The same rule as decimal strings (``wallets.numbers``)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and not WHOLE_TEXT.fullmatch(data.strip()):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class StrictCharField(serializers.CharField):

@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from billing.api.fields import AwareDateTimeField, DecimalString, decimal_str
+from billing.api.fields import AwareDateTimeField, DecimalString, WholeNumber, decimal_str
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import ChargeItem, Subscription
 from billing.selectors.customers import customer_get
@@ -30,7 +30,7 @@ class SubscriptionSerializer(serializers.Serializer):
     customer = serializers.CharField(max_length=255)
     plan = serializers.CharField(max_length=64)
     start = AwareDateTimeField(required=False, default=None)
-    seats = serializers.IntegerField(min_value=0, max_value=MAX_SEATS, default=1)
+    seats = WholeNumber(min_value=0, max_value=MAX_SEATS, default=1)
     overage = serializers.ChoiceField(choices=Subscription.Overage.values, default="wallet")
     backdate = serializers.BooleanField(
         required=False,
@@ -90,7 +90,7 @@ class _StrictSerializer(serializers.Serializer):
 
 
 class SeatsSerializer(_StrictSerializer):
-    seats = serializers.IntegerField(min_value=0, max_value=MAX_SEATS)
+    seats = WholeNumber(min_value=0, max_value=MAX_SEATS)
 
 
 class PlanChangeSerializer(_StrictSerializer):

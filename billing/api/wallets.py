@@ -14,6 +14,7 @@ from billing.api.fields import (
     ClientId,
     CurrencyCode,
     DecimalString,
+    WholeNumber,
     decimal_str,
 )
 from billing.api.idempotency import idempotency_key, idempotent
@@ -35,7 +36,7 @@ class GrantInputSerializer(serializers.Serializer):
     asset = AssetCode()
     amount = DecimalString()
     purpose = serializers.ChoiceField(choices=["paid", "promotional"], default="paid")
-    priority = serializers.IntegerField(min_value=0, max_value=1_000_000, default=10)
+    priority = WholeNumber(min_value=0, max_value=1_000_000, default=10)
     expires_at = AwareDateTimeField(required=False, allow_null=True, default=None)
     meters = serializers.ListField(
         child=serializers.CharField(max_length=64),

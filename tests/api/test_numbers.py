@@ -152,3 +152,25 @@ def test_a_price_is_strict(api, tokens, price):
     )
     problem_of(post_raw(api, "/api/v1/plans", text), 400, "invalid")
     assert not Plan.objects.filter(code="p2").exists()
+
+
+@pytest.mark.parametrize("priority", ['"١٠"', '"１０"', '"1e1"', '"10.0"'])
+def test_an_integer_given_as_text_is_ascii_digits(api, tokens, priority):
+    """Integers (a grant's priority, seats, a hold's expiry, thresholds) follow the decimal
+    text rule: other scripts' digits are refused, not read through Python's ``int``."""
+    text = f'{{"id": "g2", "asset": "USD", "amount": "5", "priority": {priority}}}'
+    body = problem_of(post_raw(api, "/api/v1/customers/acme/grants", text), 400, "invalid")
+    assert "priority" in body["errors"], body
+    hold = f'{{"id": "h1", "customer": "acme", "meter": "llm_tokens", "expires_in": {priority}}}'
+    assert (
+        "expires_in" in problem_of(post_raw(api, "/api/v1/holds", hold), 400, "invalid")["errors"]
+    )
+    assert Grant.objects.count() == 1  # g1 only
+
+
+def test_an_integer_as_ascii_text_or_a_json_integer_is_read(api, tokens):
+    for grant_id, priority in (("g2", '"7"'), ("g3", "7")):
+        text = f'{{"id": "{grant_id}", "asset": "USD", "amount": "5", "priority": {priority}}}'
+        r = post_raw(api, "/api/v1/customers/acme/grants", text)
+        assert r.status_code == 201, r.content
+        assert r.json()["priority"] == 7
