@@ -196,7 +196,7 @@ def arrears_lines(
                 unit_price=version.base_fee,
                 period_start=start,
                 period_end=end,
-                computation={"timing": "in_arrears", "base_fee": str(version.base_fee)},
+                computation={"timing": "in_arrears", "base_fee": format(version.base_fee, "f")},
             )
         )
     counters = {
@@ -244,11 +244,11 @@ def arrears_lines(
                         "price": price.pk,
                         "rating": "periodic",
                         "aggregation": meter.aggregation,
-                        "quantity": str(quantity),
-                        "included": str(included),
-                        "billable": str(billable),
+                        "quantity": format(quantity, "f"),
+                        "included": format(included, "f"),
+                        "billable": format(billable, "f"),
                         "model": price.model,
-                        "amount": str(amount),
+                        "amount": format(amount, "f"),
                     },
                 )
             )
@@ -284,11 +284,11 @@ def _real_time_lines(
             computation={
                 "price": price.pk,
                 "rating": "real_time",
-                "quantity": str(counter.quantity),
-                "included": str(counter.included),
-                "billable": str(counter.billable),
-                "paid_from_wallet": str(counter.amount),
-                "accrued": str(counter.accrued),
+                "quantity": format(counter.quantity, "f"),
+                "included": format(counter.included, "f"),
+                "billable": format(counter.billable, "f"),
+                "paid_from_wallet": format(counter.amount, "f"),
+                "accrued": format(counter.accrued, "f"),
                 "events": counter.events,
             },
         )
@@ -304,9 +304,9 @@ def _real_time_lines(
                 period_end=end,
                 computation={
                     "price": price.pk,
-                    "usage": str(usage),
-                    "paid_from_wallet": str(counter.amount),
-                    "accrued": str(counter.accrued),
+                    "usage": format(usage, "f"),
+                    "paid_from_wallet": format(counter.amount, "f"),
+                    "accrued": format(counter.accrued, "f"),
                 },
                 offsets=usage,
             )
@@ -338,7 +338,7 @@ def advance_lines(
                 unit_price=version.base_fee,
                 period_start=start,
                 period_end=end,
-                computation={"timing": "in_advance", "base_fee": str(version.base_fee)},
+                computation={"timing": "in_advance", "base_fee": format(version.base_fee, "f")},
             )
         )
     if version.seat_price and seats:
@@ -352,7 +352,7 @@ def advance_lines(
                 unit_price=version.seat_price,
                 period_start=start,
                 period_end=end,
-                computation={"seats": seats, "seat_price": str(version.seat_price)},
+                computation={"seats": seats, "seat_price": format(version.seat_price, "f")},
             )
         )
     return lines

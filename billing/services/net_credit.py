@@ -94,7 +94,10 @@ def net_credit_settle(
                 invoice_id=original.pk,
                 lines=[CreditLine(f"Net credit of the period {dates}", credited)],
                 reason=f"The period {dates} closed with a net credit",
-                line_computation={"subscription": subscription.pk, "net_credit": str(credit)},
+                line_computation={
+                    "subscription": subscription.pk,
+                    "net_credit": format(credit, "f"),
+                },
                 now=now,
             )
             added.append(

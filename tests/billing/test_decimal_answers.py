@@ -65,3 +65,29 @@ def test_a_spend_limit_refusal_with_nothing_spent_says_zero_in_plain_text(api, l
     body = _spend_problem(api.post("/api/v1/holds", hold, format="json"))
     assert body["spent"] == "0.000000000000"
     assert "E" not in body["held"]
+
+
+@pytest.mark.django_db
+def test_an_invoice_lines_computation_writes_zeros_in_plain_text(api, clock):
+    """The computation the admin shows beside a line: a period with nothing included (a
+    numeric zero read back as ``0E-12``) still reads ``"0.000000000000"``."""
+    from datetime import UTC, datetime
+
+    from billing.models import InvoiceLine, Subscription
+    from billing.services.billing_run import subscription_period_close
+
+    ensure_currencies()
+    setup_meter(api, "llm_tokens", "tokens")
+    setup_plan(api, "pro", [{"meter": "llm_tokens", "model": "per_unit", "unit_price": "0.01"}])
+    setup_customer(api, plan="pro", overage="invoice")
+    assert event(api, "e1", "acme", "llm_tokens", "100").status_code == 201
+
+    subscription_period_close(
+        subscription_id=Subscription.objects.get().pk,
+        now=datetime(2026, 2, 1, 0, 0, 1, tzinfo=UTC),
+    )
+
+    usage = InvoiceLine.objects.get(kind=InvoiceLine.Kind.USAGE)
+    assert usage.computation["included"] == "0.000000000000"
+    texts = [v for line in InvoiceLine.objects.all() for v in line.computation.values()]
+    assert not [t for t in texts if isinstance(t, str) and "E" in t], texts
