@@ -66,9 +66,31 @@ PROBLEM_DESCRIPTIONS = {
     415: "The body is not JSON (`unsupported_media_type`).",
     422: (
         "Well-formed usage that cannot be charged (`unknown_customer`, `unknown_meter`, "
-        "`no_active_subscription`, `period_closed`, `invalid_timestamp`)."
+        "`no_active_subscription`, `period_closed`, `invalid_timestamp`, `amount_too_large`: "
+        "its charge or its period's totals would reach 10^18)."
     ),
     503: "The database is unavailable; nothing was written (`unavailable`).",
+}
+
+# Every POST is done once per key: the header's key (scoped to the API key that sends it) or
+# the object's client id (billing.api.idempotency).
+IDEMPOTENCY_KEY: dict[str, Any] = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": (
+        "Makes the POST safe to retry: a repeat with the same body returns the original "
+        "status and body with `Idempotent-Replayed: true`; the same key with another body is "
+        "a 409 `idempotency_conflict`. A key belongs to the API key that sent it. Objects "
+        "with a client `id` (events, holds, grants) use that id instead."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+REPLAYED_HEADER: dict[str, Any] = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer of an earlier request.",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
 }
 
 # Query parameters that name an object: an unknown one is a 404.
@@ -143,6 +165,11 @@ class BillfoldAutoSchema(AutoSchema):
         responses = operation.setdefault("responses", {})
         for status in statuses:
             responses.setdefault(str(status), problem_response(status))
+        if self.method == "POST":
+            operation.setdefault("parameters", []).append(copy.deepcopy(IDEMPOTENCY_KEY))
+            for status, response in responses.items():
+                if status.startswith("2") or status == "402":
+                    response.setdefault("headers", {}).update(copy.deepcopy(REPLAYED_HEADER))
         return operation
 
 

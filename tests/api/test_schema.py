@@ -261,3 +261,22 @@ def test_plan_versions_are_a_page(api):
     second = api.get(first["next"]).json()
     assert [v["version"] for v in second["results"]] == [1]
     assert second["next"] is None
+
+
+def test_every_post_documents_its_idempotency_key_and_replay_header():
+    paths = _document()["paths"]
+    posts = [(path, item["post"]) for path, item in paths.items() if "post" in item]
+    assert posts
+    for path, operation in posts:
+        headers = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert headers == ["Idempotency-Key"], path
+        for status, response in operation["responses"].items():
+            replayable = status.startswith("2") or status == "402"
+            assert ("Idempotent-Replayed" in response.get("headers", {})) == replayable, (
+                path,
+                status,
+            )
+    for path, item in paths.items():
+        for method in set(item) & {"get", "put", "patch", "delete"}:
+            params = item[method].get("parameters", [])
+            assert not [p for p in params if p["name"] == "Idempotency-Key"], (method, path)
