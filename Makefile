@@ -54,7 +54,7 @@ db-start: install ## start the embedded PostgreSQL (.data/pg) and print its URL
 db-stop: install ## stop the embedded PostgreSQL (the data stays)
 	$(PY) -m config.embedded_pg stop
 
-bench: install ## the performance benchmark (docs: QUALITY.md)
+bench: install ## the performance benchmark (docs: docs/quality.md, docs/performance.md)
 	@if [ -f bin/bench ] && [ -x bin/bench ]; then PATH="$(CURDIR)/$(BIN):$$PATH" bin/bench; \
 	elif [ -f bin/bench ]; then $(PY) bin/bench; \
 	elif [ -f bin/bench.py ]; then $(PY) bin/bench.py; \

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`make bench`: Billfold's performance run (QUALITY.md "Performance").
+"""`make bench`: Billfold's performance run (docs/quality.md "Performance").
 
 It prepares a separate database (``<db>_bench``) with 1,000 funded customers, starts gunicorn
 with production settings on it, loads it from this separate process over loopback, checks the

@@ -1,4 +1,4 @@
-"""The pure pricing engine: price models, rounding, tax and proration (PRODUCT.md §1, §3).
+"""The pure pricing engine: price models, rounding, tax and proration (docs/pricing.md).
 
 No database and no Django models: everything here is a plain function of its arguments, in
 ``Decimal`` only (never a float), so it can be tested exhaustively.
@@ -37,7 +37,7 @@ from wallets.errors import ValidationFailed
 from wallets.numbers import JsonFraction, is_decimal_text
 
 PRICE_PLACES = 12
-"""Decimal places of unit prices and of ledger amounts (PRODUCT.md §3)."""
+"""Decimal places of unit prices and of ledger amounts (docs/charging.md)."""
 
 MAX_VALUE = Decimal(10) ** 18
 """Every price, size and tier bound must be below this."""

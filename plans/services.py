@@ -237,7 +237,7 @@ def _write_version(plan: Plan, number: int, name: str, spec: Mapping[str, Any]) 
 def plan_create(
     *, code: str, name: str, spec: Mapping[str, Any], description: str = ""
 ) -> PlanVersion:
-    """Create a plan and publish its version 1 from ``spec`` (API.md's plan body)."""
+    """Create a plan and publish its version 1 from ``spec`` (docs/api.md's plan body)."""
     errors: dict[str, list[str]] = {}
     if problems := _code_errors(code):
         errors["code"] = problems
@@ -269,7 +269,7 @@ def plan_version_publish(
 
 
 def plan_version_as_spec(version: PlanVersion) -> dict[str, Any]:
-    """A version as API.md's plan body, accepted back by ``plan_version_publish``."""
+    """A version as docs/api.md's plan body, accepted back by ``plan_version_publish``."""
 
     def text(value: Decimal | None) -> str | None:
         return None if value is None else format(value.normalize(), "f")

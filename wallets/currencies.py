@@ -1,5 +1,5 @@
 """The ISO 4217 currencies in use, with their minor units: every one is an asset from the
-first migration on (PRODUCT.md §1), and is put back after a database flush."""
+first migration on (docs/ledger.md), and is put back after a database flush."""
 
 CURRENCIES: list[tuple[str, str, int]] = [
     ("AED", "United Arab Emirates Dirham", 2),

@@ -1,4 +1,4 @@
-"""Billfold's domain errors. Each has a stable ``code`` (API.md Conventions) and an HTTP
+"""Billfold's domain errors. Each has a stable ``code`` (docs/api.md Conventions) and an HTTP
 status; the API maps them once to problem details, the admin once to messages."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Decimal columns shared by every Billfold table that stores amounts or quantities.
 
-The ledger keeps every asset at 12 decimal places (PRODUCT.md §3): a charge of one token at
+The ledger keeps every asset at 12 decimal places (docs/charging.md): a charge of one token at
 $0.000002 is 0.000002, never 0. 38 digits leave room for 10^18 units at full precision."""
 
 from decimal import Decimal

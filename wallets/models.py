@@ -116,8 +116,8 @@ class Wallet(models.Model):
 class Account(models.Model):
     """One side of ledger entries: a wallet's holding of one asset, or a system account.
 
-    Only wallet accounts keep ``posted`` and ``held`` up to date (invariant 2 of QUALITY.md ties
-    them to the entries and the open holds); a system account's balance is the sum of its
+    Only wallet accounts keep ``posted`` and ``held`` up to date (invariant 2 of docs/quality.md
+    ties them to the entries and the open holds); a system account's balance is the sum of its
     entries, computed when asked."""
 
     class System(models.TextChoices):

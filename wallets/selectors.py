@@ -1,5 +1,5 @@
 """Reads of the wallets app: balances, grants, the ledger, and the reconciliation that checks
-invariants 1–4 of QUALITY.md over the whole ledger."""
+invariants 1–4 of docs/quality.md over the whole ledger."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """API-key authentication (``Authorization: Bearer <key>``) and scope permissions.
 
-Scopes (API.md): ``events`` for events and holds, ``read`` for every GET, ``manage`` for
+Scopes (docs/api.md): ``events`` for events and holds, ``read`` for every GET, ``manage`` for
 everything else. A view states the scope its reads need in ``read_scope`` (default ``read``)
 and the scope its writes need in ``write_scope`` (default ``manage``); either may be a tuple of
 scopes any one of which is enough, or None for "any valid key".

@@ -1,4 +1,4 @@
-"""The catalogue over the API: meters and plans with their versions (API.md "Catalogue")."""
+"""The catalogue over the API: meters and plans with their versions (docs/api.md "Catalogue")."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def _money(value: Decimal | None, decimals: int) -> str | None:
 
 
 def version_json(version: PlanVersion) -> dict:
-    """A version in API.md's plan shape, plus ``version``, ids and readable descriptions."""
+    """A version in docs/api.md's plan shape, plus ``version``, ids and readable descriptions."""
     spec = plan_version_as_spec(version)
     decimals = version.currency.decimals
     prices = []

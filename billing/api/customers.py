@@ -1,4 +1,4 @@
-"""`/api/v1/customers`: create, read, update and list customers (API.md)."""
+"""`/api/v1/customers`: create, read, update and list customers (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Usage over the API (API.md "Usage"): events, batches, reversal, holds; and a customer's
+"""Usage over the API (docs/api.md "Usage"): events, batches, reversal, holds; and a customer's
 usage and spend limit."""
 
 from __future__ import annotations

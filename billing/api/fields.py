@@ -1,4 +1,4 @@
-"""Serializer fields for decimals as API.md wants them: strings out, strings or integers in
+"""Serializer fields for decimals as docs/api.md wants them: strings out, strings or integers in
 (JSON numbers arrive as exact Decimals, never floats), checked by the same rules as the
 services (finite, < 10^18, at most 12 places)."""
 

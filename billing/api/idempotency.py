@@ -1,4 +1,4 @@
-"""The API's idempotency (API.md Conventions): a POST with an ``Idempotency-Key`` header, or
+"""The API's idempotency (docs/api.md Conventions): a POST with an ``Idempotency-Key`` header, or
 with a client ``id`` for objects that have one, is done once. A repeat with the same body
 returns the original status and body with ``Idempotent-Replayed: true``; the same key with a
 different body is a 409 ``idempotency_conflict``. The key is stored in the same transaction

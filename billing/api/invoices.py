@@ -1,4 +1,4 @@
-"""Invoices and monthly statements over the API (API.md "Invoices"): read them, download their
+"""Invoices and monthly statements over the API (docs/api.md "Invoices"): read them, download their
 PDFs, finalize, void, mark paid, credit. Reads need the ``read`` scope, actions ``manage``.
 
 Amounts of invoices are strings at the currency's minor unit (``"20.65"``, ``"1235"`` JPY,
@@ -52,7 +52,7 @@ def _iso(value) -> str | None:
 
 
 def invoice_json(invoice: Invoice) -> dict[str, Any]:
-    """An invoice as API.md shows it, plus its kind, tax rate, credited invoice, payment and
+    """An invoice as docs/api.md shows it, plus its kind, tax rate, credited invoice, payment and
     lifecycle times. Load it with ``invoice_get``/``invoice_list`` (lines prefetched)."""
     places = invoice.currency.decimals
 

@@ -1,4 +1,4 @@
-"""Cursor pagination as API.md says: ``?limit=`` (1–500, default 100) and ``?cursor=``; the
+"""Cursor pagination as docs/api.md says: ``?limit=`` (1–500, default 100) and ``?cursor=``; the
 response is ``{"results": [...], "next": "<url or null>"}``.
 
 Unlike DRF's class, a bad ``limit`` (not an integer, ≤ 0, > 500) or a bad ``cursor`` is a 400

@@ -14,7 +14,7 @@ times faster. Anything it would write differently goes to DRF's renderer unchang
 
 Floats are the one type both write natively with a different spelling at times
 (``0.00001`` against ``1e-05``): the same number, which any JSON reader reads back equal.
-Billfold's own answers hold none (amounts are text, PRODUCT.md §3); only an integrator's
+Billfold's own answers hold none (amounts are text, docs/charging.md); only an integrator's
 free-form properties or metadata, echoed back, can. Walking every answer to look for them
 would cost more than the standard library's encoding saves. NaN and infinity, which DRF
 refuses and orjson would write as null, never reach an answer: no input can store them

@@ -1,4 +1,4 @@
-"""`/api/v1/subscriptions` (API.md "Customers, subscriptions, wallets"): create, list, read,
+"""`/api/v1/subscriptions` (docs/api.md "Customers, subscriptions, wallets"): create, list, read,
 change seats, change plan, cancel, and the subscription's charge items."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A customer's wallet over the API: grants, balances and the ledger (API.md "Customers,
+"""A customer's wallet over the API: grants, balances and the ledger (docs/api.md "Customers,
 subscriptions, wallets")."""
 
 from __future__ import annotations

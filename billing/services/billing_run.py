@@ -1,4 +1,4 @@
-"""The periodic side of billing (PRODUCT.md §4): rating, period close and the billing run.
+"""The periodic side of billing (docs/billing-cycle.md): rating, period close and the billing run.
 
 **Invoices and boundaries.** A subscription is invoiced at each period boundary B: the
 invoice carries the in-arrears items of the period that ends at B (arrears base fee,

@@ -1,4 +1,4 @@
-"""Charging one usage event (PRODUCT.md §2), in one database transaction with its insert:
+"""Charging one usage event (docs/charging.md), in one database transaction with its insert:
 
 1. units first: draw the quantity from the wallet's grants in the meter's unit (the meter's
    allowance first); what they cover is *included*, the rest *billable*;
@@ -1524,7 +1524,7 @@ def _charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locke
 
 
 def declined_problem(declined: Declined) -> dict[str, Any]:
-    """The 402 problem body of a declined charge or hold (API.md's problem details)."""
+    """The 402 problem body of a declined charge or hold (docs/api.md's problem details)."""
     return {
         "type": f"https://billfold.dev/problems/{declined.code}",
         "title": declined.title,

@@ -1,4 +1,4 @@
-"""Invoices (PRODUCT.md §1, §3): drafts built from exact amounts with each line rounded once,
+"""Invoices (docs/invoices.md): drafts built from exact amounts with each line rounded once,
 and their lifecycle — finalize (gapless numbers), void, mark paid, credit notes — plus one-off
 invoices for credit purchases. docs/invoices.md explains the rules.
 

@@ -1,4 +1,4 @@
-"""Every periodic job of PRODUCT.md §4 for one instant, in order. `manage.py run_billing
+"""Every periodic job of docs/billing-cycle.md for one instant, in order. `manage.py run_billing
 --as-of T` and the Celery tasks run the same functions."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""A reversed event whose period is already invoiced (PRODUCT.md §1: a reversal "refunds
-exactly its charge"; "corrections to a finalized invoice are credit notes").
+"""A reversed event whose period is already invoiced (docs/charging.md: a reversal "refunds
+exactly the event's charge"; a finalized invoice is corrected by a credit note).
 
 ``event_reverse`` (billing/services/charging.py) refunds the part of an event's charge that
 the wallet paid and takes the event out of its period's usage counter, ``accrued`` included.

@@ -1,4 +1,4 @@
-"""Spend limits (PRODUCT.md §1, §2 step 5): spend is the value in the billing currency of a
+"""Spend limits (docs/charging.md): spend is the value in the billing currency of a
 window's usage charges — events and captures, whatever paid for them, custom assets valued
 at their rate; base fees and seats do not count.
 

@@ -1,4 +1,4 @@
-"""Monthly statements (PRODUCT.md §1): per asset of a customer's wallet, the opening balance,
+"""Monthly statements (docs/invoices.md): per asset of a customer's wallet, the opening balance,
 every movement of the month by what caused it, and the closing balance; plus the month's
 invoices. Built from the ledger alone, in one SQL statement (one snapshot), so a statement
 always reconciles: opening + movements = closing = the sum of the wallet's entries up to the

@@ -1,6 +1,6 @@
 """Subscriptions: a customer on a plan version, with its current period and the allowance
 grants of that period, and their lifecycle: seat changes, plan changes, cancellation and the
-end of a trial (PRODUCT.md §1, §5 example B; docs/subscriptions.md).
+end of a trial (docs/subscriptions.md; docs/charging.md example B).
 
 Every lifecycle service runs in one transaction that first locks the subscription row
 (``SELECT … FOR UPDATE``), so concurrent changes of one subscription serialize. Money that a
@@ -449,7 +449,7 @@ def subscription_seats_change(
     """Set the number of seats at ``at`` (default now, inside the current period).
 
     - An increase takes effect now: a ``proration`` charge item for the added seats ×
-      seat price × (time left in the period / period length), e.g. PRODUCT.md example B: 5 → 7
+      seat price × (time left in the period / period length), e.g. docs/charging.md example B: 5 → 7
       seats on 2026-01-16 of a January period of USD 20.00 seats is 2 × 20 × 16/31 =
       20.645161290323 (stored at 12 places; 20.65 on the invoice). Trial time is free, so only
       the part of the rest of the period after the trial is charged. A plan without a seat

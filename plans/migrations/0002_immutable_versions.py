@@ -1,5 +1,5 @@
 """A published plan version and its prices are immutable in the database: a change is a new
-version (PRODUCT.md §1)."""
+version (docs/pricing.md)."""
 
 from django.db import migrations
 

@@ -1,4 +1,4 @@
-"""List pages do the same number of queries for 3 rows as for 30 (QUALITY.md: admin query
+"""List pages do the same number of queries for 3 rows as for 30 (docs/quality.md: admin query
 counts independent of data size)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bearer API keys and scopes (API.md Conventions, QUALITY.md 13)."""
+"""Bearer API keys and scopes (docs/api.md Conventions, docs/quality.md 13)."""
 
 from __future__ import annotations
 

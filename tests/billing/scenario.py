@@ -1,4 +1,4 @@
-"""Helpers to drive PRODUCT.md's examples over the public API."""
+"""Helpers to drive docs/charging.md's examples over the public API."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def setup_plan(api, code, prices, **fields):
 
 
 def setup_example_c_plan(api, unit_price="0.99", **fields):
-    """PRODUCT.md example C: meter ``ticket_resolved`` (outcomes, counted) on plan
+    """docs/charging.md example C: meter ``ticket_resolved`` (outcomes, counted) on plan
     ``support`` at ``unit_price`` per ticket; ``fields`` add to the plan (a base fee)."""
     setup_meter(api, "ticket_resolved", "outcomes", "count")
     setup_plan(

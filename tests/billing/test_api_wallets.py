@@ -1,4 +1,4 @@
-"""Grants, wallet and transactions over the API (API.md), with exact amounts."""
+"""Grants, wallet and transactions over the API (docs/api.md), with exact amounts."""
 
 from __future__ import annotations
 

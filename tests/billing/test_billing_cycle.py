@@ -1,4 +1,4 @@
-"""Periods closing into invoices: PRODUCT.md examples carried through the billing run."""
+"""Periods closing into invoices: docs/charging.md's examples carried through the billing run."""
 
 from __future__ import annotations
 

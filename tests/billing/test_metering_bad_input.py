@@ -1,4 +1,4 @@
-"""QUALITY.md 12 for every endpoint of ``billing/api/events.py``: bad input gets a 4xx
+"""docs/quality.md 12 for every endpoint of ``billing/api/events.py``: bad input gets a 4xx
 ``application/problem+json`` with a stable ``code`` and writes nothing — except a declined
 event, which is recorded (status ``declined``, no ledger entries).
 

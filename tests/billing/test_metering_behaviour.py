@@ -1,4 +1,4 @@
-"""Real-time metering beyond the worked examples (PRODUCT.md §2, §4; API.md "Usage"): late
+"""Real-time metering beyond the worked examples (docs/charging.md; docs/api.md "Usage"): late
 events and closed periods, periodically rated meters, batch order, reversal, debt from an
 over-capture, hold expiry, soft limits and day windows, listing events, scopes."""
 

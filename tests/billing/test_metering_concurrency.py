@@ -1,4 +1,4 @@
-"""QUALITY.md 5–8 over the API on real PostgreSQL: many threads, each with its own APIClient
+"""docs/quality.md 5–8 over the API on real PostgreSQL: many threads, each with its own APIClient
 and its own database connection, POST events and holds at once. No sleeps: calls that must
 overlap wait at a barrier, and the pool waits for every call.
 

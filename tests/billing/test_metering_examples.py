@@ -1,4 +1,4 @@
-"""PRODUCT.md §5 examples A, C, D, G, H over the API, with exact amounts."""
+"""docs/charging.md examples A, C, D, G, H over the API, with exact amounts."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Reversing an event whose period is already invoiced (billing/services/reversals.py): the
 accrued part of its charge comes off the invoice — a credit note against a finalized or paid
 invoice, a refreshed draft — in the reversal's transaction; a void invoice or a period not
-invoiced yet changes nothing more than the counter. Built on PRODUCT.md example C (meter
+invoiced yet changes nothing more than the counter. Built on docs/charging.md example C (meter
 ``ticket_resolved``, per unit 0.99, postpaid), with the customer's tax at 19 %."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def accrued() -> Decimal:
 
 
 def test_example_c_reversed_before_the_invoice_bills_129_tickets(api):
-    """PRODUCT.md §5 C: 130 events in January, one reversed → 129 × 0.99 = 127.71."""
+    """docs/charging.md example C: 130 events in January, one reversed → 129 × 0.99 = 127.71."""
     tickets(api, 130)
     reverse(api, "t3", at="2026-01-20T00:00:00Z")
     invoice = close_january(finalize=True)

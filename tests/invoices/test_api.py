@@ -1,4 +1,4 @@
-"""The invoices API (API.md "Invoices"): exact shapes, actions, scopes, and bad input that
+"""The invoices API (docs/api.md "Invoices"): exact shapes, actions, scopes, and bad input that
 answers a 4xx problem and writes nothing."""
 
 from __future__ import annotations

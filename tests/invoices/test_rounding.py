@@ -1,5 +1,5 @@
-"""PRODUCT.md §3: each line rounded once, half-up, to the currency's minor unit; the subtotal
-is the sum of rounded lines; tax is on the subtotal, rounded half-up."""
+"""docs/charging.md, rounding: each line rounded once, half-up, to the currency's minor unit;
+the subtotal is the sum of rounded lines; tax is on the subtotal, rounded half-up."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_subtotal_is_the_sum_of_rounded_lines_not_the_rounded_sum(make_customer,
 
 
 def test_example_c_outcome_line(make_customer, make_draft):
-    # 129 × 0.99 = 127.71 (PRODUCT.md §5 C), tax 19 % = 24.2649 → 24.26
+    # 129 × 0.99 = 127.71 (docs/charging.md example C), tax 19 % = 24.2649 → 24.26
     customer = make_customer("support", currency="USD", tax_rate="19")
     invoice = make_draft(customer, ["127.71"])
     assert amounts(invoice) == (["127.7100"], "127.7100", "24.2600", "151.9700")

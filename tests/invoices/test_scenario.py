@@ -1,4 +1,4 @@
-"""PRODUCT.md example C end to end over the API: the period closes into a draft, an event
+"""docs/charging.md example C end to end over the API: the period closes into a draft, an event
 that arrives during the grace period still lands on it, finalization numbers it, and then the
 period is closed to late events."""
 

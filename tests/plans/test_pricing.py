@@ -1,4 +1,4 @@
-"""The pricing engine on PRODUCT.md's worked examples, hand-computed tables, validation and
+"""The pricing engine on docs/charging.md's worked examples, hand-computed tables, validation and
 descriptions. Pure functions: no database."""
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def test_graduated_flat_fee_is_charged_by_the_increment_entering_the_tier() -> N
         ("1", "0.01"),
         ("10000", "100.00"),
         ("10001", "80.008"),  # the whole period drops to 0.008
-        ("25000", "200.00"),  # PRODUCT.md example E
+        ("25000", "200.00"),  # docs/charging.md example E
         ("100000", "800.000"),
         ("100001", "500.005"),
     ],

@@ -49,7 +49,7 @@ def currencies_present(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def credits(db):
-    """PRODUCT.md example D: custom asset `credits`, 0 decimals, 1 credit = 0.01 USD."""
+    """docs/charging.md example D: custom asset `credits`, 0 decimals, 1 credit = 0.01 USD."""
     from tests.wallets.helpers import credits_asset
 
     return credits_asset()

@@ -1,4 +1,4 @@
-"""QUALITY.md 5–8 on real PostgreSQL: many threads, each with its own database connection,
+"""docs/quality.md 5–8 on real PostgreSQL: many threads, each with its own database connection,
 against the same wallet rows. No sleeps: threads start together at a barrier and the pool
 waits for every call."""
 

@@ -1,4 +1,4 @@
-"""The wallet services, one behaviour at a time, with exact amounts (PRODUCT.md §1–3, examples D
+"""The wallet services, one behaviour at a time, with exact amounts (docs/charging.md, examples D
 and G). The autouse fixture in conftest.py reconciles the whole ledger after every test."""
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def test_scoped_allowance_precedes_lower_priority_unscoped_grant(wallet):
 
 
 def test_example_d_custom_asset_credits(wallet, credits, time_machine):
-    """PRODUCT.md example D: promotional 100 (priority 1, expiring 2026-01-31) and paid 1,000
+    """docs/charging.md example D: promotional 100 (priority 1, expiring 2026-01-31) and paid 1,000
     (priority 10, cost 10.00 USD); 30 images at 4 credits = 120 → 100 promotional then 20
     paid; paid remaining 980."""
     time_machine.move_to(T0, tick=False)
@@ -662,7 +662,7 @@ def test_transfer_into_a_wallet_in_debt_pays_the_debt_first(wallet, make_wallet)
 
 
 def test_example_g_hold_and_capture(wallet):
-    """PRODUCT.md example G: 10.00 available, 0.000002 per token; hold for 2,000,000 tokens →
+    """docs/charging.md example G: 10.00 available, 0.000002 per token; hold for 2,000,000 tokens →
     held 4.00, available 6.00; capture 1,200,000 → charged 2.40, 1.60 released, available
     7.60."""
     w = wallet.pk

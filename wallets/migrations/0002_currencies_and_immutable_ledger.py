@@ -1,5 +1,5 @@
-"""ISO 4217 currencies exist without setup (PRODUCT.md §1), and posted ledger entries are
-immutable in the database (QUALITY.md invariant 4)."""
+"""ISO 4217 currencies exist without setup (docs/ledger.md), and posted ledger entries are
+immutable in the database (docs/quality.md invariant 4)."""
 
 from django.db import migrations
 

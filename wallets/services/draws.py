@@ -1,4 +1,4 @@
-"""The burn-down order and drawing from grants (PRODUCT.md §2).
+"""The burn-down order and drawing from grants (docs/charging.md).
 
 ``ledger_draw`` is the one place that takes value out of a wallet's grants. It runs under the
 lock of the wallet account (see ``ledger.accounts_lock``) and returns what it took from which

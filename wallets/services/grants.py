@@ -1,6 +1,6 @@
 """Services that put value into wallets and take it out: grants, draws, refunds, voids,
 expiry, staff adjustments and transfers. Each public service runs in one transaction with its
-idempotency key (PRODUCT.md §3, QUALITY.md 1–8)."""
+idempotency key (docs/charging.md, docs/quality.md 1–8)."""
 
 from __future__ import annotations
 

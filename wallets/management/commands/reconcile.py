@@ -7,7 +7,7 @@ from wallets.selectors import ledger_reconcile
 
 
 class Command(BaseCommand):
-    help = "Check that the ledger balances exactly (QUALITY.md invariants 1-4)."
+    help = "Check that the ledger balances exactly (docs/quality.md invariants 1-4)."
 
     def handle(self, *args, **options):
         drifts = ledger_reconcile()
