@@ -259,7 +259,7 @@ def price_sentence(price: Price) -> str:
     0.000002 per token up to 10,000,000, then USD 0.0000015"."""
     try:
         spec = price_spec(price)
-    except ValidationFailed:  # stored before today's rules: say what it holds
+    except ValidationFailed:  # stored under older rules: say what it holds
         return price_terms(price)
     return describe_price(
         spec,
