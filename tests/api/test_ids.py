@@ -7,14 +7,13 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-import time_machine
 
 from billing.api.fastpath import UsageFastPath
 from billing.models import Customer, UsageEvent
 from plans.models import Plan
 from tests.api.helpers import problem_of
 from tests.api.test_fast_path import Django, call
-from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
+from tests.billing.scenario import grant
 from tests.wallets.helpers import ensure_currencies
 from wallets.ids import id_problems
 from wallets.models import Grant, Hold
@@ -74,17 +73,6 @@ def test_unreachable_ids_are_named(value):
 def test_a_one_segment_id_has_no_slash_nor_dot_segment(value):
     assert id_problems(value, slash=False)
     assert id_problems("a.b", slash=False) == id_problems("..a", slash=False) == []
-
-
-@pytest.fixture
-def tokens(api):
-    ensure_currencies()
-    with time_machine.travel("2026-01-10T12:00:00Z", tick=False):
-        setup_meter(api, "llm_tokens", "tokens")
-        setup_plan(api, "pro", [{"meter": "llm_tokens", "model": "per_unit", "unit_price": "0.01"}])
-        setup_customer(api, plan="pro")
-        grant(api, "acme", "USD", "10.00", id="g1")
-    return api.raw_key
 
 
 def event(event_id: str, **extra) -> dict:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import time_machine
 
 from billing.api.events import _parse_plain
 from billing.api.fastpath import UsageFastPath
@@ -20,7 +19,6 @@ from billing.api.parsers import (
 from billing.models import Customer, UsageEvent
 from tests.api.helpers import problem_of
 from tests.api.test_fast_path import Django, call
-from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 from tests.wallets.helpers import ensure_currencies
 
 pytestmark = pytest.mark.django_db
@@ -44,17 +42,6 @@ def test_depth_counts_objects_and_arrays():
     assert not json_depth_exceeds([{"a": 1}, [2, [3]]], 3)
     assert json_depth_exceeds([{"a": 1}, [2, [3]]], 2)
     assert json_depth_exceeds(nested(100_000), MAX_BODY_DEPTH)  # no recursion
-
-
-@pytest.fixture
-def tokens(api):
-    ensure_currencies()
-    with time_machine.travel("2026-01-10T12:00:00Z", tick=False):
-        setup_meter(api, "llm_tokens", "tokens")
-        setup_plan(api, "pro", [{"meter": "llm_tokens", "model": "per_unit", "unit_price": "0.01"}])
-        setup_customer(api, plan="pro")
-        grant(api, "acme", "USD", "10.00", id="g1")
-    return api.raw_key
 
 
 def event(event_id: str, depth: int, **extra) -> dict:

@@ -9,15 +9,12 @@ import json
 from decimal import Decimal as D
 
 import pytest
-import time_machine
 
 from billing.api.fastpath import UsageFastPath
 from billing.models import SpendLimit, UsageEvent
 from plans.models import Plan
 from tests.api.helpers import problem_of
 from tests.api.test_fast_path import Django, call
-from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
-from tests.wallets.helpers import ensure_currencies
 from wallets.errors import ValidationFailed
 from wallets.models import Grant
 from wallets.numbers import JsonFraction
@@ -59,17 +56,6 @@ def test_a_json_fraction_is_no_amount():
     with pytest.raises(ValidationFailed) as caught:
         to_decimal(JsonFraction("1.5"), field="quantity")
     assert caught.value.errors == {"quantity": ['Send decimals as strings, e.g. "10.00".']}
-
-
-@pytest.fixture
-def tokens(api):
-    ensure_currencies()
-    with time_machine.travel("2026-01-10T12:00:00Z", tick=False):
-        setup_meter(api, "llm_tokens", "tokens")
-        setup_plan(api, "pro", [{"meter": "llm_tokens", "model": "per_unit", "unit_price": "0.01"}])
-        setup_customer(api, plan="pro")
-        grant(api, "acme", "USD", "10.00", id="g1")
-    return api.raw_key
 
 
 def post_raw(api, path: str, text: str, method: str = "POST"):
