@@ -421,9 +421,25 @@ def subscription_final_invoice(*, subscription: Subscription, now: datetime | No
         )
     )
     lines += charge_item_lines(items)
+    return _close_invoice(subscription, version, lines, items, start, boundary, boundary, now)
+
+
+def _close_invoice(
+    sub: Subscription,
+    version: PlanVersion,
+    lines: list[LineSpec],
+    items: list[ChargeItem],
+    start: datetime,
+    boundary: datetime,
+    next_end: datetime,
+    now: datetime,
+) -> Invoice:
+    """The draft a close writes at ``boundary`` for the period ``[start, boundary)``, with
+    its charge items: a net credit is settled first (``net_credit_settle``), so the draft
+    never totals below zero."""
     decimals = version.currency.decimals
-    lines += net_credit_settle(
-        subscription=subscription,
+    lines = lines + net_credit_settle(
+        subscription=sub,
         lines=lines,
         start=start,
         boundary=boundary,
@@ -431,13 +447,13 @@ def subscription_final_invoice(*, subscription: Subscription, now: datetime | No
         now=now,
     )
     invoice, _ = invoice_draft_create(
-        customer=subscription.customer,
+        customer=sub.customer,
         currency=version.currency_id,
         kind=Invoice.Kind.SUBSCRIPTION,
         lines=lines,
-        subscription=subscription,
+        subscription=sub,
         period_start=boundary,
-        period_end=boundary,
+        period_end=next_end,
         charge_items=items,
         now=now,
         decimals=decimals,
@@ -538,26 +554,7 @@ def subscription_period_close(*, subscription_id: int, now: datetime | None = No
                 lines += advance_lines(
                     version=next_version, seats=next_seats, start=boundary, end=next_end
                 )
-        lines += net_credit_settle(
-            subscription=sub,
-            lines=lines,
-            start=start,
-            boundary=boundary,
-            decimals=version.currency.decimals,
-            now=now,
-        )
-        invoice, _ = invoice_draft_create(
-            customer=sub.customer,
-            currency=version.currency_id,
-            kind=Invoice.Kind.SUBSCRIPTION,
-            lines=lines,
-            subscription=sub,
-            period_start=boundary,
-            period_end=next_end,
-            charge_items=items,
-            now=now,
-            decimals=version.currency.decimals,
-        )
+        invoice = _close_invoice(sub, version, lines, items, start, boundary, next_end, now)
         if ending:
             sub.status = Subscription.Status.ENDED
             sub.ended_at = boundary
