@@ -474,12 +474,12 @@ def _check_bounds(charge: _Charge, totals: _Totals) -> None:
     units, and the invoice then could not hold its line)."""
     if charge.price is None:
         return  # no price: nothing charged, no counter
+    after = totals.after(charge)
     for name, value in (
         ("charge", charge.amount),
-        ("quantity", totals.quantity + charge.included + charge.billable),
-        ("billable quantity", totals.billable + charge.billable),
-        # what it pays and what accrues, each part of this
-        ("amount", totals.amount + totals.accrued + charge.amount),
+        ("quantity", after.quantity),
+        ("billable quantity", after.billable),
+        ("amount", after.amount + after.accrued),  # what it paid and what accrued
     ):
         if value >= MAX_AMOUNT:
             what = "charge" if name == "charge" else f"period's {name}"
