@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format migrate seed db-start db-stop bench clean distclean
+.PHONY: help install run test lint check format migrate seed db-start db-stop bench clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ test: install ## the whole test suite (embedded PostgreSQL unless DATABASE_URL i
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy's Django plugin loads the settings; a placeholder DATABASE_URL keeps them from starting
+# the embedded PostgreSQL (nothing connects to it)
+check: install ## the layering contracts (import-linter) and the type check (mypy)
+	$(BIN)/lint-imports
+	DATABASE_URL=postgresql://typecheck.invalid/billfold $(BIN)/mypy
 
 format: install ## sort imports and format the code
 	$(BIN)/ruff check --select I --fix .
@@ -64,7 +70,7 @@ bench: install ## the performance benchmark (docs: docs/quality.md, docs/perform
 clean: ## remove caches (keeps .venv and .data)
 	find . \( -path ./$(VENV) -o -path ./.data -o -path ./.git \) -prune -o \
 		-name __pycache__ -type d -exec rm -rf {} +
-	rm -rf .pytest_cache .ruff_cache .hypothesis build
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .grimp_cache .hypothesis build
 
 distclean: clean ## also stop the embedded PostgreSQL and delete .venv and .data (all local data!)
 	@if [ -x $(PY) ] && [ -d .data/pg ]; then $(PY) -m config.embedded_pg stop; fi

@@ -6,6 +6,9 @@ a series anchored on January 31 runs Jan 31 → Feb 28 (29 in leap years) → Ma
 yearly series anchored on February 29 falls on February 28 in other years and back on February 29
 in leap years. Time of day and tzinfo (UTC in Billfold) are kept.
 
+An interval is one of ``INTERVALS`` (a plan version's ``interval`` column holds it); the
+functions raise ValueError for any other string.
+
 Pure functions, no database.
 """
 
@@ -36,7 +39,7 @@ def _add_months(anchor: datetime, months: int) -> datetime:
     return anchor.replace(year=year, month=month, day=day)
 
 
-def add_intervals(anchor: datetime, interval: Interval, n: int) -> datetime:
+def add_intervals(anchor: datetime, interval: str, n: int) -> datetime:
     """The anchor plus ``n`` intervals (``n`` may be negative), computed from the anchor.
 
     Months and years clamp the day to the target month's length (Jan 31 + 1 month = Feb 28 or 29;
@@ -50,7 +53,7 @@ def add_intervals(anchor: datetime, interval: Interval, n: int) -> datetime:
     return _add_months(anchor, _MONTHS[interval] * n)
 
 
-def period_index(anchor: datetime, interval: Interval, at: datetime) -> int:
+def period_index(anchor: datetime, interval: str, at: datetime) -> int:
     """The index n of the period ``[add_intervals(anchor, n), add_intervals(anchor, n + 1))``
     that contains ``at``; 0 for the first period. ``at`` before the anchor raises ValueError.
 
@@ -73,9 +76,7 @@ def period_index(anchor: datetime, interval: Interval, at: datetime) -> int:
     return n
 
 
-def period_containing(
-    anchor: datetime, interval: Interval, at: datetime
-) -> tuple[datetime, datetime]:
+def period_containing(anchor: datetime, interval: str, at: datetime) -> tuple[datetime, datetime]:
     """The half-open period ``[start, end)`` of the series anchored at ``anchor`` that contains
     ``at`` (``at >= anchor``, else ValueError)."""
     n = period_index(anchor, interval, at)

@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -92,7 +92,8 @@ def meter_create(
                 name=name,
                 unit=asset,
                 aggregation=aggregation,
-                event_property=event_property.strip()
+                # a non-blank str for unique_count: checked above
+                event_property=cast(str, event_property).strip()
                 if aggregation == Meter.Aggregation.UNIQUE_COUNT
                 else None,
             )
@@ -174,7 +175,8 @@ def _check_version(
         if not isinstance(raw, Mapping):
             errors[path] = ["A price object."]
             continue
-        meter = meters.get(raw.get("meter")) if isinstance(raw.get("meter"), str) else None
+        meter_code = raw.get("meter")
+        meter = meters.get(meter_code) if isinstance(meter_code, str) else None
         if meter is None:
             errors[f"{path}.meter"] = ["Unknown meter."]
             continue

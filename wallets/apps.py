@@ -1,13 +1,19 @@
+from __future__ import annotations
+
 import decimal
+from typing import TYPE_CHECKING, Any
 
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
 DECIMAL_PRECISION = 60
 
 
-def _after_migrate(sender, app_config=None, **kwargs) -> None:
+def _after_migrate(sender: object, app_config: AppConfig | None = None, **kwargs: Any) -> None:
     # also after a flush (tests), which empties the table the migration filled
     if app_config is None or app_config.label != "wallets":
         return
@@ -18,7 +24,7 @@ def _after_migrate(sender, app_config=None, **kwargs) -> None:
     currencies_install(apps)
 
 
-def _binary_jsonb_as_text(sender, connection, **kwargs) -> None:
+def _binary_jsonb_as_text(sender: object, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     if connection.vendor == "postgresql":
         from wallets.services.ledger import jsonb_binary_as_text
 

@@ -1,6 +1,13 @@
 """The ISO 4217 currencies in use, with their minor units: every one is an asset from the
 first migration on (docs/ledger.md), and is put back after a database flush."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.apps.registry import Apps
+
 CURRENCIES: list[tuple[str, str, int]] = [
     ("AED", "United Arab Emirates Dirham", 2),
     ("AFN", "Afghan Afghani", 2),
@@ -180,7 +187,7 @@ CURRENCIES: list[tuple[str, str, int]] = [
 ]
 
 
-def currencies_install(apps) -> int:
+def currencies_install(apps: Apps) -> int:
     """Create the missing currency assets (idempotent). Returns how many were created."""
     Asset = apps.get_model("wallets", "Asset")
     existing = set(Asset.objects.filter(kind="currency").values_list("code", flat=True))

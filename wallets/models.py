@@ -10,6 +10,8 @@ derived from ledger entries so they never become a hot row shared by every custo
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
+from typing import ClassVar
 
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, RegexValidator
@@ -100,7 +102,8 @@ class AssetRate(models.Model):
         return f"1 {self.asset_id} = {plain(self.rate)} {self.currency_id}"
 
 
-class Wallet(models.Model):
+# The Django plugin cannot type `wallet.grants`: Grant's manager is django-money's (Grant.objects).
+class Wallet(models.Model):  # type: ignore[django-manager-missing]
     """Balances in any number of assets. The owner is a label (e.g. ``customer:acme``)."""
 
     owner = models.CharField(max_length=300, unique=True)
@@ -173,7 +176,7 @@ class Account(models.Model):
         return f"{owner} · {self.asset_id}"
 
     @property
-    def available(self):
+    def available(self) -> Decimal:
         return self.posted - self.held
 
 
@@ -191,6 +194,10 @@ class Grant(models.Model):
         ACTIVE = "active", "Active"
         VOIDED = "voided", "Voided"
         EXPIRED = "expired", "Expired"
+
+    # django-money swaps the default manager for a subclass at class creation, which the type
+    # checker's Django plugin cannot follow; the queries are a plain manager's.
+    objects: ClassVar[models.Manager[Grant]]
 
     id = models.CharField(primary_key=True, max_length=255, default=new_grant_id)
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="grants")
@@ -253,7 +260,7 @@ class Grant(models.Model):
         return f"{self.id} ({self.purpose} {plain(self.remaining)} {self.asset_id})"
 
     @property
-    def available(self):
+    def available(self) -> Decimal:
         return self.remaining - self.held
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 from django.db.models import F
 
@@ -200,7 +201,11 @@ def ledger_draw(
     if left > 0:
         # A preferred grant stays eligible for the rest: only what was just taken is gone.
         others = eligible_grants(
-            wallet_id=account.wallet_id, asset=account.asset_id, meter=meter, now=now
+            # a wallet account: it has a wallet
+            wallet_id=cast(int, account.wallet_id),
+            asset=account.asset_id,
+            meter=meter,
+            now=now,
         )
         for grant in others:
             grant.remaining -= preferred.get(grant.pk, ZERO)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 from django.db import transaction
 from django.db.models import F
@@ -25,7 +26,7 @@ from .idempotency import idempotency_claim, idempotency_store
 from .ledger import Leg, accounts_lock, asset_get, ledger_post, system_account, wallet_get
 
 MAX_PRIORITY = 1_000_000
-SOURCE_ACCOUNT = {
+SOURCE_ACCOUNT: dict[str, Account.System] = {
     Grant.Purpose.PAID: Account.System.RECEIVABLES,
     Grant.Purpose.PROMOTIONAL: Account.System.PROMOTIONAL,
     Grant.Purpose.ALLOWANCE: Account.System.ALLOWANCE,
@@ -108,7 +109,7 @@ def _check_grant_fields(
     if errors:
         raise ValidationFailed("Invalid grant.", errors=errors)
     value = check_amount(amount, max_places=asset.decimals)
-    return value, priority, scope
+    return value, cast(int, priority), scope  # an int: checked above
 
 
 def ledger_grant(
@@ -131,8 +132,9 @@ def ledger_grant(
     """Create a grant and post it, under the lock of ``account`` (checked inputs only).
 
     An unscoped grant first pays off any debt of the account (what a capture left unpaid)."""
-    grant = Grant(
-        wallet_id=account.wallet_id,
+    # The Django plugin types `cost` as a DecimalField's value; django-money's field takes Money.
+    grant = Grant(  # type: ignore[misc]
+        wallet_id=cast(int, account.wallet_id),  # a wallet account: it has a wallet
         asset_id=account.asset_id,
         purpose=purpose,
         priority=priority,
@@ -261,7 +263,14 @@ def _lock_grant(grant_id: str) -> tuple[Grant, Account]:
 
 
 def _close_grant(
-    *, grant: Grant, account: Account, kind: str, status: str, counter: Account, now, note: str
+    *,
+    grant: Grant,
+    account: Account,
+    kind: str,
+    status: str,
+    counter: Account,
+    now: datetime,
+    note: str,
 ) -> LedgerTransaction | None:
     amount = grant.remaining
     Grant.objects.filter(pk=grant.pk).update(remaining=0, status=status, closed_at=now)
@@ -473,7 +482,7 @@ def wallet_refund(*, transaction_id: int, idempotency_key: str, reason: str = ""
         assets = set(
             txn.entries.filter(account__wallet__isnull=False).values_list("asset_id", flat=True)
         )
-        accounts_lock(txn.wallet_id, assets)
+        accounts_lock(cast(int, txn.wallet_id), assets)  # a charge: it has a wallet
         if LedgerTransaction.objects.filter(reverses=txn).exists():
             raise AlreadyReversed(f"Transaction {txn.pk} was already reversed.")
         refund = ledger_refund(txn=txn, now=now, description=reason)

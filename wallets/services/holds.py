@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -87,12 +88,14 @@ def ledger_hold(
                 extra={"asset": leg.asset},
             )
         if shared is not None:
-            grants = shared[leg.asset]
+            leg_grants = shared[leg.asset]
         else:
-            grants = eligible_grants(wallet_id=wallet_id, asset=leg.asset, meter=leg.meter, now=now)
-        for grant in grants:
+            leg_grants = eligible_grants(
+                wallet_id=wallet_id, asset=leg.asset, meter=leg.meter, now=now
+            )
+        for grant in leg_grants:
             grant.held += planned[grant.pk]
-        plan = plan_draw(grants, leg.amount)
+        plan = plan_draw(leg_grants, leg.amount)
         for grant, take in plan:
             planned[grant.pk] += take
         covered = sum((take for _, take in plan), Decimal(0))
@@ -194,7 +197,11 @@ def settle_params(hold: Hold, status: str, now: datetime, require_live: bool) ->
 
 
 def hold_settled(
-    hold: Hold, status: str, now: datetime, rows, accounts: dict[str, Account]
+    hold: Hold,
+    status: str,
+    now: datetime,
+    rows: Sequence[Sequence[Any]],
+    accounts: dict[str, Account],
 ) -> dict[str, list[tuple[Grant, Decimal]]]:
     """What ``SETTLE_SQL`` returned (``HoldNotPending`` when it moved nothing), with the
     accounts' held amounts brought up to date in Python."""

@@ -1,6 +1,8 @@
 """`manage.py reconcile`: check the ledger invariants 1–4 over the whole ledger. Exits 1 and
 names the transaction, account or grant on any drift."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from wallets.selectors import ledger_reconcile
@@ -9,7 +11,7 @@ from wallets.selectors import ledger_reconcile
 class Command(BaseCommand):
     help = "Check that the ledger balances exactly (docs/quality.md invariants 1-4)."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         drifts = ledger_reconcile()
         if drifts:
             for drift in drifts:
