@@ -21,6 +21,10 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BILLFOLD_DATA_DIR", BASE_DIR / ".data")).resolve()
@@ -90,12 +94,12 @@ def _drop_stale_pid_file() -> None:
 SETTINGS = {"random_page_cost": "1.1"}
 
 
-def _tune(conn) -> None:
+def _tune(conn: psycopg.Connection) -> None:
     """Apply ``SETTINGS`` to the server (ALTER SYSTEM, then a reload) where they differ."""
     changed = False
     for name, value in SETTINGS.items():
-        current = conn.execute("SELECT setting FROM pg_settings WHERE name = %s", (name,))
-        if current.fetchone()[0] != value:
+        row = conn.execute("SELECT setting FROM pg_settings WHERE name = %s", (name,)).fetchone()
+        if row is None or row[0] != value:
             conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
             changed = True
     if changed:
