@@ -33,8 +33,8 @@ from decimal import (
 )
 from typing import Any
 
-from wallets.errors import ValidationFailed
-from wallets.numbers import JsonFraction, is_decimal_text
+from core.errors import ValidationFailed
+from core.numbers import JsonFraction, is_decimal_text
 
 PRICE_PLACES = 12
 """Decimal places of unit prices and of ledger amounts (docs/charging.md)."""
@@ -131,7 +131,7 @@ def _decimal_places(value: Decimal) -> int:
 def _parse_number(value: Any, path: str, errors: _Errors) -> Decimal | None:
     """A non-negative finite decimal below 10^18 with at most 12 places, or None (error added).
 
-    Accepts decimal strings (``wallets.numbers``: ASCII digits, a sign, one ``.``), ints and
+    Accepts decimal strings (``core.numbers``: ASCII digits, a sign, one ``.``), ints and
     Decimals; refuses floats (they are not exact), JSON numbers with a fraction and bools."""
     if isinstance(value, bool):
         errors.add(path, "Must be a decimal number, not a boolean.")

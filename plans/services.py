@@ -14,9 +14,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from core.errors import ValidationFailed
 from plans.models import CODE_RE, Meter, Plan, PlanVersion, Price
 from plans.pricing import PriceSpec, price_spec_as_data, price_spec_parse
-from wallets.errors import ValidationFailed
 from wallets.models import Asset
 from wallets.services.amounts import check_amount
 from wallets.services.assets import asset_ensure

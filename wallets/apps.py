@@ -20,7 +20,7 @@ def _after_migrate(sender, app_config=None, **kwargs) -> None:
 
 def _binary_jsonb_as_text(sender, connection, **kwargs) -> None:
     if connection.vendor == "postgresql":
-        from wallets.services.ledger import jsonb_binary_as_text
+        from core.db import jsonb_binary_as_text
 
         jsonb_binary_as_text(connection.connection)
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from billing.models import Customer, Subscription, UsageCounter
 from billing.services.spend import spend_summary
+from core.db import hot_cursor
+from core.errors import NotFound
 from plans.models import Meter, Price
 from plans.periods import period_containing
 from plans.pricing import total_amount
 from plans.services import price_spec
-from wallets.errors import NotFound
-from wallets.services.ledger import hot_cursor
 
 ZERO = Decimal(0)
 

@@ -22,9 +22,9 @@ from decimal import Decimal
 
 from django.db.models import F
 
+from core.db import columns, hot_cursor, rows_as
 from wallets.errors import InsufficientFunds, NegativeBalance
 from wallets.models import Account, Grant
-from wallets.services.ledger import columns, hot_cursor, rows_as
 
 ZERO = Decimal(0)
 FAR_FUTURE = datetime.max

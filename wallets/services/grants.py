@@ -14,8 +14,8 @@ from django.db.models import F
 from django.utils import timezone
 from djmoney.money import Money
 
-from wallets.errors import BillfoldError, NotFound, ValidationFailed
-from wallets.ids import id_problems
+from core.errors import BillfoldError, NotFound, ValidationFailed
+from core.ids import id_problems
 from wallets.models import Account, Asset, Grant, LedgerTransaction
 
 from .amounts import check_amount, to_decimal

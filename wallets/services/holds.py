@@ -14,29 +14,15 @@ from django.db import transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from wallets.errors import (
-    HoldNotPending,
-    InsufficientFunds,
-    NegativeBalance,
-    NotFound,
-    ValidationFailed,
-)
+from core.db import columns, hot_cursor, instances
+from core.errors import NotFound, ValidationFailed
+from wallets.errors import HoldNotPending, InsufficientFunds, NegativeBalance
 from wallets.models import Account, Grant, Hold, LedgerTransaction
 
 from .amounts import check_amount
 from .draws import Funding, eligible_grants, eligible_grants_by_asset, ledger_draw, plan_draw
 from .idempotency import idempotency_claim, idempotency_store
-from .ledger import (
-    Leg,
-    accounts_lock,
-    asset_get,
-    columns,
-    hot_cursor,
-    instances,
-    ledger_post,
-    system_account,
-    wallet_get,
-)
+from .ledger import Leg, accounts_lock, asset_get, ledger_post, system_account, wallet_get
 
 MAX_HOLD_SECONDS = 7 * 24 * 3600
 
