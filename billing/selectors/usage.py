@@ -16,6 +16,7 @@ from billing.models import Customer, Subscription, UsageCounter
 from billing.services.spend import spend_summary
 from core.db import hot_cursor
 from core.errors import NotFound
+from core.text import plain
 from plans.models import Meter, Price
 from plans.periods import period_containing
 from plans.pricing import total_amount
@@ -27,7 +28,7 @@ ZERO = Decimal(0)
 def _text(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    return format(value.normalize(), "f") if value else "0"
+    return plain(value)
 
 
 def subscription_at(*, customer: Customer, at: datetime) -> Subscription:

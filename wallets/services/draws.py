@@ -23,6 +23,7 @@ from decimal import Decimal
 from django.db.models import F
 
 from core.db import columns, hot_cursor, rows_as
+from core.text import plain
 from wallets.errors import InsufficientFunds, NegativeBalance
 from wallets.models import Account, Grant
 
@@ -185,7 +186,7 @@ def ledger_draw(
         return []
     if mode == "all" and account.debt > 0:
         raise NegativeBalance(
-            f"The wallet owes {account.debt.normalize()} {account.asset_id}; top it up first.",
+            f"The wallet owes {plain(account.debt)} {account.asset_id}; top it up first.",
             extra={"asset": account.asset_id},
         )
     plan: list[tuple[Grant, Decimal]] = []
@@ -210,7 +211,7 @@ def ledger_draw(
     if left > 0 and mode == "all":
         covered = amount - left
         raise InsufficientFunds(
-            f"The wallet can pay {covered.normalize()} of {amount.normalize()} {account.asset_id}.",
+            f"The wallet can pay {plain(covered)} of {plain(amount)} {account.asset_id}.",
             extra={"asset": account.asset_id, "available": covered},
         )
     fundings = []

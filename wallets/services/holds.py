@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from core.db import columns, hot_cursor, instances
 from core.errors import NotFound, ValidationFailed
+from core.text import plain
 from wallets.errors import HoldNotPending, InsufficientFunds, NegativeBalance
 from wallets.models import Account, Grant, Hold, LedgerTransaction
 
@@ -69,7 +70,7 @@ def ledger_hold(
         account = accounts[leg.asset]
         if not leg.partial and account.debt > 0:
             raise NegativeBalance(
-                f"The wallet owes {account.debt.normalize()} {leg.asset}; top it up first.",
+                f"The wallet owes {plain(account.debt)} {leg.asset}; top it up first.",
                 extra={"asset": leg.asset},
             )
         if shared is not None:
@@ -84,8 +85,7 @@ def ledger_hold(
         covered = sum((take for _, take in plan), Decimal(0))
         if not leg.partial and covered < leg.amount:
             raise InsufficientFunds(
-                f"The wallet can reserve {covered.normalize()} of {leg.amount.normalize()} "
-                f"{leg.asset}.",
+                f"The wallet can reserve {plain(covered)} of {plain(leg.amount)} {leg.asset}.",
                 extra={"asset": leg.asset, "available": covered},
             )
         plans.append((leg, plan))

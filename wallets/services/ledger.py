@@ -29,6 +29,7 @@ from core.db import (
     text_array,
 )
 from core.errors import AmountTooLarge, NotFound, ValidationFailed
+from core.text import plain
 from wallets.models import Account, Asset, LedgerTransaction, Wallet
 from wallets.services.amounts import MAX_AMOUNT
 
@@ -209,7 +210,7 @@ def posting(
             # bounded here, where it grows, as every amount Billfold records
             raise AmountTooLarge(
                 f"The wallet's debt in {first.asset_id} would be "
-                f"{(first.debt + debt).normalize():f}: amounts stay below 10^18.",
+                f"{plain(first.debt + debt)}: amounts stay below 10^18.",
                 errors={"amount": ["The wallet's debt would reach 10^18."]},
             )
     takes: dict[str, Decimal] = {}
