@@ -9,7 +9,8 @@ Decimals are exact: no function here rounds unless it says so, none writes an ex
   ``"10.000000000000"`` (error members, problem details);
 - ``fixed_text``: exactly ``places`` places, half-up, no separators (API amounts);
 - ``number_text``: thousands separators and at least ``min_places`` places, never rounding
-  (admin columns, invoice quantities and unit prices, price descriptions);
+  (admin columns, invoice quantities and unit prices, price descriptions; without the
+  separators in CSV cells);
 - ``money_text``: an amount at the currency's minor unit, half-up, with separators (invoice
   and statement totals);
 - ``period_text``: the days a half-open period ``[start, end)`` covers, the end shown
@@ -77,9 +78,10 @@ def fixed_text(value: Decimal, places: int) -> str:
     return format(_unsigned_zero(rounded), "f")
 
 
-def number_text(value: Decimal, min_places: int = 0) -> str:
-    """Thousands separators and at least ``min_places`` places, further places only as far
-    as the value needs them; never rounds: ``19.00`` (at 2), ``0.000002``, ``800,000``."""
+def number_text(value: Decimal, min_places: int = 0, *, grouping: bool = True) -> str:
+    """Thousands separators (unless ``grouping`` is off: CSV cells) and at least
+    ``min_places`` places, further places only as far as the value needs them; never
+    rounds: ``19.00`` (at 2), ``0.000002``, ``800,000``."""
     value = Decimal(value)
     if not value.is_finite():
         return str(value)
@@ -87,7 +89,7 @@ def number_text(value: Decimal, min_places: int = 0) -> str:
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
     places = max(min_places, -exponent)
-    return f"{_unsigned_zero(value):,.{places}f}"
+    return format(_unsigned_zero(value), f"{',' if grouping else ''}.{places}f")
 
 
 def money_text(value: Decimal, decimals: int) -> str:

@@ -103,6 +103,11 @@ def test_number_text(value, min_places, text):
     assert number_text(value, min_places) == text
 
 
+def test_number_text_without_grouping_is_a_csv_cell():
+    assert number_text(D("1234567.5"), 2, grouping=False) == "1234567.50"
+    assert number_text(D("-0.000002000000"), 2, grouping=False) == "-0.000002"
+
+
 @given(amounts, st.integers(0, 4))
 def test_number_text_never_rounds(value, min_places):
     text = number_text(value, min_places)
