@@ -66,6 +66,7 @@ from billing.services.invoices import (
     invoice_void,
 )
 from billing.staff import FINANCE
+from core.errors import BillfoldError, IdempotencyConflict
 from plans.models import Meter, Plan, PlanVersion
 from wallets.admin import (
     EMPTY,
@@ -86,7 +87,6 @@ from wallets.admin import (
     wallet_links,
     wallet_panel,
 )
-from wallets.errors import BillfoldError, IdempotencyConflict
 from wallets.models import Account, Asset, Grant, LedgerTransaction, Wallet
 from wallets.selectors import wallet_transactions
 from wallets.services import check_amount, grant_create, grant_void, wallet_adjust

@@ -24,6 +24,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from core.errors import ValidationFailed
 from wallets.admin import (
     EMPTY,
     ReadOnlyAdminMixin,
@@ -37,7 +38,6 @@ from wallets.admin import (
     has_model_perm,
     link,
 )
-from wallets.errors import ValidationFailed
 
 from .models import CODE_RE, Meter, Plan, PlanVersion, Price
 from .pricing import describe_price

@@ -30,7 +30,8 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from .errors import ValidationFailed
+from core.errors import ValidationFailed
+
 from .models import (
     Account,
     Asset,

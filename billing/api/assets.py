@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from billing.api.fields import AssetCode, CurrencyCode, DecimalString, WholeNumber
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.api.pagination import ApiCursorPagination
-from wallets.errors import NotFound
+from core.errors import NotFound
 from wallets.models import Asset
 from wallets.services.assets import asset_create
 

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from billing.api.fields import CurrencyCode, DecimalString, JSONObject
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.api.pagination import ApiCursorPagination
+from core.errors import NotFound, ValidationFailed
 from plans.models import Meter, Plan, PlanVersion
 from plans.pricing import describe_price
 from plans.services import (
@@ -20,7 +21,6 @@ from plans.services import (
     plan_version_publish,
     price_spec,
 )
-from wallets.errors import NotFound, ValidationFailed
 
 
 class MeterSerializer(serializers.Serializer):

@@ -48,8 +48,8 @@ from billing.services.holds import (
     hold_json,
 )
 from billing.services.spend import spend_limit_delete, spend_limit_set
-from wallets.errors import BillfoldError, NotFound, ValidationFailed
-from wallets.ids import id_problems
+from core.errors import BillfoldError, NotFound, ValidationFailed
+from core.ids import id_problems
 from wallets.models import Hold
 
 MAX_BATCH = 1000

@@ -43,8 +43,8 @@ from billing.api.renderers import PlainJSONRenderer
 from billing.selectors.api_keys import api_key_hash, api_key_plausible
 from billing.services.charging import KeyRefused, Outcome, event_charge
 from billing.services.holds import hold_authorize, hold_capture_usage
-from wallets.errors import BillfoldError
-from wallets.ids import id_problems
+from core.errors import BillfoldError
+from core.ids import id_problems
 from wallets.services.amounts import check_amount
 
 log = logging.getLogger(__name__)

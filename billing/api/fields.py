@@ -12,11 +12,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from wallets.errors import ValidationFailed
+from core.errors import ValidationFailed
+from core.ids import CONTROL_MESSAGE, has_control_characters, id_problems
+from core.numbers import WHOLE_TEXT
 from wallets.fields import AMOUNT_PLACES
-from wallets.ids import CONTROL_MESSAGE, has_control_characters, id_problems
 from wallets.models import ASSET_CODE_RE
-from wallets.numbers import WHOLE_TEXT
 from wallets.services.amounts import check_amount, to_decimal
 
 
@@ -127,7 +127,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 class WholeNumber(serializers.IntegerField):
     """An integer as a JSON integer or a string of ASCII digits (``"10"``): like DRF's
     ``IntegerField``, which would also read other scripts' digits (``"١٠"``, ``"１０"``)
-    through Python's ``int``. The same rule as decimal strings (``wallets.numbers``)."""
+    through Python's ``int``. The same rule as decimal strings (``core.numbers``)."""
 
     def to_internal_value(self, data):
         if isinstance(data, str) and not WHOLE_TEXT.fullmatch(data.strip()):
@@ -145,7 +145,7 @@ class StrictCharField(serializers.CharField):
 
 
 class ClientId(StrictCharField):
-    """An id the client chooses, refused unless its URL can address it (``wallets.ids``):
+    """An id the client chooses, refused unless its URL can address it (``core.ids``):
     ``slash`` for ids routed as paths (events, holds, grants)."""
 
     def __init__(self, *, slash: bool = True, **kwargs) -> None:

@@ -20,7 +20,7 @@ from billing.api.fields import (
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.selectors.customers import customer_get
 from billing.services.grants import customer_grant_create
-from wallets.errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from wallets.models import Asset, Grant, LedgerTransaction
 from wallets.selectors import wallet_balances, wallet_grants, wallet_transactions
 from wallets.services import grant_void

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import ApiKey
-from wallets.services.ledger import hot_cursor
+from core.db import hot_cursor
 
 KEY_PREFIX = "bf_"
 # A key is "bf_<12 hex>_<43 url-safe chars>" (about 60 characters); anything much longer is

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from billing.models import ApiKey
 from billing.selectors.api_keys import KEY_PREFIX, api_key_hash
-from wallets.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser

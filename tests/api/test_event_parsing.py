@@ -6,7 +6,7 @@ from decimal import Decimal as D
 import pytest
 
 from billing.api.events import EventInputSerializer, _parse_plain
-from wallets.numbers import JsonFraction
+from core.numbers import JsonFraction
 
 PLAIN = [
     {"id": "e1", "customer": "acme", "meter": "llm_tokens"},

@@ -9,10 +9,10 @@ import time_machine
 from billing.api import events, fields
 from billing.models import Customer
 from billing.services.grants import customer_grant_create
+from core.errors import ValidationFailed
 from tests.api.helpers import problem_of
 from tests.billing.scenario import setup_customer, setup_meter, setup_plan
 from tests.wallets.helpers import ensure_currencies
-from wallets.errors import ValidationFailed
 from wallets.models import Grant
 
 pytestmark = pytest.mark.django_db

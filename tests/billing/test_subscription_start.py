@@ -15,8 +15,8 @@ from billing.services.customers import customer_create
 from billing.services.invoices import invoices_finalize_due
 from billing.services.periodic import billing_run
 from billing.services.subscriptions import subscription_create
+from core.errors import ValidationFailed
 from plans.services import meter_create, plan_create
-from wallets.errors import ValidationFailed
 from wallets.models import Grant
 
 from .scenario import event

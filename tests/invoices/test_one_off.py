@@ -17,7 +17,7 @@ from billing.services.invoices import (
     invoice_one_off_create,
     invoices_finalize_due,
 )
-from wallets.errors import ValidationFailed
+from core.errors import ValidationFailed
 from wallets.services import grant_create
 from wallets.services.assets import asset_create
 
