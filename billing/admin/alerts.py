@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from billing.models import (
-    Alert,
-    Invoice,
-    Subscription,
-)
+from billing.models import Alert, Invoice, Subscription
 from core.admin.formatting import EMPTY
 from core.admin.links import link
 from core.admin.permissions import ReadOnlyAdminMixin

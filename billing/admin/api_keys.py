@@ -8,9 +8,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from billing.models import (
-    ApiKey,
-)
+from billing.models import ApiKey
 from billing.services.api_keys import api_key_create, api_key_revoke
 from core.admin.formatting import EMPTY
 from core.admin.permissions import has_model_perm

@@ -6,11 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from billing.admin.display import customer_link, period_text
-from billing.models import (
-    ChargeItem,
-    Invoice,
-    Subscription,
-)
+from billing.models import ChargeItem, Invoice, Subscription
 from core.admin.formatting import amount_html
 from core.admin.links import link
 from core.admin.lists import EstimatedCountPaginator, IndexedSearchMixin, selected_object_filter

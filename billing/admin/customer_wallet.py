@@ -34,9 +34,7 @@ from billing.admin.money import (
     new_form_key,
     service_errors_to_form,
 )
-from billing.models import (
-    Customer,
-)
+from billing.models import Customer
 from billing.services.grants import customer_grant_create
 from core.admin.formatting import amount_html, datetime_text, format_amount
 from core.admin.links import change_url, link

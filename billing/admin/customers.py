@@ -16,19 +16,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from billing.admin.customer_wallet import CustomerWalletPages
-from billing.admin.money import (
-    can_move_money,
-)
+from billing.admin.money import can_move_money
 from billing.admin.spend_limits import SpendLimitInline
 from billing.admin.subscriptions import SubscriptionInline
-from billing.models import (
-    ChargeItem,
-    Customer,
-    Invoice,
-    SpendLimit,
-    Subscription,
-    UsageEvent,
-)
+from billing.models import ChargeItem, Customer, Invoice, SpendLimit, Subscription, UsageEvent
 from billing.services.customers import customer_create, customer_update
 from core.admin.formatting import amount_html
 from core.admin.links import changelist_link, link

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from billing.models import (
-    Customer,
-)
+from billing.models import Customer
 from core.admin.formatting import EMPTY
 from core.admin.links import link
 

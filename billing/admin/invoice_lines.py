@@ -10,10 +10,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from billing.admin.display import period_text
-from billing.models import (
-    Invoice,
-    InvoiceLine,
-)
+from billing.models import Invoice, InvoiceLine
 from core.admin.formatting import EMPTY, amount_html, format_amount
 from core.admin.links import link
 from core.admin.lists import selected_object_filter

@@ -28,11 +28,7 @@ from billing.admin.money import (
     reason_field,
     service_errors_to_form,
 )
-from billing.models import (
-    Invoice,
-    InvoiceSequence,
-    Subscription,
-)
+from billing.models import Invoice, InvoiceSequence, Subscription
 from billing.rendering import invoice_html, invoice_pdf
 from billing.services.invoices import (
     credit_note_create,

@@ -10,9 +10,7 @@ from typing import Any
 from django import forms
 from djmoney.money import Money
 
-from billing.models import (
-    Customer,
-)
+from billing.models import Customer
 from billing.staff import FINANCE
 from plans.models import Meter
 from wallets.errors import BillfoldError, IdempotencyConflict

@@ -9,10 +9,7 @@ from django import forms
 from django.contrib import admin
 
 from billing.admin.display import customer_link
-from billing.models import (
-    SpendCounter,
-    SpendLimit,
-)
+from billing.models import SpendCounter, SpendLimit
 from core.admin.formatting import EMPTY, amount_html
 from core.admin.lists import selected_object_filter
 from core.admin.permissions import ReadOnlyAdminMixin

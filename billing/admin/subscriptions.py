@@ -7,11 +7,7 @@ from django.contrib import admin
 from django.utils.html import format_html
 
 from billing.admin.display import customer_link, period_text
-from billing.models import (
-    Invoice,
-    Subscription,
-    UsageEvent,
-)
+from billing.models import Invoice, Subscription, UsageEvent
 from core.admin.formatting import EMPTY
 from core.admin.links import changelist_link, link
 from core.admin.lists import selected_object_filter

@@ -7,11 +7,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from billing.admin.display import customer_link
-from billing.models import (
-    Subscription,
-    UsageCounter,
-    UsageEvent,
-)
+from billing.models import Subscription, UsageCounter, UsageEvent
 from core.admin.formatting import EMPTY, amount_html, format_amount
 from core.admin.links import link
 from core.admin.lists import EstimatedCountPaginator, IndexedSearchMixin, selected_object_filter

@@ -5,9 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils import timezone
 
-from billing.models import (
-    Heartbeat,
-)
+from billing.models import Heartbeat
 from core.admin.formatting import datetime_text
 from core.admin.permissions import ReadOnlyAdminMixin
 

@@ -14,9 +14,7 @@ from core.admin.formatting import EMPTY, amount_html, format_amount
 from core.admin.links import changelist_link, link
 from plans.models import Plan, PlanVersion, Price
 from plans.pricing import describe_price
-from plans.services import (
-    price_spec,
-)
+from plans.services import price_spec
 from wallets.errors import ValidationFailed
 
 

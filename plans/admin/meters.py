@@ -9,9 +9,7 @@ from django.contrib import admin
 
 from core.admin.service_forms import ServiceFormMixin, adopt_saved
 from plans.models import CODE_RE, Meter
-from plans.services import (
-    meter_create,
-)
+from plans.services import meter_create
 
 
 class MeterAddForm(forms.ModelForm):

@@ -32,11 +32,7 @@ from plans.admin.spec_forms import (
     spec_text,
 )
 from plans.models import Plan, PlanVersion
-from plans.services import (
-    plan_create,
-    plan_version_as_spec,
-    plan_version_publish,
-)
+from plans.services import plan_create, plan_version_as_spec, plan_version_publish
 from wallets.errors import ValidationFailed
 
 # subscriptions that still bill: canceled ones run to their period end

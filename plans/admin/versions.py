@@ -10,11 +10,7 @@ from django.utils.html import format_html, format_html_join
 from core.admin.formatting import EMPTY, amount_html, format_amount
 from core.admin.links import link
 from core.admin.permissions import ReadOnlyAdminMixin, ReadOnlyInline
-from plans.admin.display import (
-    decimal_or_none,
-    price_terms,
-    subscriptions_link,
-)
+from plans.admin.display import decimal_or_none, price_terms, subscriptions_link
 from plans.models import Plan, PlanVersion, Price
 
 

@@ -10,11 +10,7 @@ from core.admin.links import changelist_link, obj_link
 from core.admin.lists import EstimatedCountPaginator, IndexedSearchMixin, selected_object_filter
 from core.admin.permissions import ReadOnlyAdminMixin
 from wallets.admin.panels import account_holder, wallet_links, wallet_panel
-from wallets.models import (
-    Account,
-    LedgerEntry,
-    Wallet,
-)
+from wallets.models import Account, LedgerEntry, Wallet
 
 
 @admin.register(Wallet)

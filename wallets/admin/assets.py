@@ -8,10 +8,7 @@ from django.contrib import admin
 
 from core.admin.formatting import EMPTY, amount_html, format_amount
 from core.admin.service_forms import ServiceFormMixin, adopt_saved
-from wallets.models import (
-    Asset,
-    AssetRate,
-)
+from wallets.models import Asset, AssetRate
 from wallets.services.assets import asset_create
 
 

@@ -8,11 +8,7 @@ from core.admin.formatting import amount_html
 from core.admin.links import changelist_link, link
 from core.admin.lists import selected_object_filter
 from core.admin.permissions import ReadOnlyAdminMixin
-from wallets.models import (
-    Grant,
-    LedgerEntry,
-    Wallet,
-)
+from wallets.models import Grant, LedgerEntry, Wallet
 
 
 @admin.register(Grant)

@@ -9,13 +9,7 @@ from core.admin.formatting import amount_html
 from core.admin.links import link
 from core.admin.lists import EstimatedCountPaginator, IndexedSearchMixin, selected_object_filter
 from core.admin.permissions import ReadOnlyAdminMixin, ReadOnlyInline
-from wallets.models import (
-    Grant,
-    Hold,
-    HoldAllocation,
-    LedgerTransaction,
-    Wallet,
-)
+from wallets.models import Grant, Hold, HoldAllocation, LedgerTransaction, Wallet
 
 
 class HoldAllocationInline(ReadOnlyInline):

@@ -6,9 +6,7 @@ from django.contrib import admin
 
 from core.admin.lists import EstimatedCountPaginator, IndexedSearchMixin
 from core.admin.permissions import ReadOnlyAdminMixin
-from wallets.models import (
-    IdempotencyRecord,
-)
+from wallets.models import IdempotencyRecord
 
 
 @admin.register(IdempotencyRecord)

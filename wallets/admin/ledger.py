@@ -11,12 +11,7 @@ from core.admin.links import link
 from core.admin.lists import EstimatedCountPaginator, IndexedSearchMixin, selected_object_filter
 from core.admin.permissions import ReadOnlyAdminMixin, ReadOnlyInline
 from wallets.admin.panels import account_holder
-from wallets.models import (
-    Grant,
-    LedgerEntry,
-    LedgerTransaction,
-    Wallet,
-)
+from wallets.models import Grant, LedgerEntry, LedgerTransaction, Wallet
 
 
 class LedgerEntryInline(ReadOnlyInline):

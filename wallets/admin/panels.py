@@ -12,13 +12,7 @@ from django.utils.safestring import SafeString
 
 from core.admin.formatting import EMPTY, datetime_text, format_amount
 from core.admin.links import changelist_link, link
-from wallets.models import (
-    Account,
-    Grant,
-    Hold,
-    LedgerTransaction,
-    Wallet,
-)
+from wallets.models import Account, Grant, Hold, LedgerTransaction, Wallet
 
 WALLET_PANEL_GRANTS = 50
 
