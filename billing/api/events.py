@@ -27,6 +27,7 @@ from billing.api.fields import DecimalString, JSONObject, parse_time
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import UsageEvent
 from billing.selectors.customers import customer_get
+from billing.selectors.events import usage_event_list
 from billing.services.charging import (
     EventData,
     Outcome,
@@ -87,21 +88,18 @@ class EventsView(generics.GenericAPIView):
         responses=EventSerializer(many=True),
     )
     def get(self, request):
-        query = UsageEvent.objects.select_related("customer", "meter")
         params = request.query_params
-        if "customer" in params:
-            query = query.filter(customer=customer_get(external_id=params["customer"]))
-        if "meter" in params:
-            query = query.filter(meter__code=params["meter"])
-        if "status" in params:
-            if params["status"] not in UsageEvent.Status.values:
-                raise ValidationFailed(
-                    "Unknown status.", errors={"status": list(UsageEvent.Status.values)}
-                )
-            query = query.filter(status=params["status"])
-        for name, lookup in (("since", "timestamp__gte"), ("until", "timestamp__lt")):
-            if name in params:
-                query = query.filter(**{lookup: parse_time(params[name], name)})
+        customer = customer_get(external_id=params["customer"]) if "customer" in params else None
+        status = params.get("status")
+        if status is not None and status not in UsageEvent.Status.values:
+            raise ValidationFailed(
+                "Unknown status.", errors={"status": list(UsageEvent.Status.values)}
+            )
+        since = parse_time(params["since"], "since") if "since" in params else None
+        until = parse_time(params["until"], "until") if "until" in params else None
+        query = usage_event_list(
+            customer=customer, meter=params.get("meter"), status=status, since=since, until=until
+        )
         page = self.paginate_queryset(query)
         return self.get_paginated_response([event_json(e) for e in page])
 

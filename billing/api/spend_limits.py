@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from billing.api.fields import DecimalString, WholeNumber
 from billing.models import SpendLimit
 from billing.selectors.customers import customer_get
+from billing.selectors.spend_limits import spend_limit_of
 from billing.services.spend import spend_limit_delete, spend_limit_set
 from wallets.errors import NotFound
 
@@ -41,7 +42,7 @@ class SpendLimitView(generics.GenericAPIView):
 
     def get(self, request, external_id: str):
         customer = customer_get(external_id=external_id)
-        limit = SpendLimit.objects.filter(customer=customer).first()
+        limit = spend_limit_of(customer=customer)
         if limit is None:
             raise NotFound(f"{external_id} has no spend limit.")
         return Response(spend_limit_json(limit))
