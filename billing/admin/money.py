@@ -1,5 +1,6 @@
-"""Money actions of the admin: who may move money, the forms of the customer's wallet
-actions and the credit note, and how a service's refusal reaches the form."""
+"""Money actions of the admin: who may move money (``can_move_money``), the forms of the
+customer's wallet actions and the fields they share with the credit note form, and how a
+service's refusal reaches a form."""
 
 from __future__ import annotations
 

@@ -117,7 +117,8 @@ def versions_with_prices(plan: Plan):
     )
 
 
-def decimal_or_none(value) -> Decimal | None:
+def decimal_or_none(value: Any) -> Decimal | None:
+    """A number stored in a price's tiers as a Decimal; None when missing or not a number."""
     if value is None:
         return None
     try:
