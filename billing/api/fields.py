@@ -4,6 +4,7 @@ services (finite, < 10^18, at most 12 places)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.utils import timezone
@@ -122,6 +123,20 @@ class AwareDateTimeField(serializers.DateTimeField):
             if parsed is not None and timezone.is_naive(parsed):
                 self.fail("naive")
         return super().to_internal_value(value)
+
+
+def parse_time(value: str, name: str) -> datetime:
+    """A query parameter ``name`` (``since``, ``until``, ``at``) as an aware time:
+    ``ValidationFailed`` unless it is ISO 8601 with an offset."""
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or timezone.is_naive(parsed):
+        raise ValidationFailed(
+            f"{name} must be an ISO 8601 time with an offset.", errors={name: ["Invalid time."]}
+        )
+    return parsed
 
 
 class WholeNumber(serializers.IntegerField):

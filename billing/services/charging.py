@@ -31,9 +31,9 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from billing.models import Invoice, Subscription, UsageCounter, UsageEvent
-from billing.selectors.api_keys import api_key_touch
 from billing.selectors.prices import CachedPrice, price_for_event
 from billing.services import spend as spend_service
+from billing.services.api_keys import api_key_touch
 from billing.services.periodic_bounds import PeriodicCounters, periodic_prices
 from billing.services.spend import SpendLimitExceeded
 from core.db import (

@@ -9,8 +9,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 
 from billing.models import ApiKey
-from billing.selectors.api_keys import api_key_authenticate
-from billing.services.api_keys import api_key_create
+from billing.services.api_keys import api_key_authenticate, api_key_create
 
 from .conftest import form_data
 from .test_pages import admin_url

@@ -154,7 +154,7 @@ def test_a_service_rejection_is_mapped_onto_the_form_field(finance_client, monke
     def refuse(**kwargs):
         raise ValidationFailed("Invalid meter.", errors={"property": ["Refused by the service."]})
 
-    monkeypatch.setattr("plans.admin.meter_create", refuse)
+    monkeypatch.setattr("plans.admin.meters.meter_create", refuse)
     tokens = make_custom_asset("tokens")
     response = post_add(
         finance_client, Meter, code="m1", name="M1", unit=str(tokens.pk), aggregation="sum"
