@@ -27,10 +27,7 @@ from billing.api.fields import (
     WholeNumber,
 )
 from billing.api.idempotency import REPLAYED, idempotency_key, idempotent
-from billing.models import SpendLimit, UsageEvent
-from billing.selectors.customers import customer_get
-from billing.selectors.usage import usage_for_period
-from billing.services.charging import (
+from billing.metering import (
     EventData,
     Outcome,
     declined_event,
@@ -39,15 +36,17 @@ from billing.services.charging import (
     event_get,
     event_reverse,
     events_charge_batch,
-)
-from billing.services.holds import (
     hold_authorize,
     hold_cancel,
     hold_capture_usage,
     hold_get,
     hold_json,
+    spend_limit_delete,
+    spend_limit_set,
 )
-from billing.services.spend import spend_limit_delete, spend_limit_set
+from billing.models import SpendLimit, UsageEvent
+from billing.selectors.customers import customer_get
+from billing.selectors.usage import usage_for_period
 from wallets.errors import BillfoldError, NotFound, ValidationFailed
 from wallets.ids import id_problems
 from wallets.models import Hold

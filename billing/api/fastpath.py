@@ -40,9 +40,14 @@ from billing.api.events import _parse_plain, _plain_text
 from billing.api.idempotency import REPLAYED
 from billing.api.parsers import DecimalJSONParser
 from billing.api.renderers import PlainJSONRenderer
+from billing.metering import (
+    KeyRefused,
+    Outcome,
+    event_charge,
+    hold_authorize,
+    hold_capture_usage,
+)
 from billing.selectors.api_keys import api_key_hash, api_key_plausible
-from billing.services.charging import KeyRefused, Outcome, event_charge
-from billing.services.holds import hold_authorize, hold_capture_usage
 from wallets.errors import BillfoldError
 from wallets.ids import id_problems
 from wallets.services.amounts import check_amount

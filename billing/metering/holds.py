@@ -17,34 +17,31 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
-from billing.models import UsageEvent
-from billing.selectors.prices import price_for_event
-from billing.services import charging
-from billing.services import spend as spend_service
-from billing.services.charging import (
-    DATABASE_READS,
-    EventData,
+from billing.metering import database
+from billing.metering import spend as spend_service
+from billing.metering.answers import (
     Outcome,
-    _asset_decimals,
-    _check_open,
-    _decide,
-    _Duplicate,
-    _lookup,
-    _money_text,
-    _period,
-    _plain,
-    _resolve,
-    _write_accepted,
+    decimals_of,
     declined_problem,
-    key_checked,
+    hold_body,
+    hold_metadata,
+    known_decimals,
+    plain,
 )
-from billing.services.periodic_bounds import (
+from billing.metering.context import check_open, event_period, key_checked, lookup, resolve
+from billing.metering.decide import decide, realtime
+from billing.metering.errors import Duplicate
+from billing.metering.input import EventData
+from billing.metering.periodic_bounds import (
     PeriodicCounters,
     periodic_estimate_check,
     periodic_prices,
 )
+from billing.metering.reads import DATABASE_READS
+from billing.metering.write import accepted_event_write
+from billing.models import UsageEvent
+from billing.selectors.prices import price_for_event
 from wallets.errors import Declined, HoldNotPending, IdempotencyConflict, NotFound, ValidationFailed
 from wallets.models import Hold, HoldAllocation, LedgerTransaction
 from wallets.services import (
@@ -57,63 +54,10 @@ from wallets.services import (
     ledger_hold,
 )
 from wallets.services.draws import is_eligible
-from wallets.services.holds import (
-    MAX_HOLD_SECONDS,
-    SETTLE_SQL,
-    hold_settled,
-    settle_params,
-)
-from wallets.services.idempotency import request_hash
+from wallets.services.holds import MAX_HOLD_SECONDS, SETTLE_SQL, hold_settled, settle_params
 from wallets.services.ledger import columns, hot_cursor, hot_pipeline, instances
 
 ZERO = Decimal(0)
-
-
-def _known_decimals(ctx, price) -> dict[str, tuple[bool, int]]:
-    """The decimals of an event's unit and price asset, as its lookup read them."""
-    known = {ctx.unit: (ctx.unit_is_currency, ctx.unit_decimals)}
-    if price is not None:
-        known[price.asset] = (price.asset_is_currency, price.asset_decimals)
-    return known
-
-
-def _decimals(codes: set[str], known: dict[str, tuple[bool, int]] | None):
-    known = known or {}
-    missing = {c for c in codes if c and c not in known}
-    return {**known, **(_asset_decimals(missing) if missing else {})}
-
-
-def _hold_json(
-    hold: Hold,
-    reserved: dict[str, Decimal] | None = None,
-    known: dict[str, tuple[bool, int]] | None = None,
-) -> dict[str, Any]:
-    if reserved is None:
-        reserved = {}
-        for allocation in hold.allocations.all():
-            reserved[allocation.asset_id] = (
-                reserved.get(allocation.asset_id, ZERO) + allocation.amount
-            )
-    meta = hold.metadata or {}
-    decimals = _decimals(set(reserved), known)
-    return {
-        "id": hold.pk,
-        "status": hold.status,
-        "customer": meta.get("customer"),
-        "meter": meta.get("meter"),
-        "quantity": meta.get("quantity"),
-        "properties": meta.get("properties", {}),
-        "held": [
-            {
-                "asset": asset,
-                "amount": _money_text(amount, *decimals.get(asset, (True, 12))),
-            }
-            for asset, amount in sorted(reserved.items())
-        ],
-        "expires_at": hold.expires_at.isoformat(),
-        "created_at": hold.created_at.isoformat(),
-        "event": meta.get("event"),
-    }
 
 
 def hold_authorize(
@@ -137,16 +81,16 @@ def hold_authorize(
             errors={"expires_in": [f"1–{MAX_HOLD_SECONDS} seconds."]},
         )
     now = now or timezone.now()
-    ctx = _resolve(data, api_key_hash=api_key_hash)
-    period = _period(ctx, data, now)
+    ctx = resolve(data, api_key_hash=api_key_hash)
+    period = event_period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
-    if not charging.realtime(ctx, price):
+    if not realtime(ctx, price):
         # rated periodically: nothing to reserve but the units, within the period's bound
         periodic_estimate_check(ctx, data, period, periodic_prices(ctx, data.properties))
         price = None
     request = {"event": data.hash(), "expires_in": expires_in}
     try:
-        outcome = _reserve_in_database(ctx, data, period, price, now, expires_in, request)
+        outcome = database.hold_reserve(ctx, data, period, price, now, expires_in, request)
         if outcome is not None:
             return outcome
         with transaction.atomic():
@@ -162,70 +106,11 @@ def hold_authorize(
         raise taken from None
 
 
-def _reserve_in_database(
-    ctx, data: EventData, period, price, now, expires_in: int, request: dict
-) -> Outcome | None:
-    """The common reservation as one statement: ``billfold_hold_reserve`` (migration
-    billing 0013) locks, decides and writes what ``_reserve`` would, with the hold id's
-    idempotency record, in its own transaction. None, with nothing written, for everything
-    else (a decline, holds due to expire, a debt, a replay …): ``_reserve`` then answers."""
-    if not charging.in_database(ctx, period, price):
-        return None
-    terms = charging.DecideTerms.of(ctx, price)
-    hold = Hold(
-        id=data.id,
-        status=Hold.Status.PENDING,
-        expires_at=now + timedelta(seconds=expires_in),
-        created_at=now,
-        metadata=_hold_metadata(ctx, data),
-    )
-    head = _hold_json(hold, {})
-    with hot_cursor() as cursor:
-        cursor.execute(
-            RESERVE_SQL,
-            [
-                ctx.wallet_id,
-                ctx.meter_code,
-                charging.charged_quantity(ctx, data),
-                min(now, data.timestamp),
-                ctx.unit,
-                terms.unit_places,
-                *terms.params,
-                ctx.subscription_id,
-                period[0],
-                data.id,
-                request_hash(request),
-                Jsonb(hold.metadata),
-                Jsonb(head),
-                hold.expires_at,
-                now,
-            ],
-        )
-        (held,) = cursor.fetchone()
-    if held is None:
-        return None
-    return Outcome(status_code=201, body={**head, "held": held})
-
-
-RESERVE_SQL = "SELECT billfold_hold_reserve(" + ", ".join(["%s"] * 23) + ")"
-
-
-def _hold_metadata(ctx, data: EventData) -> dict[str, Any]:
-    """A usage hold's metadata, but for the estimate of its charge."""
-    return {
-        "customer": ctx.external_id,
-        "meter": ctx.meter_code,
-        "quantity": format(data.quantity.normalize(), "f"),
-        "properties": data.properties,
-        "timestamp": data.timestamp.isoformat(),
-    }
-
-
 def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) -> Outcome:
     """The reservation of ``hold_authorize``, inside its transaction: lock and read in one
     round trip, decide as an event's charge does, then write the hold and its idempotency
     record in one more."""
-    _check_open(ctx, period)
+    check_open(ctx, period)
     assets = [ctx.unit, *([price.asset] if price else [])]
     accounts, loaded, _ = DATABASE_READS.lock_and_load(
         ctx, assets, min(now, data.timestamp), period, price
@@ -242,7 +127,9 @@ def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) ->
         }
     try:
         # postpaid: a shortfall the invoice will carry (charge.accrued) is not reserved
-        charge = _decide(ctx, data, accounts, period, price, now, loaded=loaded)
+        charge = decide(
+            ctx, data, accounts, period, price, now, reads=DATABASE_READS, loaded=loaded
+        )
         value = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)
         _check_spend(ctx, value, period, now)
     except Declined as declined:
@@ -265,18 +152,18 @@ def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) ->
             expires_at=now + timedelta(seconds=expires_in),
             now=now,
             metadata={
-                **_hold_metadata(ctx, data),
+                **hold_metadata(ctx, data),
                 "estimate": {
-                    "included": _plain(charge.included),
-                    "billable": _plain(charge.billable),
-                    "amount": _plain(charge.amount),
+                    "included": plain(charge.included),
+                    "billable": plain(charge.billable),
+                    "amount": plain(charge.amount),
                     "asset": charge.asset,
-                    "accrued": _plain(charge.accrued),
+                    "accrued": plain(charge.accrued),
                 },
             },
             grants=grants,
         )
-        body = _hold_json(hold, reserved, _known_decimals(ctx, price))
+        body = hold_body(hold, reserved, known_decimals(ctx, price))
         idempotency_store(slot, result=body, status_code=201)
     return Outcome(status_code=201, body=body)
 
@@ -347,6 +234,7 @@ SELECT {columns(Hold, "h")},
        ARRAY(SELECT amount FROM wallets_holdallocation WHERE hold_id = h.id ORDER BY id)
 FROM wallets_hold h WHERE h.id = %s
 """  # noqa: S608 - column names only
+
 # the same, with the caller's API key (by its hash) in the same query
 HOLD_GET_KEYED_SQL = HOLD_GET_SQL.replace(
     "\nFROM wallets_hold h WHERE h.id = %s",
@@ -356,7 +244,7 @@ HOLD_GET_KEYED_SQL = HOLD_GET_SQL.replace(
 
 
 def hold_json(hold: Hold) -> dict[str, Any]:
-    body = _hold_json(hold)
+    body = hold_body(hold)
     if hold.status == Hold.Status.PENDING and hold.expires_at <= timezone.now():
         body["status"] = "expired"  # treated as expired on read, before the sweep
     return body
@@ -389,7 +277,7 @@ def hold_capture_usage(
     if hold.status != Hold.Status.PENDING:
         return _settled_answer(hold, data)
     try:
-        replay, ctx = _lookup(data)  # the event id's stored answer, if it is taken
+        replay, ctx = lookup(data)  # the event id's stored answer, if it is taken
     except IdempotencyConflict:
         replay = True
     if replay is not None:
@@ -399,22 +287,22 @@ def hold_capture_usage(
         if hold.status != Hold.Status.PENDING:
             return _settled_answer(hold, data)
         raise _event_id_taken(data)
-    period = _period(ctx, data, now)
+    period = event_period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
     periodic = []
-    if not charging.realtime(ctx, price):
+    if not realtime(ctx, price):
         periodic = periodic_prices(ctx, data.properties)  # counted and bounded below
         price = None
-    known = _known_decimals(ctx, price)
+    known = known_decimals(ctx, price)
     try:
         outcome = None
         if not periodic:  # the database function knows nothing of periodic counters
-            outcome = charging._charge_in_database(ctx, data, period, price, now, hold=hold)
+            outcome = database.event_charge(ctx, data, period, price, now, hold=hold)
         if outcome is not None:
             hold.status, hold.resolved_at = Hold.Status.CAPTURED, now
             return _captured(hold, meta, data, outcome, known)
         with transaction.atomic():
-            _check_open(ctx, period)
+            check_open(ctx, period)
             if periodic:  # refused (the hold still pending) before anything else
                 counters = PeriodicCounters([(ctx, period, periodic)], now)
                 counters.take(ctx, data, period, periodic)
@@ -431,7 +319,7 @@ def hold_capture_usage(
                 between=(SETTLE_SQL, settle_params(hold, Hold.Status.CAPTURED, now, True)),
             )
             released = hold_settled(hold, Hold.Status.CAPTURED, now, settled, accounts)
-            charge = _decide(
+            charge = decide(
                 ctx,
                 data,
                 accounts,
@@ -440,6 +328,7 @@ def hold_capture_usage(
                 now,
                 prefer=released,
                 overdraw=True,
+                reads=DATABASE_READS,
                 loaded=loaded,
             )
             charge.spend = spend_service.value_in_currency(
@@ -455,20 +344,21 @@ def hold_capture_usage(
                     event_id=data.id,
                     enforce=False,
                 )
-            outcome = _write_accepted(
+            outcome = accepted_event_write(
                 ctx,
                 data,
                 accounts,
                 period,
                 charge,
                 now,
-                _decimals(set(accounts), known),
+                decimals_of(set(accounts), known),
+                DATABASE_READS,
                 hold_id=hold.pk,
                 overdraw=True,
                 kind=LedgerTransaction.Kind.CAPTURE,
                 reference=hold.pk,
             )
-    except _Duplicate:
+    except Duplicate:
         raise _event_id_taken(data) from None
     return _captured(hold, meta, data, outcome, known)
 
@@ -476,7 +366,7 @@ def hold_capture_usage(
 def _captured(hold: Hold, meta: dict, data: EventData, outcome: Outcome, known) -> Outcome:
     hold.metadata = {**meta, "event": data.id}  # as the capture's statement wrote them
     hold.capture_transaction_id = outcome.txn_id
-    return Outcome(status_code=200, body={**_hold_json(hold, known=known), "event": outcome.body})
+    return Outcome(status_code=200, body={**hold_body(hold, known=known), "event": outcome.body})
 
 
 def _settled_answer(hold: Hold, data: EventData) -> Outcome:
@@ -495,7 +385,7 @@ def _settled_answer(hold: Hold, data: EventData) -> Outcome:
             if stored.quantity == data.quantity:
                 return Outcome(
                     status_code=200,
-                    body={**_hold_json(hold), "event": stored.response},
+                    body={**hold_body(hold), "event": stored.response},
                     replayed=True,
                 )
     raise HoldNotPending(f"Hold {hold.pk} is {hold.status}.", extra={"hold_status": hold.status})
@@ -523,4 +413,4 @@ def hold_cancel(*, hold_id: str, now: datetime | None = None) -> dict[str, Any]:
         assets = {a.asset_id for a in hold.allocations.all()}  # read with the hold
         accounts = accounts_lock(hold.wallet_id, assets)
         hold_settle(hold=hold, status=Hold.Status.VOIDED, accounts=accounts, now=now)
-    return _hold_json(hold)
+    return hold_body(hold)
