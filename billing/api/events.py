@@ -28,6 +28,8 @@ from billing.api.fields import (
 )
 from billing.api.idempotency import REPLAYED, idempotency_key, idempotent
 from billing.metering import (
+    DEFAULT_HOLD_SECONDS,
+    MAX_HOLD_SECONDS,
     EventData,
     Outcome,
     declined_event,
@@ -391,7 +393,7 @@ def _batch_result(data: EventData, outcome: Outcome | BillfoldError) -> dict[str
 
 
 class HoldInputSerializer(EventInputSerializer):
-    expires_in = WholeNumber(min_value=1, max_value=7 * 24 * 3600, default=600)
+    expires_in = WholeNumber(min_value=1, max_value=MAX_HOLD_SECONDS, default=DEFAULT_HOLD_SECONDS)
 
 
 class CaptureSerializer(serializers.Serializer):

@@ -34,8 +34,11 @@ from billing.metering.spend import (
     spend_limit_set,
     spend_summary,
 )
+from wallets.services.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS
 
 __all__ = [
+    "DEFAULT_HOLD_SECONDS",
+    "MAX_HOLD_SECONDS",
     "EventData",
     "EventNotAccepted",
     "InvalidTimestamp",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from billing.metering.input import EventData
 from billing.metering.spend import SpendLimitExceeded
@@ -53,6 +53,14 @@ def money_text(value: Decimal, is_currency: bool, decimals: int) -> str:
 
 def plain(value: Decimal) -> str:
     return format(value.normalize(), "f") if value else "0"
+
+
+class StoredAnswer(NamedTuple):
+    """What is stored of an event seen before: its request's hash, answer and status."""
+
+    request_hash: str
+    response: Any
+    status: str
 
 
 def event_replay(data: EventData) -> Outcome | None:

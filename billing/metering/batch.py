@@ -9,9 +9,24 @@ from decimal import Decimal
 from django.db import DataError, transaction
 from django.utils import timezone
 
-from billing.metering.answers import Outcome, event_body, event_replay, periodic_body, replayed
+from billing.metering.answers import (
+    Outcome,
+    StoredAnswer,
+    event_body,
+    event_replay,
+    periodic_body,
+    replayed,
+)
 from billing.metering.charge import charge_locked
-from billing.metering.context import RESOLVE_MANY_SQL, Context, check_open, context_of, event_period
+from billing.metering.context import (
+    RESOLVE_MANY_SQL,
+    RESOLVED_WIDTH,
+    Context,
+    Resolved,
+    check_open,
+    context_of,
+    event_period,
+)
 from billing.metering.decide import NO_TOTALS, Charge, Totals, realtime
 from billing.metering.errors import BatchConflict
 from billing.metering.input import EventData
@@ -20,6 +35,7 @@ from billing.metering.reads import DatabaseReads
 from billing.metering.write import (
     BATCH_COUNTERS_SQL,
     BATCH_EVENTS_SQL,
+    EventRow,
     batch_event_columns,
     plan_posting,
 )
@@ -65,7 +81,7 @@ class BatchReads(DatabaseReads):
         self.counters: dict[tuple, Totals] = {}
         self.ordered: dict[tuple, dict[str, list[DrawableGrant]]] = {}  # see ``grants``
         self.revenues: dict[str, Account] = {}
-        self.rows: list[tuple] = []  # what the batch decided, written by ``flush``
+        self.rows: list[EventRow] = []  # what the batch decided, written by ``flush``
         with hot_cursor(binary=True) as cursor:
             cursor.execute(
                 "SELECT subscription_id, period_start, price_id, quantity, included, billable, "
@@ -106,14 +122,14 @@ class BatchReads(DatabaseReads):
         return found
 
     def write_declined(self, ctx, data, period, body, code: str, now) -> None:
-        self.rows.append(("declined", code, ctx, data, period, None, None, body))
+        self.rows.append(EventRow("declined", code, ctx, data, period, None, None, body))
 
     def write_accepted(self, ctx, data, accounts, period, charge, now, decimals) -> Outcome:
         post, fundings = plan_posting(ctx, data, accounts, charge, reads=self, now=now)
         if post is not None:
             post.applied()  # the balances in the answer are the ones after this charge
         body = event_body(ctx, data, "accepted", charge, fundings, accounts, decimals)
-        self.rows.append(("accepted", "", ctx, data, period, charge, post, body))
+        self.rows.append(EventRow("accepted", "", ctx, data, period, charge, post, body))
         return Outcome(status_code=201, body=body)
 
     def flush(self, now: datetime) -> None:
@@ -125,27 +141,25 @@ class BatchReads(DatabaseReads):
         rolls back and the batch is charged again without those events."""
         if not self.rows:
             return
-        posts = [row[6] for row in self.rows if row[6] is not None]
+        posts = [row.post for row in self.rows if row.post is not None]
         ids = txn_ids_draw(len(posts))  # the event rows name them before they are written
         txn_ids = {id(post): txn_id for post, txn_id in zip(posts, ids, strict=True)}
-        rows = sorted(self.rows, key=lambda r: r[3].id)
+        rows = sorted(self.rows, key=lambda r: r.data.id)
         with hot_cursor() as cursor:
             cursor.execute(BATCH_EVENTS_SQL, batch_event_columns(rows, txn_ids, now))
             written = {row[0] for row in cursor.fetchall()}
         if len(written) < len(rows):
-            raise BatchConflict({r[3].id for r in self.rows} - written)
+            raise BatchConflict({r.data.id for r in self.rows} - written)
         ledger_post_many(posts, ids)
         counters: dict[tuple, list] = {}
-        for status, _, ctx, _, period, charge, _, _ in self.rows:
-            if status != "accepted" or charge.price is None:
+        for row in self.rows:
+            charge = row.charge
+            if row.status != "accepted" or charge.price is None:
                 continue
-            key = (ctx.subscription_id, period[0], charge.price.id)
-            total = counters.setdefault(key, [period[1], ZERO, ZERO, ZERO, ZERO, ZERO, 0])
-            total[1] += charge.included + charge.billable
-            total[2] += charge.included
-            total[3] += charge.billable
-            total[4] += charge.amount - charge.accrued
-            total[5] += charge.accrued
+            key = (row.ctx.subscription_id, row.period[0], charge.price.id)
+            total = counters.setdefault(key, [row.period[1], ZERO, ZERO, ZERO, ZERO, ZERO, 0])
+            for column, added in enumerate(charge.counted(), 1):
+                total[column] += added
             total[6] += 1
         keys = sorted(counters)
         if keys:
@@ -220,24 +234,29 @@ def events_charge_batch(
     return results  # type: ignore[return-value]
 
 
-def stored_events(ids: list[str]) -> dict[str, tuple]:
+def stored_events(ids: list[str]) -> dict[str, StoredAnswer]:
     with hot_cursor() as cursor:
         cursor.execute(
             "SELECT event_id, request_hash, response, status FROM billing_usageevent "
             "WHERE event_id = ANY(%b::varchar[])",
             [text_array(ids)],
         )
-        return {row[0]: row[1:] for row in cursor.fetchall()}
+        return {event_id: StoredAnswer(*answer) for event_id, *answer in cursor.fetchall()}
 
 
-def _contexts(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], tuple]:
+def _contexts(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Resolved]:
+    """``RESOLVE_MANY_SQL``'s rows by (customer, meter): the columns ``RESOLVE_SQL`` reads,
+    then the pair."""
     ordered = sorted(pairs)
     with hot_cursor(binary=True) as cursor:  # timestamps parsed in C, not from text
         cursor.execute(
             RESOLVE_MANY_SQL,
             [text_array(c for c, _ in ordered), text_array(m for _, m in ordered)],
         )
-        return {(row[25], row[26]): row for row in cursor.fetchall()}
+        return {
+            tuple(row[RESOLVED_WIDTH:]): Resolved._make(row[:RESOLVED_WIDTH])
+            for row in cursor.fetchall()
+        }
 
 
 EXISTING_ACCOUNTS_SQL = (
@@ -406,7 +425,7 @@ def _flush_periodic(pending, results, now) -> None:
         if writable:
             # one multi-row insert, in event id order as a batch's charged events
             rows = [
-                ("accepted", "", ctx, data, period, None, None, body)
+                EventRow("accepted", "", ctx, data, period, None, None, body)
                 for _, ctx, data, period, body in sorted(writable, key=lambda w: w[2].id)
             ]
             with hot_cursor() as cursor:

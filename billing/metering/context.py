@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -74,6 +75,48 @@ LEFT JOIN wallets_asset ua ON ua.code = m.unit_id
 LEFT JOIN billing_usageevent e ON e.event_id = %s
 """
 
+
+class Resolved(NamedTuple):
+    """A row of ``RESOLVE_SQL``, its columns in order."""
+
+    customer_id: int | None
+    external_id: str | None
+    wallet_id: int | None
+    currency: str | None
+    subscription_id: int | None
+    version_id: int | None
+    started_at: datetime | None
+    interval: str | None
+    overage: str | None
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    status: str | None
+    anchor: datetime | None
+    meter_id: int | None
+    meter_code: str | None
+    unit: str | None
+    aggregation: str | None
+    unit_kind: str | None
+    unit_decimals: int | None
+    has_limit: bool | None
+    stored_hash: str | None  # the event id's stored request, when it was seen
+    stored_response: Any
+    stored_status: str | None
+    revenue_assets: list[str]
+    revenue_ids: list[int]
+
+
+RESOLVED_WIDTH = len(Resolved._fields)
+
+
+class KeyColumns(NamedTuple):
+    """The columns ``RESOLVE_KEYED_SQL`` adds after ``Resolved``'s: the caller's key."""
+
+    key_id: int | None
+    scopes: list[str] | None
+    last_used_at: datetime | None
+
+
 # the same, with the caller's API key (by its hash) checked in the same query
 RESOLVE_KEYED_SQL = (
     RESOLVE_SQL.replace(
@@ -104,31 +147,48 @@ def lookup(
             cursor.execute(RESOLVE_SQL, params)
         else:
             cursor.execute(RESOLVE_KEYED_SQL, [*params, api_key_hash])
-        row = cursor.fetchone()
+        raw = cursor.fetchone()
+    row = Resolved._make(raw[:RESOLVED_WIDTH])
     if api_key_hash is not None:
-        key_checked(*row[25:28])
-    if row[20] is not None:
-        return replayed(data, row[20], row[21], row[22]), None
+        key_checked(*KeyColumns._make(raw[RESOLVED_WIDTH:]))
+    if row.stored_hash is not None:
+        return replayed(data, row.stored_hash, row.stored_response, row.stored_status), None
     return None, context_of(row, data)
 
 
-def context_of(row, data: EventData) -> Context:
-    """The context of ``data`` from a row of ``RESOLVE_SQL``'s first 20 columns."""
-    if row[0] is None:
+def context_of(row: Resolved, data: EventData) -> Context:
+    """The context of ``data`` from a row of ``RESOLVE_SQL``."""
+    if row.customer_id is None:
         raise UnknownCustomer(
             f"No customer with external_id '{data.customer}'.",
             errors={"customer": ["Unknown customer."]},
         )
-    if row[13] is None:
+    if row.meter_id is None:
         raise UnknownMeter(f"No meter '{data.meter}'.", errors={"meter": ["Unknown meter."]})
-    if row[4] is None:
+    if row.subscription_id is None:
         raise NoActiveSubscription(f"{data.customer} has no active subscription.")
     return Context(
-        *row[:17],
-        unit_is_currency=row[17] == "currency",
-        unit_decimals=row[18],
-        has_limit=row[19],
-        revenue=dict(zip(row[23], row[24], strict=True)),
+        customer_id=row.customer_id,
+        external_id=row.external_id,
+        wallet_id=row.wallet_id,
+        currency=row.currency,
+        subscription_id=row.subscription_id,
+        version_id=row.version_id,
+        started_at=row.started_at,
+        interval=row.interval,
+        overage=row.overage,
+        current_period_start=row.current_period_start,
+        current_period_end=row.current_period_end,
+        status=row.status,
+        anchor=row.anchor,
+        meter_id=row.meter_id,
+        meter_code=row.meter_code,
+        unit=row.unit,
+        aggregation=row.aggregation,
+        unit_is_currency=row.unit_kind == "currency",
+        unit_decimals=row.unit_decimals,
+        has_limit=row.has_limit,
+        revenue=dict(zip(row.revenue_assets, row.revenue_ids, strict=True)),
     )
 
 

@@ -14,9 +14,9 @@ from psycopg.types.json import Jsonb
 
 from billing.metering.answers import Outcome, event_body, hold_body, hold_metadata, plain
 from billing.metering.context import Context, charged_quantity
+from billing.metering.decide import accrues
 from billing.metering.errors import Duplicate
 from billing.metering.input import EventData
-from billing.models import Subscription
 from billing.selectors.prices import CachedPrice
 from plans.pricing import GRADUATED, PACKAGE, PER_UNIT
 from wallets.models import Hold
@@ -60,7 +60,7 @@ class DecideTerms:
             return cls(unit_places, 0, [None, None, 0, None, None, None, None, None, False])
         spec = price.spec
         price_places = 12 if price.asset_is_currency else price.asset_decimals
-        accrue = ctx.overage == Subscription.Overage.INVOICE and price.asset == ctx.currency
+        accrue = accrues(ctx, price)
         return cls(
             unit_places,
             price_places,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from billing.metering.answers import plain
 from billing.metering.context import Context, charged_quantity
@@ -42,10 +42,20 @@ class Charge:
     price: CachedPrice | None = None
     spend: Decimal = ZERO
 
+    def counted(self) -> Totals:
+        """What the charge adds to its period counter: every unit to ``quantity``, the
+        paid part to ``amount`` and the accrued part to ``accrued``."""
+        return Totals(
+            self.included + self.billable,
+            self.included,
+            self.billable,
+            self.amount - self.accrued,
+            self.accrued,
+        )
 
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """A period counter's totals before an event (all zero before its first)."""
+
+class Totals(NamedTuple):
+    """A period counter's totals (all zero before its first event), in its columns' order."""
 
     quantity: Decimal = ZERO
     included: Decimal = ZERO
@@ -55,12 +65,13 @@ class Totals:
 
     def after(self, charge: Charge) -> Totals:
         """The totals once ``charge`` is counted (as the counter's upsert adds it)."""
+        added = charge.counted()
         return Totals(
-            self.quantity + charge.included + charge.billable,
-            self.included + charge.included,
-            self.billable + charge.billable,
-            self.amount + charge.amount - charge.accrued,
-            self.accrued + charge.accrued,
+            self.quantity + added.quantity,
+            self.included + added.included,
+            self.billable + added.billable,
+            self.amount + added.amount,
+            self.accrued + added.accrued,
         )
 
 
@@ -116,8 +127,8 @@ def ensure_allowance(
 def realtime(ctx: Context, price: CachedPrice | None) -> bool:
     """Charged event by event: a sum or count meter whose price (if any) is not rated
     periodically (``rated_periodically``). Other events are only recorded, within the
-    bounds of what their period may price (``periodic_bounds``); rating
-    prices them from the period's data."""
+    bounds of what their period may price (``periodic_bounds``, whose prices are those
+    this refuses); rating prices them from the period's data."""
     if ctx.aggregation not in Meter.ADDITIVE:
         return False
     return price is None or not rated_periodically(
@@ -193,13 +204,19 @@ def _pay(
     shortfall = charge.amount - paid
     # 4. shortfall: accrue (postpaid, billing currency), overdraw (a capture), or decline
     if shortfall > 0:
-        if ctx.overage == Subscription.Overage.INVOICE and price.asset == ctx.currency:
+        if accrues(ctx, price):
             charge.accrued = shortfall
         elif not overdraw:
             raise InsufficientFunds(
                 f"The wallet can pay {plain(paid)} of {plain(charge.amount)} {price.asset}.",
                 extra={"asset": price.asset, "available": paid},
             )
+
+
+def accrues(ctx: Context, price: CachedPrice) -> bool:
+    """Whether a shortfall accrues to the period's invoice rather than declining: a postpaid
+    (``invoice``) subscription, a price in its billing currency."""
+    return ctx.overage == Subscription.Overage.INVOICE and price.asset == ctx.currency
 
 
 def _with_preferred(grants: list[Grant], preferred: list[tuple[Grant, Decimal]]) -> list[Grant]:

@@ -54,7 +54,13 @@ from wallets.services import (
     ledger_hold,
 )
 from wallets.services.draws import is_eligible
-from wallets.services.holds import MAX_HOLD_SECONDS, SETTLE_SQL, hold_settled, settle_params
+from wallets.services.holds import (
+    DEFAULT_HOLD_SECONDS,
+    MAX_HOLD_SECONDS,
+    SETTLE_SQL,
+    hold_settled,
+    settle_params,
+)
 from wallets.services.ledger import columns, hot_cursor, hot_pipeline, instances
 
 ZERO = Decimal(0)
@@ -63,7 +69,7 @@ ZERO = Decimal(0)
 def hold_authorize(
     *,
     data: EventData,
-    expires_in: int = 600,
+    expires_in: int = DEFAULT_HOLD_SECONDS,
     now: datetime | None = None,
     api_key_hash: str | None = None,
 ) -> Outcome:
@@ -212,15 +218,19 @@ def hold_get(*, hold_id: str, api_key_hash: str | None = None) -> Hold:
             cursor.execute(HOLD_GET_KEYED_SQL, [api_key_hash, hold_id])
         row = cursor.fetchone()
     if row is not None and api_key_hash is not None:
-        key_checked(*row[-3:])
-        row = row[:-3]
-    hold = instances(Hold, [row[:-4]])[0] if row is not None else None
+        *row, key_id, scopes, last_used_at = row
+        key_checked(key_id, scopes, last_used_at)
+    hold = None
+    if row is not None:
+        # the hold's columns, then its allocations' as four arrays
+        *hold_columns, ids, grant_ids, assets, amounts = row
+        hold = instances(Hold, [hold_columns])[0]
     if hold is None or "customer" not in (hold.metadata or {}):
         raise NotFound(f"No hold '{hold_id}'.")
     hold._prefetched_objects_cache = {
         "allocations": [
             HoldAllocation(id=pk, hold_id=hold.pk, grant_id=grant, asset_id=asset, amount=amount)
-            for pk, grant, asset, amount in zip(*row[-4:], strict=True)
+            for pk, grant, asset, amount in zip(ids, grant_ids, assets, amounts, strict=True)
         ]
     }
     return hold

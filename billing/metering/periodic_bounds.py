@@ -31,10 +31,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from billing.metering.context import Context, charged_quantity
+from billing.metering.decide import realtime
 from billing.metering.input import EventData
 from billing.selectors.prices import CachedPrice, version_prices
 from plans.models import Meter
-from plans.pricing import ADDITIVE_AGGREGATIONS, peak_amount, rated_periodically, total_amount
+from plans.pricing import ADDITIVE_AGGREGATIONS, peak_amount, total_amount
 from wallets.errors import AmountTooLarge
 from wallets.services.amounts import MAX_AMOUNT
 from wallets.services.ledger import hot_cursor, int_array, numeric_texts
@@ -69,9 +70,7 @@ def periodic_prices(ctx: Context, properties: dict) -> list[CachedPrice]:
     return [
         price
         for price in version_prices(ctx.version_id)
-        if price.meter_id == ctx.meter_id
-        and price.matches(properties)
-        and rated_periodically(aggregation=ctx.aggregation, model=price.spec.model)
+        if price.meter_id == ctx.meter_id and price.matches(properties) and not realtime(ctx, price)
     ]
 
 

@@ -47,6 +47,7 @@ from django.utils import timezone
 
 from billing.metering import spend as spend_service
 from billing.metering.answers import event_get
+from billing.metering.decide import Charge
 from billing.metering.errors import EventNotAccepted
 from billing.models import Invoice, InvoiceLine, UsageCounter, UsageEvent
 from billing.services.invoices import CreditLine, credit_note_create, invoice_creditable
@@ -93,16 +94,22 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
             else None
         )
         if event.price_id is not None:
+            counted = Charge(
+                included=event.included,
+                billable=event.billable,
+                amount=event.amount,
+                accrued=event.accrued,
+            ).counted()  # what the event added to its counter
             UsageCounter.objects.filter(
                 subscription_id=event.subscription_id,
                 period_start=event.period_start,
                 price_id=event.price_id,
             ).update(
-                quantity=F("quantity") - (event.included + event.billable),
-                included=F("included") - event.included,
-                billable=F("billable") - event.billable,
-                amount=F("amount") - (event.amount - event.accrued),
-                accrued=F("accrued") - event.accrued,
+                quantity=F("quantity") - counted.quantity,
+                included=F("included") - counted.included,
+                billable=F("billable") - counted.billable,
+                amount=F("amount") - counted.amount,
+                accrued=F("accrued") - counted.accrued,
                 events=F("events") - 1,  # the invoice line counts the events it bills
                 updated_at=now,
             )

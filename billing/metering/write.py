@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from psycopg.types.json import Jsonb
 
@@ -92,20 +92,24 @@ def plan_posting(
     return post, fundings
 
 
-COUNTER_SQL = """
-INSERT INTO billing_usagecounter
-    (subscription_id, period_start, period_end, price_id, quantity, included, billable,
-     amount, accrued, events, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s)
-ON CONFLICT (subscription_id, period_start, price_id) DO UPDATE SET
+# A period counter adds what its events add (``Charge.counted``): the upsert of one event
+# (``COUNTER_SQL``) and of a batch's sums (``BATCH_COUNTERS_SQL``) end alike; ``{events}``
+# is what the events column adds.
+COUNTER_ADD = """ON CONFLICT (subscription_id, period_start, price_id) DO UPDATE SET
     quantity = billing_usagecounter.quantity + EXCLUDED.quantity,
     included = billing_usagecounter.included + EXCLUDED.included,
     billable = billing_usagecounter.billable + EXCLUDED.billable,
     amount = billing_usagecounter.amount + EXCLUDED.amount,
     accrued = billing_usagecounter.accrued + EXCLUDED.accrued,
-    events = billing_usagecounter.events + 1,
+    events = billing_usagecounter.events + {events},
     updated_at = EXCLUDED.updated_at
 """
+COUNTER_SQL = """
+INSERT INTO billing_usagecounter
+    (subscription_id, period_start, period_end, price_id, quantity, included, billable,
+     amount, accrued, events, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 1, %s)
+""" + COUNTER_ADD.format(events="1")
 
 BATCH_COUNTERS_SQL = """
 INSERT INTO billing_usagecounter
@@ -114,15 +118,7 @@ INSERT INTO billing_usagecounter
 SELECT *, %b::timestamptz FROM unnest(%b::bigint[], %b::timestamptz[], %b::bigint[],
     %b::timestamptz[], %b::numeric[], %b::numeric[], %b::numeric[], %b::numeric[],
     %b::numeric[], %b::int[])
-ON CONFLICT (subscription_id, period_start, price_id) DO UPDATE SET
-    quantity = billing_usagecounter.quantity + EXCLUDED.quantity,
-    included = billing_usagecounter.included + EXCLUDED.included,
-    billable = billing_usagecounter.billable + EXCLUDED.billable,
-    amount = billing_usagecounter.amount + EXCLUDED.amount,
-    accrued = billing_usagecounter.accrued + EXCLUDED.accrued,
-    events = billing_usagecounter.events + EXCLUDED.events,
-    updated_at = EXCLUDED.updated_at
-"""
+""" + COUNTER_ADD.format(events="EXCLUDED.events")
 
 
 def _counter_params(ctx: Context, charge: Charge, period, now) -> list:
@@ -131,11 +127,7 @@ def _counter_params(ctx: Context, charge: Charge, period, now) -> list:
         period[0],
         period[1],
         charge.price.id,
-        charge.included + charge.billable,
-        charge.included,
-        charge.billable,
-        charge.amount - charge.accrued,
-        charge.accrued,
+        *charge.counted(),
         now,
     ]
 
@@ -172,13 +164,25 @@ ARRAY_FORMS = {
 }
 
 
-def batch_event_columns(rows: list[tuple], txn_ids: dict[int, int], now: datetime) -> list:
-    """``BATCH_EVENTS_SQL``'s parameters for rows shaped as ``BatchReads.rows`` (status,
-    code, context, event, period, charge, posting, body), column by column: the columns of
+class EventRow(NamedTuple):
+    """An event a batch decided, to be written with the others (``batch_event_columns``)."""
+
+    status: str
+    code: str  # the decline code
+    ctx: Context
+    data: EventData
+    period: tuple[datetime, datetime]
+    charge: Charge | None
+    post: Posting | None  # the ledger transaction of an accepted charge that moves value
+    body: dict[str, Any]  # the stored answer
+
+
+def batch_event_columns(rows: list[EventRow], txn_ids: dict[int, int], now: datetime) -> list:
+    """``BATCH_EVENTS_SQL``'s parameters for ``rows``, column by column: the columns of
     ``_event_params``, each in the form its type is passed in (``ARRAY_FORMS``)."""
-    charges = [row[5] for row in rows]
-    datas = [row[3] for row in rows]
-    ctxs = [row[2] for row in rows]
+    charges = [row.charge for row in rows]
+    datas = [row.data for row in rows]
+    ctxs = [row.ctx for row in rows]
     columns_ = [
         [data.id for data in datas],
         [ctx.customer_id for ctx in ctxs],
@@ -187,19 +191,19 @@ def batch_event_columns(rows: list[tuple], txn_ids: dict[int, int], now: datetim
         [data.quantity for data in datas],
         [data.timestamp for data in datas],
         [data.properties for data in datas],
-        [row[0] for row in rows],
-        [row[1] for row in rows],
-        [row[4][0] for row in rows],
+        [row.status for row in rows],
+        [row.code for row in rows],
+        [row.period[0] for row in rows],
         [ZERO if c is None else c.included for c in charges],
         [ZERO if c is None else c.billable for c in charges],
         [ZERO if c is None else c.amount for c in charges],
         [None if c is None else c.asset for c in charges],
         [ZERO if c is None else c.accrued for c in charges],
-        [None if row[6] is None else txn_ids[id(row[6])] for row in rows],
+        [None if row.post is None else txn_ids[id(row.post)] for row in rows],
         [None if c is None or c.price is None else c.price.id for c in charges],
         [""] * len(rows),
         [data.hash() for data in datas],
-        [row[7] for row in rows],
+        [row.body for row in rows],
         [now] * len(rows),
     ]
     return [ARRAY_FORMS[kind](column) for kind, column in zip(EVENT_TYPES, columns_, strict=True)]
