@@ -26,6 +26,7 @@ from wallets.services import Funding
 if TYPE_CHECKING:
     from billing.metering.context import Context
     from billing.metering.decide import Charge
+    from billing.selectors.prices import CachedPrice
 
 ZERO = Decimal(0)
 
@@ -232,7 +233,7 @@ def event_get(*, event_id: str) -> UsageEvent:
     return event
 
 
-def known_decimals(ctx, price) -> dict[str, tuple[bool, int]]:
+def known_decimals(ctx: Context, price: CachedPrice | None) -> dict[str, tuple[bool, int]]:
     """The decimals of an event's unit and price asset, as its lookup read them."""
     known = {ctx.unit: (ctx.unit_is_currency, ctx.unit_decimals)}
     if price is not None:
@@ -240,7 +241,9 @@ def known_decimals(ctx, price) -> dict[str, tuple[bool, int]]:
     return known
 
 
-def decimals_of(codes: set[str], known: dict[str, tuple[bool, int]] | None):
+def decimals_of(
+    codes: set[str], known: dict[str, tuple[bool, int]] | None
+) -> dict[str, tuple[bool, int]]:
     known = known or {}
     missing = {c for c in codes if c and c not in known}
     return {**known, **(asset_decimals(missing) if missing else {})}
@@ -279,7 +282,7 @@ def hold_body(
     }
 
 
-def hold_metadata(ctx, data: EventData) -> dict[str, Any]:
+def hold_metadata(ctx: Context, data: EventData) -> dict[str, Any]:
     """A usage hold's metadata, but for the estimate of its charge."""
     return {
         "customer": ctx.external_id,

@@ -29,17 +29,19 @@ from billing.metering.answers import (
     declined_problem,
     event_body,
     event_replay,
+    known_decimals,
     periodic_body,
 )
-from billing.metering.context import Context, check_open, event_period, lookup
+from billing.metering.context import Context, Period, check_open, event_period, lookup
 from billing.metering.decide import Charge, decide, ensure_allowance, realtime
 from billing.metering.errors import Duplicate
 from billing.metering.input import EventData
 from billing.metering.periodic_bounds import PeriodicCounters, periodic_prices
-from billing.metering.reads import DATABASE_READS
+from billing.metering.reads import DATABASE_READS, DatabaseReads
 from billing.metering.write import insert_event, periodic_fields
-from billing.selectors.prices import price_for_event
+from billing.selectors.prices import CachedPrice, price_for_event
 from wallets.errors import Declined
+from wallets.models import Account
 from wallets.services import holds_release_expired
 
 
@@ -105,7 +107,16 @@ def _spend_record(ctx: Context, charge: Charge, period, data: EventData, now) ->
     )
 
 
-def charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locked=None) -> Outcome:
+def charge_locked(
+    ctx: Context,
+    data: EventData,
+    period: Period,
+    price: CachedPrice | None,
+    now: datetime,
+    *,
+    reads: DatabaseReads = DATABASE_READS,
+    locked: dict[str, Account] | None = None,
+) -> Outcome:
     """Charge one event inside the caller's transaction. ``locked``: the wallet's accounts,
     already locked by a batch (with ``reads``, its in-memory reads)."""
     check_open(ctx, period)
@@ -129,9 +140,7 @@ def charge_locked(ctx, data, period, price, now, *, reads=DATABASE_READS, locked
     ):
         reads.reload(ctx.wallet_id)
         loaded = None
-    decimals = {ctx.unit: (ctx.unit_is_currency, ctx.unit_decimals)}
-    if price is not None:
-        decimals[price.asset] = (price.asset_is_currency, price.asset_decimals)
+    decimals = known_decimals(ctx, price)
     try:
         charge = decide(ctx, data, accounts, period, price, now, reads=reads, loaded=loaded)
         charge.spend = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)

@@ -27,6 +27,8 @@ from plans.models import Meter
 from plans.periods import period_containing
 from wallets.services.ledger import hot_cursor
 
+Period = tuple[datetime, datetime]  # an event's billing period: start, end
+
 
 @dataclass(frozen=True)
 class Context:

@@ -7,13 +7,13 @@ read here only."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from psycopg.types.json import Jsonb
 
 from billing.metering.answers import Outcome, event_body, hold_body, hold_metadata, plain
-from billing.metering.context import Context, charged_quantity
+from billing.metering.context import Context, Period, charged_quantity
 from billing.metering.decide import accrues
 from billing.metering.errors import Duplicate
 from billing.metering.input import EventData
@@ -32,7 +32,7 @@ CHARGE_SQL = (
 DATABASE_MODELS = frozenset({PER_UNIT, PACKAGE, GRADUATED})
 
 
-def in_database(ctx: Context, period, price: CachedPrice | None) -> bool:
+def in_database(ctx: Context, period: Period, price: CachedPrice | None) -> bool:
     """Whether the database functions (migrations billing 0012, 0013) may charge or reserve
     for this event: no spend limit to check, the current period, a price they can rate."""
     return (
@@ -87,7 +87,12 @@ def _tier_json(tier) -> dict[str, str | None]:
 
 
 def event_charge(
-    ctx: Context, data: EventData, period, price, now, hold: Hold | None = None
+    ctx: Context,
+    data: EventData,
+    period: Period,
+    price: CachedPrice | None,
+    now: datetime,
+    hold: Hold | None = None,
 ) -> Outcome | None:
     """The common accepted charge of one event in one statement: ``billfold_event_charge``
     (migrations billing 0012, 0013) locks, reads, decides and writes what
@@ -166,7 +171,13 @@ def event_charge(
 
 
 def hold_reserve(
-    ctx, data: EventData, period, price, now, expires_in: int, request: dict
+    ctx: Context,
+    data: EventData,
+    period: Period,
+    price: CachedPrice | None,
+    now: datetime,
+    expires_in: int,
+    request: dict,
 ) -> Outcome | None:
     """The common reservation as one statement: ``billfold_hold_reserve`` (migration
     billing 0013) locks, decides and writes what ``_reserve`` would, with the hold id's

@@ -102,7 +102,12 @@ def check_bounds(charge: Charge, totals: Totals) -> None:
 
 
 def ensure_allowance(
-    ctx: Context, price: CachedPrice, account: Account, start: datetime, end: datetime, now
+    ctx: Context,
+    price: CachedPrice,
+    account: Account,
+    start: datetime,
+    end: datetime,
+    now: datetime,
 ) -> bool:
     """A period the periodic close has not reached yet still gets its allowance."""
     if price.included <= 0 or start <= ctx.current_period_start or end <= now:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from psycopg.types.json import Jsonb
 
 from billing.metering.answers import Outcome, event_body, plain
-from billing.metering.context import Context
+from billing.metering.context import Context, Period
 from billing.metering.errors import Duplicate
 from billing.metering.input import EventData
 from wallets.models import Account, LedgerTransaction
@@ -277,7 +277,7 @@ def insert_event(ctx: Context, data: EventData, **fields) -> int:
     return row[0]
 
 
-def periodic_fields(period, body: dict[str, Any], now) -> dict[str, Any]:
+def periodic_fields(period: Period, body: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The event row fields of an event rated later (``_event_params``): accepted, with
     nothing charged yet."""
     return {
