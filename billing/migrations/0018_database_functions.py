@@ -29,8 +29,8 @@ class Migration(migrations.Migration):
             "billing.sql",
             {
                 "charge_decide.sql": "f3688ef3d6f99aee4b7e5bdfe5c84a74c7fd8a2099c91a9b8b9b4b9e659827c0",
-                "event_charge.sql": "ceb228ec08776ced992d02d7da2600593656862214fec54191bce97bd215496b",
-                "hold_reserve.sql": "e14c04bd16b42affa616427d84cfc859ecf9330c4e618f8bf8cef614aefee1d9",
+                "event_charge.sql": "0c2cb3b19433a368964984534adb78a335e7b4ff076a3273f60ed21f30550417",
+                "hold_reserve.sql": "f549af6671d214e967cdf3af09279dc5f07b21ef9c51a7c61dd832f2e6a3ba1b",
             },
             drop=[EVENT_CHARGE_WITHOUT_HOLD],
         ),

@@ -14,12 +14,17 @@ CREATE OR REPLACE FUNCTION billfold_event_charge(
 -- accepted charge of one event. With p_hold, the event captures that pending hold
 -- (billing.services.holds.hold_capture_usage). Each statement below takes a fresh
 -- snapshot (a volatile function), so the reads after the locks see what the previous
--- holder committed.
+-- holder committed. The wallets' functions lock, capture and post; this one writes
+-- billing's rows.
 DECLARE
     locked record;
     d record;
     row_asset varchar;
     txn bigint;
+    leg_accounts bigint[];
+    leg_assets varchar[];
+    leg_grants varchar[];
+    leg_amounts numeric[];
     event_pk bigint;
     charge json;
     balances json;
@@ -29,15 +34,10 @@ BEGIN
     IF locked.unit_account IS NULL OR locked.debt OR (locked.held AND p_hold IS NULL) THEN
         RETURN NULL;
     END IF;
-    -- a capture: its hold must still be pending and live, and stays so (every move of a
-    -- hold locks the accounts of its assets first, which are among these: the caller
-    -- checks; the row lock covers a hold that reserved nothing, whose void locks none)
+    -- a capture: its hold must still be pending and live, and stays so (the accounts of
+    -- its assets are among these: the caller checks)
     IF p_hold IS NOT NULL THEN
-        PERFORM 1 FROM wallets_hold h
-        WHERE h.id = p_hold AND h.wallet_id = p_wallet AND h.status = 'pending'
-          AND h.expires_at > p_now
-        FOR UPDATE;
-        IF NOT FOUND THEN
+        IF NOT billfold_hold_lock(p_hold, p_wallet, p_now) THEN
             RETURN NULL;
         END IF;
     END IF;
@@ -108,24 +108,19 @@ BEGIN
         RETURN json_build_object('duplicate', true);
     END IF;
 
-    -- a capture: its grants get back what it reserved (as hold_settle), before they pay
+    -- a capture: the hold gives back what it reserved, before its grants pay, and is
+    -- captured with the event's transaction (as _write_accepted)
     IF p_hold IS NOT NULL THEN
-        UPDATE wallets_grant g SET held = g.held - a.amount
-        FROM wallets_holdallocation a WHERE a.hold_id = p_hold AND g.id = a.grant_id;
+        PERFORM billfold_hold_capture(p_hold, p_wallet, txn, p_event_id, p_now);
     END IF;
 
     -- the ledger: the grants drawn, the revenue, the wallet balances (as posting)
     IF txn IS NOT NULL THEN
-        INSERT INTO wallets_ledgertransaction (
-            id, wallet_id, kind, reverses_id, reference, description, created_at, metadata,
-            counterparty_wallet_id)
-        VALUES (
-            txn, p_wallet, CASE WHEN p_hold IS NULL THEN 'draw' ELSE 'capture' END, NULL,
-            left(coalesce(p_hold, p_event_id), 255), left(p_description, 500), p_now,
-            jsonb_build_object('event', p_event_id, 'meter', p_meter), NULL);
-        INSERT INTO wallets_ledgerentry
-            (transaction_id, account_id, asset_id, grant_id, amount, created_at)
-        SELECT txn, legs.account_id, legs.asset_id, legs.grant_id, legs.amount, p_now
+        SELECT array_agg(legs.account_id ORDER BY legs.part, legs.n),
+               array_agg(legs.asset_id ORDER BY legs.part, legs.n),
+               array_agg(legs.grant_id ORDER BY legs.part, legs.n),
+               array_agg(legs.amount ORDER BY legs.part, legs.n)
+        INTO leg_accounts, leg_assets, leg_grants, leg_amounts
         FROM (
             SELECT 1 AS part, t.n, locked.unit_account AS account_id, p_unit AS asset_id,
                    t.grant_id, -t.take AS amount
@@ -137,22 +132,12 @@ BEGIN
             SELECT 3, 1, p_unit_revenue, p_unit, NULL, d.included WHERE d.included > 0
             UNION ALL
             SELECT 4, 1, p_price_revenue, p_price_asset, NULL, d.paid WHERE d.paid > 0
-        ) AS legs
-        ORDER BY legs.part, legs.n;
-        UPDATE wallets_grant g SET remaining = g.remaining - t.take
-        FROM (SELECT t.grant_id, sum(t.take) AS take
-              FROM unnest(d.unit_grants || d.money_grants, d.unit_takes || d.money_takes)
-                   AS t(grant_id, take)
-              GROUP BY t.grant_id) AS t
-        WHERE g.id = t.grant_id;
-    END IF;
-    IF txn IS NOT NULL OR p_hold IS NOT NULL THEN
-        UPDATE wallets_account a
-        SET posted = a.posted
-                     - CASE WHEN a.id = locked.unit_account THEN d.included ELSE 0 END
-                     - CASE WHEN a.id = locked.price_account THEN d.paid ELSE 0 END,
-            held = a.held - billfold_hold_released(p_hold, a.asset_id)
-        WHERE a.id IN (locked.unit_account, locked.price_account);
+        ) AS legs;
+        PERFORM billfold_ledger_post(
+            txn, p_wallet, CASE WHEN p_hold IS NULL THEN 'draw' ELSE 'capture' END,
+            left(coalesce(p_hold, p_event_id), 255), left(p_description, 500),
+            jsonb_build_object('event', p_event_id, 'meter', p_meter), p_now,
+            leg_accounts, leg_assets, leg_grants, leg_amounts);
     END IF;
 
     -- the period's counter
@@ -171,18 +156,6 @@ BEGIN
             accrued = billing_usagecounter.accrued + EXCLUDED.accrued,
             events = billing_usagecounter.events + 1,
             updated_at = EXCLUDED.updated_at;
-    END IF;
-
-    -- a capture: the hold is captured, once, with its event and transaction (as
-    -- _write_accepted)
-    IF p_hold IS NOT NULL THEN
-        UPDATE wallets_hold
-        SET status = 'captured', resolved_at = p_now, capture_transaction_id = txn,
-            metadata = metadata || jsonb_build_object('event', p_event_id::text)
-        WHERE id = p_hold AND status = 'pending';
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'hold % left pending under its locks', p_hold;
-        END IF;
     END IF;
     RETURN json_build_object('charge', charge, 'balances', balances, 'transaction', txn);
 END

@@ -7,9 +7,9 @@ CREATE OR REPLACE FUNCTION billfold_hold_reserve(
     p_hold varchar, p_request_hash varchar, p_metadata jsonb, p_head jsonb,
     p_expires_at timestamptz, p_now timestamptz
 ) RETURNS json LANGUAGE plpgsql VOLATILE AS $$
--- billing.services.holds._reserve and wallets.services.holds.ledger_hold for a hold whose
--- estimate the wallet covers: it reserves what the charge of the estimate would take from
--- each grant (units, then money; a postpaid shortfall is not reserved). Returns the held
+-- billing.services.holds._reserve for a hold whose estimate the wallet covers: it reserves
+-- what the charge of the estimate would take from each grant (units, then money; a postpaid
+-- shortfall is not reserved; billfold_hold_place writes the hold). Returns the held
 -- amounts of the answer (as _hold_json). Holds due to expire first, a debt, a decline, a
 -- planned grant that expired between the event's time and now, or the hold id taken:
 -- NULL, nothing written.
@@ -63,38 +63,21 @@ BEGIN
 
     -- the hold first: a replay, a concurrent duplicate or a hold with this id made
     -- otherwise writes nothing more (the Python path answers them)
-    INSERT INTO wallets_hold (id, wallet_id, status, expires_at, created_at, metadata)
-    VALUES (p_hold, p_wallet, 'pending', p_expires_at, p_now,
-            p_metadata || jsonb_build_object('estimate', estimate))
-    ON CONFLICT (id) DO NOTHING;
-    IF NOT FOUND THEN
+    IF NOT billfold_hold_place(
+        p_hold, p_wallet, p_expires_at, p_now,
+        p_metadata || jsonb_build_object('estimate', estimate),
+        d.unit_grants || d.money_grants,
+        array_fill(p_unit, ARRAY[cardinality(d.unit_grants)])
+            || array_fill(p_price_asset, ARRAY[cardinality(d.money_grants)]),
+        d.unit_takes || d.money_takes)
+    THEN
         RETURN NULL;
     END IF;
     -- the hold id's idempotency record, with the answer (a record is only ever made with
     -- its hold: one without cannot be, and fails the statement)
-    INSERT INTO wallets_idempotencyrecord
-        (scope, key, request_hash, status_code, response, created_at)
-    VALUES ('billing.hold', p_hold, p_request_hash, 201,
-            p_head || jsonb_build_object('held', held::jsonb), now());
-    INSERT INTO wallets_holdallocation (hold_id, grant_id, asset_id, amount)
-    SELECT p_hold, t.grant_id, t.asset_id, t.take
-    FROM (
-        SELECT 1 AS part, t.n, t.grant_id, p_unit AS asset_id, t.take
-        FROM unnest(d.unit_grants, d.unit_takes) WITH ORDINALITY AS t(grant_id, take, n)
-        UNION ALL
-        SELECT 2, t.n, t.grant_id, p_price_asset, t.take
-        FROM unnest(d.money_grants, d.money_takes) WITH ORDINALITY AS t(grant_id, take, n)
-    ) AS t
-    ORDER BY t.part, t.n;
-    UPDATE wallets_grant g SET held = g.held + t.take
-    FROM unnest(d.unit_grants || d.money_grants, d.unit_takes || d.money_takes)
-         AS t(grant_id, take)
-    WHERE g.id = t.grant_id;
-    UPDATE wallets_account a
-    SET held = a.held
-               + CASE WHEN a.id = locked.unit_account THEN d.included ELSE 0 END
-               + CASE WHEN a.id = locked.price_account THEN d.paid ELSE 0 END
-    WHERE a.id IN (locked.unit_account, locked.price_account);
+    PERFORM billfold_idempotency_save(
+        'billing.hold', p_hold, p_request_hash, 201,
+        p_head || jsonb_build_object('held', held::jsonb));
     RETURN held;
 END
 $$;

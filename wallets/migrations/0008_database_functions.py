@@ -1,6 +1,7 @@
 """The wallets' database functions, from ``wallets/sql`` (see ``wallets.sql``): the account
-locks, the grants that may pay and what a hold reserved, which the charge path's functions
-(billing 0018) call."""
+locks, the grants that may pay, a draw's posting, and a hold's placing, lock and capture,
+which the charge path's functions (billing 0018) call for everything they write of the
+wallets."""
 
 from django.db import migrations
 
@@ -20,6 +21,11 @@ class Migration(migrations.Migration):
                 "grants_to_draw.sql": "c01454f32db312cd3270d077204be14e82e9ff70910a8ea1bbc67d6c167e54d3",
                 "grants_to_pay.sql": "7a5ef14068669fa0478fd87ca2fa9703da09f12413cb61d884b578cf6a2f5c4c",
                 "hold_released.sql": "31be650a8685ea5eb809c97ff1a67fb1d6700c64a4fb2855abd2b95e73930131",
+                "hold_lock.sql": "9726d851b0fd8e5b236c24ed3b7d597082df638d1193329bc47b175fcf40f53c",
+                "hold_place.sql": "6994493b8a63ae90f823cbb5e54c3729e59bcb3820d3d9d053728cc0ce546bf6",
+                "hold_capture.sql": "44f9926eb1eac492739826e0bbe1b6913539d70d990d02a2aefa2f9baff537c0",
+                "idempotency_save.sql": "d048b07b1dc12e583b1af138358be58d5d0c1eed9674e701a1671ac7140507aa",
+                "ledger_post.sql": "ff7c2a4e88edabee59a77f190e1dddee59e73e1c558084ac4c1a78570c5b1e6c",
             },
         ),
     ]

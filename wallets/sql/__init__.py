@@ -2,10 +2,12 @@
 their functions with.
 
 Each ``<app>/sql/<name>.sql`` file holds one ``CREATE OR REPLACE FUNCTION`` statement, owned
-by the app whose tables it writes or whose decision it is: ``wallets/sql`` locks accounts
-and lists the grants that may pay (eligibility and burn-down order, as
-``services/draws.py``); ``plans/sql`` prices a quantity (as ``plans/pricing.py``);
-``billing/sql`` decides and records an event's charge and a hold's reservation.
+by the app whose tables it writes or whose decision it is: ``wallets/sql`` locks accounts,
+lists the grants that may pay (eligibility and burn-down order, as ``services/draws.py``),
+posts a draw's ledger transaction (entries, grants, balances) and places, locks and captures
+holds; ``plans/sql`` prices a quantity (as ``plans/pricing.py``); ``billing/sql`` decides an
+event's charge and a hold's reservation and writes billing's rows, calling the wallets' and
+plans' functions for everything they own.
 
 ``install`` makes the migration operation that runs the files: a migration names each file
 it installs with the sha256 of the text it was written for. The operation always runs the
