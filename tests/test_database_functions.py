@@ -145,13 +145,13 @@ def test_the_newest_installing_migration_recorded_each_file():
 
 
 def test_a_file_changed_without_a_migration_is_named(monkeypatch):
-    real = loader.sql_text
+    real = loader.sql_bytes
 
-    def changed(package: str, name: str) -> str:
-        text = real(package, name)
-        return text + "-- changed\n" if name == "grants_to_draw.sql" else text
+    def changed(package: str, name: str) -> bytes:
+        data = real(package, name)
+        return data + b"-- changed\n" if name == "grants_to_draw.sql" else data
 
-    monkeypatch.setattr(loader, "sql_text", changed)
+    monkeypatch.setattr(loader, "sql_bytes", changed)
     problems = hash_problems()
     assert len(problems) == 1
     assert problems[0].startswith("wallets/sql/grants_to_draw.sql changed since wallets")

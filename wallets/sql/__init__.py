@@ -35,14 +35,18 @@ from django.db import router
 from django.db.migrations.operations.base import Operation
 
 
+def sql_bytes(package: str, name: str) -> bytes:
+    """The file ``<package>/<name>`` (e.g. ``wallets.sql``, ``accounts_lock.sql``)."""
+    return package_files(package).joinpath(name).read_bytes()
+
+
 def sql_text(package: str, name: str) -> str:
-    """The text of ``<package>/<name>`` (e.g. ``wallets.sql``, ``accounts_lock.sql``)."""
-    return package_files(package).joinpath(name).read_text(encoding="utf-8")
+    return sql_bytes(package, name).decode("utf-8")
 
 
 def sql_hash(package: str, name: str) -> str:
-    """The sha256 of the file's text, as a migration records it."""
-    return hashlib.sha256(sql_text(package, name).encode("utf-8")).hexdigest()
+    """The sha256 of the file, as a migration records it (and ``sha256sum`` prints it)."""
+    return hashlib.sha256(sql_bytes(package, name)).hexdigest()
 
 
 class InstallFunctions(Operation):
