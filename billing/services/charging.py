@@ -1264,7 +1264,7 @@ def event_charge(
 
 
 CHARGE_SQL = (
-    "SELECT billfold_event_charge("  # migrations billing 0012, 0013
+    "SELECT billfold_event_charge("  # billing/sql/event_charge.sql
     + ", ".join(["%s"] * 33)
     + ")"
 )
