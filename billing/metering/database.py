@@ -1,8 +1,8 @@
 """The charge path in the database: ``billfold_event_charge`` and ``billfold_hold_reserve``
-(migrations billing 0012, 0013) charge an event or reserve a hold in one statement. Each
-function here takes what the Python path takes and returns None, with nothing written, for
-what it does not handle; the caller then runs the Python path. ``CHARGE_IN_DATABASE`` is
-read here only."""
+(billing/sql/event_charge.sql, hold_reserve.sql) charge an event or reserve a hold in one
+statement. Each function here takes what the Python path takes and returns None, with
+nothing written, for what it does not handle; the caller then runs the Python path.
+``CHARGE_IN_DATABASE`` is read here only."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from wallets.models import Hold
 from wallets.services.idempotency import request_hash
 
 CHARGE_SQL = (
-    "SELECT billfold_event_charge("  # migrations billing 0012, 0013
+    "SELECT billfold_event_charge("  # billing/sql/event_charge.sql
     + ", ".join(["%s"] * 33)
     + ")"
 )
@@ -33,8 +33,9 @@ DATABASE_MODELS = frozenset({PER_UNIT, PACKAGE, GRADUATED})
 
 
 def in_database(ctx: Context, period: Period, price: CachedPrice | None) -> bool:
-    """Whether the database functions (migrations billing 0012, 0013) may charge or reserve
-    for this event: no spend limit to check, the current period, a price they can rate."""
+    """Whether the database functions (billing/sql/event_charge.sql, hold_reserve.sql) may
+    charge or reserve for this event: no spend limit to check, the current period, a price they
+    can rate."""
     return (
         settings.CHARGE_IN_DATABASE
         and not ctx.has_limit
@@ -95,7 +96,7 @@ def event_charge(
     hold: Hold | None = None,
 ) -> Outcome | None:
     """The common accepted charge of one event in one statement: ``billfold_event_charge``
-    (migrations billing 0012, 0013) locks, reads, decides and writes what
+    (billing/sql/event_charge.sql) locks, reads, decides and writes what
     ``charge_locked`` would, in its own transaction (or the caller's). None, with nothing
     written, for everything else — a spend limit, a late or future period, a decline, holds
     or debt on the wallet, a revenue account still to make — which the Python path then
@@ -179,9 +180,9 @@ def hold_reserve(
     expires_in: int,
     request: dict,
 ) -> Outcome | None:
-    """The common reservation as one statement: ``billfold_hold_reserve`` (migration
-    billing 0013) locks, decides and writes what ``_reserve`` would, with the hold id's
-    idempotency record, in its own transaction. None, with nothing written, for everything
+    """The common reservation as one statement: ``billfold_hold_reserve``
+    (billing/sql/hold_reserve.sql) locks, decides and writes what ``_reserve`` would, with the
+    hold id's idempotency record, in its own transaction. None, with nothing written, for everything
     else (a decline, holds due to expire, a debt, a replay …): ``_reserve`` then answers."""
     if not in_database(ctx, period, price):
         return None
