@@ -13,7 +13,7 @@ from billing.metering.input import EventData
 from billing.metering.spend import SpendLimitExceeded
 from billing.models import UsageEvent
 from core.errors import Declined, IdempotencyConflict, NotFound
-from plans.pricing import round_half_up
+from core.text import fixed_text, plain
 from wallets.errors import InsufficientFunds, NegativeBalance
 from wallets.models import Account, Hold
 from wallets.services import Funding
@@ -44,11 +44,7 @@ class Outcome:
 def money_text(value: Decimal, is_currency: bool, decimals: int) -> str:
     """An amount as an answer shows it: a currency at the ledger's 12 places, another asset
     at its decimals (half-up, as PostgreSQL's ``round`` in the database functions)."""
-    return format(round_half_up(value, 12 if is_currency else decimals), "f")
-
-
-def plain(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
+    return fixed_text(value, 12 if is_currency else decimals)
 
 
 class StoredAnswer(NamedTuple):
@@ -282,7 +278,7 @@ def hold_metadata(ctx: Context, data: EventData) -> dict[str, Any]:
     return {
         "customer": ctx.external_id,
         "meter": ctx.meter_code,
-        "quantity": format(data.quantity.normalize(), "f"),
+        "quantity": plain(data.quantity),
         "properties": data.properties,
         "timestamp": data.timestamp.isoformat(),
     }

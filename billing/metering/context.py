@@ -24,6 +24,7 @@ from billing.metering.input import EventData
 from billing.models import Invoice, Subscription
 from billing.services.api_keys import api_key_touch
 from core.db import hot_cursor
+from core.text import bounds_text
 from plans.models import Meter
 from plans.periods import period_containing
 
@@ -260,8 +261,7 @@ def check_open(ctx: Context, period: tuple[datetime, datetime]) -> None:
         row = cursor.fetchone()
     if row is not None and row[0] != Invoice.Status.DRAFT:
         raise PeriodClosed(
-            f"The period {period[0]:%Y-%m-%d} – {period[1]:%Y-%m-%d} is invoiced; "
-            "the event can no longer be accepted."
+            f"The period {bounds_text(*period)} is invoiced; the event can no longer be accepted."
         )
 
 

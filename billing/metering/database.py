@@ -12,13 +12,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from psycopg.types.json import Jsonb
 
-from billing.metering.answers import Outcome, event_body, hold_body, hold_metadata, plain
+from billing.metering.answers import Outcome, event_body, hold_body, hold_metadata
 from billing.metering.context import Context, Period, charged_quantity
 from billing.metering.decide import accrues
 from billing.metering.errors import Duplicate
 from billing.metering.input import EventData
 from billing.selectors.prices import CachedPrice
 from core.db import hot_cursor
+from core.text import plain
 from plans.pricing import GRADUATED, PACKAGE, PER_UNIT
 from wallets.models import Hold
 from wallets.services.idempotency import request_hash

@@ -11,12 +11,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
-from billing.metering.answers import plain
 from billing.metering.context import Context, charged_quantity
 from billing.metering.input import EventData
 from billing.models import Subscription
 from billing.selectors.prices import CachedPrice
 from core.errors import AmountTooLarge
+from core.text import plain
 from plans.models import Meter
 from plans.pricing import increment_amount, rated_periodically
 from wallets.errors import InsufficientFunds, NegativeBalance

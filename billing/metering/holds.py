@@ -27,7 +27,6 @@ from billing.metering.answers import (
     hold_body,
     hold_metadata,
     known_decimals,
-    plain,
 )
 from billing.metering.context import check_open, event_period, key_checked, lookup, resolve
 from billing.metering.decide import decide, realtime
@@ -44,6 +43,7 @@ from billing.models import UsageEvent
 from billing.selectors.prices import price_for_event
 from core.db import columns, hot_cursor, hot_pipeline, instances
 from core.errors import Declined, IdempotencyConflict, NotFound, ValidationFailed
+from core.text import plain
 from wallets.errors import HoldNotPending
 from wallets.models import Hold, HoldAllocation, LedgerTransaction
 from wallets.services import (
@@ -199,7 +199,7 @@ def _check_spend(ctx, value: Decimal, period, now) -> None:
     )
     if spent + held + value > limit.amount:
         raise spend_service.SpendLimitExceeded(
-            f"The hold's estimate of {value.normalize()} {ctx.currency} would pass the limit.",
+            f"The hold's estimate of {plain(value)} {ctx.currency} would pass the limit.",
             extra={
                 "limit": limit.amount,
                 "spent": spent,

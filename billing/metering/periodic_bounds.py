@@ -36,6 +36,7 @@ from billing.metering.input import EventData
 from billing.selectors.prices import CachedPrice, version_prices
 from core.db import hot_cursor, int_array, numeric_texts
 from core.errors import AmountTooLarge
+from core.text import plain
 from plans.models import Meter
 from plans.pricing import ADDITIVE_AGGREGATIONS, peak_amount, total_amount
 from wallets.services.amounts import MAX_AMOUNT
@@ -98,7 +99,7 @@ def counters_lock(
 
 def _refused(price: CachedPrice, what: str, value: Decimal) -> AmountTooLarge:
     return AmountTooLarge(
-        f"The period's {what} for price {price.id} could be {value.normalize():f}: amounts "
+        f"The period's {what} for price {price.id} could be {plain(value)}: amounts "
         "and quantities stay below 10^18.",
         errors={"quantity": ["Its charge or its period's totals would reach 10^18."]},
     )

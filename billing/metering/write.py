@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from psycopg.types.json import Jsonb
 
-from billing.metering.answers import Outcome, event_body, plain
+from billing.metering.answers import Outcome, event_body
 from billing.metering.context import Context, Period
 from billing.metering.errors import Duplicate
 from billing.metering.input import EventData
 from core.db import JSONB_ARRAY, hot_cursor, int_array, json_array, numeric_texts, text_array
+from core.text import plain
 from wallets.models import Account, LedgerTransaction
 from wallets.services import Funding, Leg
 from wallets.services.ledger import Posting, posting
