@@ -39,6 +39,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from djmoney.money import Money
 
+from billing.invoicing import (
+    credit_note_create,
+    invoice_creditable,
+    invoice_finalize,
+    invoice_html,
+    invoice_mark_paid,
+    invoice_pdf,
+    invoice_void,
+)
 from billing.models import (
     Alert,
     ApiKey,
@@ -54,17 +63,9 @@ from billing.models import (
     UsageCounter,
     UsageEvent,
 )
-from billing.rendering import invoice_html, invoice_pdf
 from billing.services.api_keys import api_key_create, api_key_revoke
 from billing.services.customers import customer_create, customer_update
 from billing.services.grants import customer_grant_create
-from billing.services.invoices import (
-    credit_note_create,
-    invoice_creditable,
-    invoice_finalize,
-    invoice_mark_paid,
-    invoice_void,
-)
 from billing.staff import FINANCE
 from plans.models import Meter, Plan, PlanVersion
 from wallets.admin import (

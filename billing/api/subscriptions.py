@@ -11,12 +11,12 @@ from billing.api.fields import AwareDateTimeField, DecimalString, WholeNumber, d
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import ChargeItem, Subscription
 from billing.selectors.customers import customer_get
+from billing.selectors.subscriptions import subscription_get
 from billing.services.subscriptions import (
     MAX_SEATS,
     WHEN,
     subscription_cancel,
     subscription_create,
-    subscription_get,
     subscription_plan_change,
     subscription_seats_change,
 )

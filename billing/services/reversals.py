@@ -43,12 +43,13 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from billing.models import Invoice, InvoiceLine, UsageCounter, UsageEvent
-from billing.services.invoices import (
+from billing.invoicing import (
     CreditLine,
     credit_note_create,
     invoice_creditable,
+    invoice_draft_refresh,
 )
+from billing.models import Invoice, InvoiceLine, UsageCounter, UsageEvent
 from plans.pricing import round_money
 from wallets.fields import plain
 
@@ -107,8 +108,6 @@ def reversal_invoice_correct(
     if invoice is None:
         return None
     if invoice.status == Invoice.Status.DRAFT:
-        from billing.services.billing_run import invoice_draft_refresh  # it imports invoices
-
         invoice_draft_refresh(invoice=invoice)
         return None
     if invoice.status == Invoice.Status.VOID:

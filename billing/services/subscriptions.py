@@ -21,14 +21,16 @@ from fractions import Fraction
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing.invoicing import subscription_final_invoice, subscription_first_invoice
 from billing.models import ChargeItem, Customer, Subscription
+from billing.selectors.subscriptions import plan_version_latest
 from billing.services.subscription_start import (
     subscription_start_errors,
 )
-from plans.models import Plan, PlanVersion
+from plans.models import PlanVersion
 from plans.periods import add_intervals, period_containing
 from plans.pricing import PRICE_PLACES, prorate, round_half_up
-from wallets.errors import BillfoldError, NotFound, ValidationFailed
+from wallets.errors import BillfoldError, ValidationFailed
 from wallets.models import Grant
 from wallets.services import grant_create, grant_void
 
@@ -38,7 +40,6 @@ PERIOD_END, NOW = WHEN
 
 _DAY = timedelta(days=1)
 _WIDE = Context(prec=100)  # seat_price (≤ 30 digits) × seats (≤ 7 digits) is exact in it
-_MAX_ID = 2**63 - 1
 
 
 class SubscriptionExists(BillfoldError):
@@ -63,17 +64,6 @@ class PeriodNotCurrent(BillfoldError):
     code = "period_not_current"
     status = 409
     title = "The subscription's current period is over and not closed yet"
-
-
-def plan_version_latest(*, plan_code: str) -> PlanVersion:
-    version = (
-        PlanVersion.objects.filter(plan__code=plan_code, plan__archived_at__isnull=True)
-        .order_by("-version")
-        .first()
-    )
-    if version is None:
-        raise NotFound(f"Unknown plan '{plan_code}'.", errors={"plan": ["Unknown plan."]})
-    return version
 
 
 def allowance_source(subscription: Subscription, price_id: int, period_start: datetime) -> str:
@@ -214,8 +204,6 @@ def subscription_create(
                 trial_ends_at=trial_end,
             )
             subscription_allowances_issue(subscription=subscription)
-            from billing.services.billing_run import subscription_first_invoice
-
             subscription_first_invoice(subscription=subscription)
     except IntegrityError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == "23505":
@@ -223,37 +211,6 @@ def subscription_create(
                 f"{customer.external_id} already has a live subscription; change its plan instead."
             ) from exc
         raise
-    return subscription
-
-
-def plan_get(*, code: str) -> Plan:
-    plan = Plan.objects.filter(code=code).first()
-    if plan is None:
-        raise NotFound(f"Unknown plan '{code}'.")
-    return plan
-
-
-# --- reads --------------------------------------------------------------------------------------
-
-
-def subscription_get(*, subscription_id: object) -> Subscription:
-    """The subscription with this id (an int or a string of digits), with its customer and
-    plan versions; ``NotFound`` for anything else, never a database error."""
-    text = str(subscription_id) if isinstance(subscription_id, int | str) else ""
-    if isinstance(subscription_id, bool) or not text.isascii() or not text.isdigit():
-        raise NotFound(f"Unknown subscription '{subscription_id}'.")
-    number = int(text)
-    subscription = (
-        Subscription.objects.select_related(
-            "customer", "plan_version__plan", "next_plan_version__plan"
-        )
-        .filter(pk=number)
-        .first()
-        if 0 < number <= _MAX_ID
-        else None
-    )
-    if subscription is None:
-        raise NotFound(f"Unknown subscription '{subscription_id}'.")
     return subscription
 
 
@@ -653,8 +610,6 @@ def subscription_cancel(*, subscription: Subscription, when: str = PERIOD_END) -
                 "next_seats",
             ]
         )
-        from billing.services.billing_run import subscription_final_invoice
-
         subscription_final_invoice(subscription=sub, now=now)
     return sub
 

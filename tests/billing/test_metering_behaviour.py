@@ -15,9 +15,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import Alert, Invoice, Subscription, UsageCounter, UsageEvent
+from billing.periodic import subscription_period_close
 from billing.services import charging
 from billing.services import holds as holds_service
-from billing.services.billing_run import subscription_period_close
 from plans.models import Plan
 from tests.wallets.helpers import ensure_currencies
 from wallets.errors import HoldNotPending

@@ -13,6 +13,7 @@ import pytest
 import time_machine
 
 from billing.models import ChargeItem, Subscription
+from billing.selectors.subscriptions import subscription_get
 from billing.services.subscriptions import (
     PeriodNotCurrent,
     SubscriptionCanceled,
@@ -20,7 +21,6 @@ from billing.services.subscriptions import (
     subscription_allowances_issue,
     subscription_cancel,
     subscription_create,
-    subscription_get,
     subscription_plan_change,
     subscription_seats_change,
     subscription_trial_end_due,
