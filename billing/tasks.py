@@ -15,7 +15,7 @@ def heartbeat() -> str:
 @shared_task(name="billing.end_trials", acks_late=True)
 def end_trials() -> int:
     """Move subscriptions whose trial is over to active. Idempotent."""
-    from billing.services.subscriptions import subscription_trial_end_due
+    from billing.subscriptions import subscription_trial_end_due
 
     return len(subscription_trial_end_due())
 

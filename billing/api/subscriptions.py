@@ -12,7 +12,7 @@ from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import ChargeItem, Subscription
 from billing.selectors.customers import customer_get
 from billing.selectors.subscriptions import subscription_get
-from billing.services.subscriptions import (
+from billing.subscriptions import (
     MAX_SEATS,
     WHEN,
     subscription_cancel,

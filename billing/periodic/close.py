@@ -45,7 +45,7 @@ from billing.periodic.failures import (
     run_failures_resolve,
 )
 from billing.selectors.subscriptions import subscription_with_customer
-from billing.services.subscriptions import subscription_allowances_issue
+from billing.subscriptions import subscription_allowances_issue
 from plans.periods import period_containing
 from wallets.services.ledger import columns, hot_cursor, rows_as
 

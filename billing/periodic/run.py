@@ -16,7 +16,7 @@ from billing.periodic.close import subscriptions_close_due
 from billing.periodic.failures import RunFailure
 from billing.periodic.finalize import finalize_due
 from billing.periodic.rating import rating_run
-from billing.services.subscriptions import subscription_trial_end_due
+from billing.subscriptions import subscription_trial_end_due
 from wallets.selectors import ledger_reconcile
 from wallets.services import grants_expire_due, holds_expire_due
 

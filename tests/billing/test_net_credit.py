@@ -14,7 +14,7 @@ from billing.invoicing import CreditLine, credit_note_create, invoice_creditable
 from billing.models import ChargeItem, Invoice
 from billing.periodic import subscriptions_close_due
 from billing.services.customers import customer_create
-from billing.services.subscriptions import (
+from billing.subscriptions import (
     subscription_cancel,
     subscription_create,
     subscription_plan_change,

@@ -13,7 +13,7 @@ import time_machine
 from billing.models import Invoice, Subscription
 from billing.periodic import billing_run, invoices_finalize_due
 from billing.services.customers import customer_create
-from billing.services.subscriptions import subscription_create
+from billing.subscriptions import subscription_create
 from plans.services import meter_create, plan_create
 from wallets.errors import ValidationFailed
 from wallets.models import Grant

@@ -14,7 +14,7 @@ import time_machine
 
 from billing.models import ChargeItem, Subscription
 from billing.selectors.subscriptions import subscription_get
-from billing.services.subscriptions import (
+from billing.subscriptions import (
     PeriodNotCurrent,
     SubscriptionCanceled,
     SubscriptionEnded,
