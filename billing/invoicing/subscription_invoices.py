@@ -67,12 +67,20 @@ def subscription_final_invoice(
     )
     lines += charge_item_lines(items)
     return subscription_close_invoice(
-        subscription, version, lines, items, start, boundary, boundary, now
+        subscription=subscription,
+        version=version,
+        lines=lines,
+        items=items,
+        start=start,
+        boundary=boundary,
+        next_end=boundary,
+        now=now,
     )
 
 
 def subscription_close_invoice(
-    sub: Subscription,
+    *,
+    subscription: Subscription,
     version: PlanVersion,
     lines: list[LineSpec],
     items: list[ChargeItem],
@@ -86,7 +94,7 @@ def subscription_close_invoice(
     never totals below zero."""
     decimals = version.currency.decimals
     lines = lines + net_credit_settle(
-        subscription=sub,
+        subscription=subscription,
         lines=lines,
         start=start,
         boundary=boundary,
@@ -94,11 +102,11 @@ def subscription_close_invoice(
         now=now,
     )
     invoice, _ = invoice_draft_create(
-        customer=sub.customer,
+        customer=subscription.customer,
         currency=version.currency_id,
         kind=Invoice.Kind.SUBSCRIPTION,
         lines=lines,
-        subscription=sub,
+        subscription=subscription,
         period_start=boundary,
         period_end=next_end,
         charge_items=items,

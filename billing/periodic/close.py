@@ -126,7 +126,14 @@ def subscription_period_close(
                     version=next_version, seats=next_seats, start=boundary, end=next_end
                 )
         invoice = subscription_close_invoice(
-            sub, version, lines, items, start, boundary, next_end, now
+            subscription=sub,
+            version=version,
+            lines=lines,
+            items=items,
+            start=start,
+            boundary=boundary,
+            next_end=next_end,
+            now=now,
         )
         if ending:
             sub.status = Subscription.Status.ENDED
