@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from billing.models import Subscription
 from billing.services.customers import customer_create
-from billing.services.subscriptions import subscription_create
+from billing.subscriptions import subscription_create
 from plans.models import Plan, PlanVersion, Price
 from plans.services import meter_create, plan_create, plan_version_as_spec, plan_version_publish
 

@@ -10,16 +10,11 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from billing.invoicing import CreditLine, credit_note_create, invoice_creditable, invoice_finalize
 from billing.models import ChargeItem, Invoice
-from billing.services.billing_run import subscriptions_close_due
+from billing.periodic import subscriptions_close_due
 from billing.services.customers import customer_create
-from billing.services.invoices import (
-    CreditLine,
-    credit_note_create,
-    invoice_creditable,
-    invoice_finalize,
-)
-from billing.services.subscriptions import (
+from billing.subscriptions import (
     subscription_cancel,
     subscription_create,
     subscription_plan_change,

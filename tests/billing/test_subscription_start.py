@@ -11,10 +11,9 @@ import pytest
 import time_machine
 
 from billing.models import Invoice, Subscription
+from billing.periodic import billing_run, invoices_finalize_due
 from billing.services.customers import customer_create
-from billing.services.invoices import invoices_finalize_due
-from billing.services.periodic import billing_run
-from billing.services.subscriptions import subscription_create
+from billing.subscriptions import subscription_create
 from core.errors import ValidationFailed
 from plans.services import meter_create, plan_create
 from wallets.models import Grant

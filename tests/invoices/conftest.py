@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from billing.invoicing import LineSpec, invoice_draft_create
 from billing.models import Customer, Invoice, InvoiceLine
 from billing.services.customers import customer_create
-from billing.services.invoices import LineSpec, invoice_draft_create
 from tests.wallets.helpers import ensure_currencies
 from wallets.selectors import ledger_reconcile
 
