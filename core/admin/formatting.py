@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -47,5 +48,5 @@ def amount_html(value: Decimal | None, asset: Unit | None) -> SafeString | str:
     )
 
 
-def datetime_text(value) -> str:
+def datetime_text(value: datetime | None) -> str:
     return EMPTY if value is None else f"{value:%Y-%m-%d %H:%M} UTC"
