@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from plans.pricing import ADDITIVE_AGGREGATIONS, VOLUME
 from wallets.fields import AmountField
 from wallets.models import Asset
 
@@ -27,7 +28,7 @@ class Meter(models.Model):
         UNIQUE_COUNT = "unique_count", "Unique values of a property"
         LATEST = "latest", "Latest quantity"
 
-    ADDITIVE = (Aggregation.SUM, Aggregation.COUNT)
+    ADDITIVE = ADDITIVE_AGGREGATIONS  # plans.pricing: the one list of additive aggregations
 
     code = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -179,3 +180,9 @@ class Price(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meter.code} {self.model} ({self.plan_version})"
+
+
+def rated_periodically_q() -> Q:
+    """``plans.pricing.rated_periodically`` as a filter on prices: a volume price, or a meter
+    whose aggregation is not additive."""
+    return Q(model=VOLUME) | ~Q(meter__aggregation__in=ADDITIVE_AGGREGATIONS)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from billing.invoicing import rated_price
@@ -24,7 +23,7 @@ from billing.periodic.failures import (
     run_failures_resolve,
 )
 from core.db import hot_cursor
-from plans.models import Meter, Price
+from plans.models import Price, rated_periodically_q
 
 
 @dataclass
@@ -43,7 +42,7 @@ def rating_run(
     recorded as an alert and in ``failures``, and is rated again by the next run."""
     now = now or timezone.now()
     report = RatingReport()
-    periodic = Q(model=Price.Model.VOLUME) | ~Q(meter__aggregation__in=Meter.ADDITIVE)
+    periodic = rated_periodically_q()
     versions = set(Price.objects.filter(periodic).values_list("plan_version_id", flat=True))
     if not versions:
         return report
