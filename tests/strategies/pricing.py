@@ -32,7 +32,11 @@ quantities = decimals(max_digits=7)
 
 
 @st.composite
-def tier_data(draw: st.DrawFn, *, integer: bool = False) -> list[dict[str, str | None]]:
+def tier_data(
+    draw: st.DrawFn, *, integer: bool = False, price: st.SearchStrategy[Decimal] = prices
+) -> list[dict[str, str | None]]:
+    """Tiers with ascending bounds, the last unbounded; ``price``: their unit prices and
+    flat fees."""
     if integer:
         bounds = draw(st.lists(st.integers(1, 300), max_size=4, unique=True))
         bounds_text = [str(b) for b in sorted(bounds)]
@@ -41,24 +45,27 @@ def tier_data(draw: st.DrawFn, *, integer: bool = False) -> list[dict[str, str |
         bounds_text = [format(b, "f") for b in sorted(bounds_dec)]
     ups: list[str | None] = [*bounds_text, None]
     return [
-        {"up_to": up_to, "unit_price": text(draw(prices)), "flat_fee": text(draw(prices))}
+        {"up_to": up_to, "unit_price": text(draw(price)), "flat_fee": text(draw(price))}
         for up_to in ups
     ]
 
 
 @st.composite
-def spec_data(draw: st.DrawFn, *, models: tuple[str, ...]) -> dict:
-    """A price model as the API takes it, in JSON-ish strings."""
+def spec_data(
+    draw: st.DrawFn, *, models: tuple[str, ...], price: st.SearchStrategy[Decimal] = prices
+) -> dict:
+    """A price model as the API takes it, in JSON-ish strings; ``price``: its money per unit
+    (unit and package prices, tiers' unit prices and flat fees)."""
     model = draw(st.sampled_from(models))
     if model == "per_unit":
-        return {"model": model, "unit_price": text(draw(prices))}
+        return {"model": model, "unit_price": text(draw(price))}
     if model == "package":
         return {
             "model": model,
             "package_size": text(draw(decimals(max_digits=4, positive=True))),
-            "package_price": text(draw(prices)),
+            "package_price": text(draw(price)),
         }
-    return {"model": model, "tiers": draw(tier_data())}
+    return {"model": model, "tiers": draw(tier_data(price=price))}
 
 
 def specs(*, models: tuple[str, ...]) -> st.SearchStrategy[PriceSpec]:
