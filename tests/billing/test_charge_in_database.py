@@ -6,24 +6,43 @@ Each scenario sets up plans, customers and grants once, then sends the same even
 a savepoint that is rolled back after each run: once with ``CHARGE_IN_DATABASE`` on, once
 off. Every answer (status and body) and every row the events wrote — events, ledger
 transactions and entries, grants, balances, counters — must be the same, and the function
-must have charged the events it is meant for (the rest it hands back unwritten)."""
+must have charged the events it is meant for (the rest it hands back unwritten).
+
+Besides the hand-written scenarios, Hypothesis draws whole ones (``tests.strategies.metering``):
+a plan's prices, customers and their grants, then events one by one and in batches, replays,
+conflicts and waits; each example is set up in a savepoint of its own, rolled back after it."""
 
 from __future__ import annotations
 
-import random
+from collections import Counter
 from decimal import Decimal
+from pprint import pformat
 
+import hypothesis
 import pytest
 from django.db import transaction
+from django.db.models.functions import Coalesce
 
 from billing.models import UsageCounter, UsageEvent
+from tests.strategies.metering import CREDITS, METERS, Setup, event_steps, scenarios
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Grant, LedgerEntry
 
+from .conftest import METERING_NOW
 from .scenario import grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db
+
+# deterministic (the same examples on every run), bounded, and no deadline: an example sets
+# up a whole scenario and sends its requests twice
+EXAMPLES = hypothesis.settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow, hypothesis.HealthCheck.data_too_large],
+)
 
 
 @pytest.fixture(autouse=True)
@@ -31,8 +50,15 @@ def _currencies(db):
     ensure_currencies()
 
 
+def grant_names() -> dict[str, str]:
+    """Each grant's id → its source, or its id when it has none."""
+    return dict(Grant.objects.values_list("id", Coalesce("source", "id")))
+
+
 def state() -> dict:
-    """Everything the events wrote, without the ids sequences hand out."""
+    """Everything the events wrote, without the ids sequences hand out; a grant is named by
+    its source when it has one (an allowance a run issued gets a new id each time)."""
+    names = grant_names()
     entries: dict[str, list] = {}
     for entry in LedgerEntry.objects.select_related("transaction", "account"):
         txn = entry.transaction
@@ -45,7 +71,7 @@ def state() -> dict:
                 entry.account.wallet_id,
                 entry.account.system_code,
                 entry.asset_id,
-                entry.grant_id,
+                names.get(entry.grant_id),
                 entry.amount,
             )
         )
@@ -70,7 +96,12 @@ def state() -> dict:
             )
         ),
         "entries": {ref: sorted(rows, key=repr) for ref, rows in entries.items()},
-        "grants": sorted(Grant.objects.values_list("id", "remaining", "held", "status")),
+        "grants": sorted(
+            (names[grant_id], *rest)
+            for grant_id, *rest in Grant.objects.values_list(
+                "id", "remaining", "held", "status", "expires_at", "meters"
+            )
+        ),
         "accounts": sorted(
             Account.objects.filter(wallet__isnull=False).values_list(
                 "wallet_id", "asset_id", "posted", "held", "debt"
@@ -92,32 +123,93 @@ def state() -> dict:
     }
 
 
-def run(api, settings, events: list[dict], *, on: bool) -> tuple[list, dict]:
+def run(api, settings, steps: list, *, on: bool, clock=None) -> tuple[list, dict]:
+    """Send the steps — an event's body, or ``("event", body)``, ``("batch", bodies)``,
+    ``("wait", seconds)`` — and read what they wrote, in a savepoint rolled back after."""
     settings.CHARGE_IN_DATABASE = on
     savepoint = transaction.savepoint()
     try:
         answers = []
-        for body in events:
-            r = api.post("/api/v1/events", body, format="json")
-            answers.append((body["id"], r.status_code, r.json()))
+        for step in steps:
+            kind, body = ("event", step) if isinstance(step, dict) else step
+            if kind == "wait":
+                clock.shift(body)
+                continue
+            if kind == "batch":
+                r = api.post("/api/v1/events/batch", {"events": body}, format="json")
+                answers.append(([b.get("id") for b in body], r.status_code, r.json()))
+            else:
+                r = api.post("/api/v1/events", body, format="json")
+                answers.append((body["id"], r.status_code, r.json()))
         return answers, state()
     finally:
         transaction.savepoint_rollback(savepoint)
+        if clock is not None:
+            clock.move_to(METERING_NOW)
 
 
-def same_both_ways(api, settings, in_database, events: list[dict]) -> list[str]:
-    """The events' answers and writes, with the function and without; returns the ids the
-    function charged."""
-    with_function, written_with = run(api, settings, events, on=True)
+def both_ways(api, settings, in_database, steps: list, clock=None) -> tuple[list[str], list]:
+    """The steps' answers and writes, with the function and without, the same; returns the
+    ids the function charged and the answers."""
+    with_function, written_with = run(api, settings, steps, on=True, clock=clock)
     charged = list(in_database)
     in_database.clear()
-    without, written_without = run(api, settings, events, on=False)
+    without, written_without = run(api, settings, steps, on=False, clock=clock)
     assert not in_database
     for (event_id, *answer), (_, *reference) in zip(with_function, without, strict=True):
         assert answer == reference, event_id
     for table in written_without:
         assert written_with[table] == written_without[table], table
-    return charged
+    return charged, with_function
+
+
+def same_both_ways(api, settings, in_database, events: list[dict]) -> list[str]:
+    """The events' answers and writes, with the function and without; returns the ids the
+    function charged."""
+    return both_ways(api, settings, in_database, events)[0]
+
+
+def build(api, setup: Setup) -> None:
+    """A drawn setup over the API: the custom asset, the meters, the plan, the customers
+    subscribed to it and their grants."""
+    r = api.post(
+        "/api/v1/assets",
+        {
+            "code": CREDITS,
+            "name": "Credits",
+            "decimals": setup.credits_decimals,
+            "rates": [{"currency": "USD", "rate": "0.01"}],
+        },
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    for code, (unit, aggregation) in METERS.items():
+        setup_meter(api, code, unit, aggregation)
+    setup_plan(api, "drawn", list(setup.prices))
+    for customer in setup.customers:
+        setup_customer(
+            api, customer.external_id, plan="drawn", overage=customer.overage, start=customer.start
+        )
+        for fields in customer.grants:
+            fields = dict(fields)
+            grant(api, customer.external_id, fields.pop("asset"), fields.pop("amount"), **fields)
+
+
+def outcomes(answers: list) -> list[str]:
+    """Each event's outcome: its status and decline or error code, ``batch`` before those
+    in a batch."""
+    named = []
+    for key, status, body in answers:
+        if isinstance(key, list) and status == 200:
+            named += [f"batch {r['status']} {r.get('code') or ''}" for r in body["results"]]
+        else:
+            named.append(f"{status} {body.get('code') or body.get('decline_code') or ''}")
+    return named
+
+
+def accepted_ids(answers: list) -> set[str]:
+    """The ids of the events accepted one by one (the function charges no batch)."""
+    return {key for key, status, _ in answers if isinstance(key, str) and status == 201}
 
 
 def token_customer_with_bonus_and_two_usd_grants(api) -> None:
@@ -284,51 +376,34 @@ def test_a_count_meter_and_a_meter_without_a_price(api, settings, clock, in_data
     assert charged == ["r1", "e1", "e2", "l0"]  # r0 and e0 make revenue accounts
 
 
-def test_random_events_over_several_customers_agree(api, settings, clock, in_database):
-    """A seeded mix: customers with and without allowances and money, a graduated price,
-    postpaid and prepaid, quantities from tiny to large."""
-    setup_meter(api, "llm_tokens", "tokens")
-    setup_plan(
-        api,
-        "mix",
-        [
-            {
-                "meter": "llm_tokens",
-                "model": "graduated",
-                "included": "1000",
-                "tiers": [
-                    {"up_to": "5000", "unit_price": "0.0003"},
-                    {"up_to": None, "unit_price": "0.0001", "flat_fee": "0.10"},
-                ],
-            }
-        ],
-    )
-    rng = random.Random(20261127)
-    customers = [f"cust{i}" for i in range(5)]
-    for i, customer in enumerate(customers):
-        setup_customer(api, customer, plan="mix", overage="invoice" if i % 2 else "wallet")
-        if i != 4:
-            grant(api, customer, "USD", str(D(rng.randint(0, 300)) / 100), id=f"{customer}-usd")
-        if i == 1:
-            grant(api, customer, "tokens", "2500", id=f"{customer}-tok")
-    events = [
-        ev(
-            f"x{n}",
-            rng.choice(customers),
-            "llm_tokens",
-            str(D(rng.randint(1, 400000)) / rng.choice([1, 10, 1000])),
-        )
-        for n in range(60)
-    ]
+def test_drawn_plans_grants_and_event_sequences_agree(api, settings, clock, in_database):
+    """Drawn scenarios (``tests.strategies.metering``): real-time prices of every model the
+    function rates and volume prices it leaves to Python, allowances, filters, custom assets;
+    wallets of grants in several assets with priorities, expiries and meters; events one by
+    one and in batches, replays, conflicts, unknown customers and meters, late and future
+    timestamps, waits. Every answer and row must agree; the function charges only events
+    that were accepted, and across the examples charges many."""
+    charged_in_all: list[str] = []
+    seen: Counter[str] = Counter()
 
-    answers, _ = run(api, settings, events, on=True)
-    accepted = {event_id for event_id, status, _ in answers if status == 201}
-    in_database.clear()
+    @EXAMPLES
+    @hypothesis.given(scenario=scenarios(event_steps))
+    def agree(scenario: tuple[Setup, list]) -> None:
+        hypothesis.note(pformat(scenario, width=100))  # shown for a failing example
+        setup, steps = scenario
+        example = transaction.savepoint()
+        try:
+            build(api, setup)
+            in_database.clear()
+            charged, answers = both_ways(api, settings, in_database, steps, clock=clock)
+            assert set(charged) <= accepted_ids(answers)
+            charged_in_all.extend(charged)
+            seen.update(outcomes(answers))
+        finally:
+            transaction.savepoint_rollback(example)
 
-    charged = same_both_ways(api, settings, in_database, events)
-
-    # all but the first, which made the revenue accounts of tokens and USD (the wallets'
-    # own tokens and USD accounts the function makes)
-    assert set(charged) <= accepted
-    assert accepted - set(charged) == {"x0"}
-    assert len(charged) > 20
+    agree()
+    # the examples reach the function and the outcomes around it
+    assert len(charged_in_all) > 20, seen
+    assert {"201 ", "batch accepted "} <= set(seen), seen
+    assert {"402 insufficient_funds", "batch declined insufficient_funds"} & set(seen), seen

@@ -23,81 +23,16 @@ from plans.pricing import (
     round_half_up,
     total_amount,
 )
+from tests.strategies.pricing import (
+    REALTIME,
+    decimals,
+    quantities,
+    spec_and_quantity,
+    specs,
+    tier_data,
+)
 
 WIDE = Context(prec=200)  # exact sums in the test itself
-
-
-@st.composite
-def decimals(draw: st.DrawFn, *, max_digits: int, positive: bool = False) -> Decimal:
-    """A non-negative decimal below 10^max_digits with 0..12 decimal places."""
-    places = draw(st.integers(0, PRICE_PLACES))
-    scaled = draw(st.integers(1 if positive else 0, 10 ** (max_digits + places) - 1))
-    return Decimal(f"{scaled}E-{places}")
-
-
-prices = decimals(max_digits=3)
-
-
-def text(value: Decimal) -> str:
-    """A decimal as the API takes it: plain digits, never an exponent."""
-    return format(value, "f")
-
-
-quantities = decimals(max_digits=7)
-
-
-@st.composite
-def tier_data(draw: st.DrawFn, *, integer: bool = False) -> list[dict[str, str | None]]:
-    if integer:
-        bounds = draw(st.lists(st.integers(1, 300), max_size=4, unique=True))
-        bounds_text = [str(b) for b in sorted(bounds)]
-    else:
-        bounds_dec = draw(st.lists(decimals(max_digits=7, positive=True), max_size=4, unique=True))
-        bounds_text = [format(b, "f") for b in sorted(bounds_dec)]
-    ups: list[str | None] = [*bounds_text, None]
-    return [
-        {"up_to": up_to, "unit_price": text(draw(prices)), "flat_fee": text(draw(prices))}
-        for up_to in ups
-    ]
-
-
-@st.composite
-def specs(draw: st.DrawFn, *, models: tuple[str, ...]) -> PriceSpec:
-    """A spec built through the parser from JSON-ish strings."""
-    model = draw(st.sampled_from(models))
-    if model == "per_unit":
-        data = {"model": model, "unit_price": text(draw(prices))}
-    elif model == "package":
-        data = {
-            "model": model,
-            "package_size": text(draw(decimals(max_digits=4, positive=True))),
-            "package_price": text(draw(prices)),
-        }
-    else:
-        data = {"model": model, "tiers": draw(tier_data())}
-    return price_spec_parse(data)
-
-
-REALTIME = ("per_unit", "package", "graduated")
-ONE_PLACE = Decimal("1E-12")
-
-
-@st.composite
-def near_bounds(draw: st.DrawFn, spec: PriceSpec) -> Decimal:
-    """A quantity, often exactly on a tier bound or a package multiple, or one place beside."""
-    marks = [t.up_to for t in spec.tiers if t.up_to is not None]
-    if spec.package_size is not None:
-        marks.append(spec.package_size * draw(st.integers(1, 5)))
-    if not marks or draw(st.booleans()):
-        return draw(quantities)
-    mark = draw(st.sampled_from(marks))
-    return max(Decimal(0), mark + draw(st.sampled_from([-ONE_PLACE, Decimal(0), ONE_PLACE])))
-
-
-@st.composite
-def spec_and_quantity(draw: st.DrawFn, *, models: tuple[str, ...]) -> tuple[PriceSpec, Decimal]:
-    spec = draw(specs(models=models))
-    return spec, draw(near_bounds(spec))
 
 
 # --- references ---------------------------------------------------------------------------------
