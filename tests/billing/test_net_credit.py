@@ -12,7 +12,6 @@ import time_machine
 
 from billing.models import ChargeItem, Invoice
 from billing.services.billing_run import subscriptions_close_due
-from billing.services.customers import customer_create
 from billing.services.invoices import (
     CreditLine,
     credit_note_create,
@@ -24,8 +23,8 @@ from billing.services.subscriptions import (
     subscription_create,
     subscription_plan_change,
 )
-from plans.services import plan_create
 from tests.billing.scenario import event, setup_customer, setup_example_c_plan, setup_plan
+from tests.factories import CustomerFactory, PublishedPlanFactory
 from tests.wallets.helpers import ensure_currencies
 
 pytestmark = pytest.mark.django_db
@@ -38,19 +37,7 @@ def at(day: str) -> datetime:
 
 
 def plan(code: str, base_fee: str, seat_price: str | None) -> None:
-    plan_create(
-        code=code,
-        name=code,
-        spec={
-            "currency": "USD",
-            "interval": "month",
-            "base_fee": base_fee,
-            "base_fee_timing": "in_advance",
-            "seat_price": seat_price,
-            "trial_days": 0,
-            "prices": [],
-        },
-    )
+    PublishedPlanFactory(code=code, name=code, base_fee=base_fee, seat_price=seat_price)
 
 
 @pytest.fixture
@@ -61,7 +48,7 @@ def downgraded(db):
     ensure_currencies()
     plan("scale", "99.00", "10.00")
     plan("team", "0", "20.00")
-    customer = customer_create(external_id="acme", name="Acme", currency="USD", tax_rate="19")
+    customer = CustomerFactory(external_id="acme", name="Acme", tax_rate="19")
     with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
         sub = subscription_create(customer=customer, plan="scale", seats=1)
     january = Invoice.objects.get(subscription=sub, period_start=at("2026-01-01"))
@@ -152,7 +139,7 @@ def test_cancel_now_invoices_the_period_at_once_and_credits_the_unused_fees(db):
     (99 × 11/31) and −3.55 (10 × 11/31) — a credit note of 38.68 + 19 % against January."""
     ensure_currencies()
     plan("scale", "99.00", "10.00")
-    customer = customer_create(external_id="acme", name="Acme", currency="USD", tax_rate="19")
+    customer = CustomerFactory(external_id="acme", name="Acme", tax_rate="19")
     with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
         sub = subscription_create(customer=customer, plan="scale", seats=1)
     january = Invoice.objects.get(subscription=sub)
@@ -181,7 +168,7 @@ def test_an_upgrade_keeps_its_credit_on_the_invoice(db):
     ensure_currencies()
     plan("team", "0", "20.00")
     plan("scale", "99.00", "10.00")
-    customer = customer_create(external_id="acme", name="Acme", currency="USD")
+    customer = CustomerFactory(external_id="acme", name="Acme")
     with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
         sub = subscription_create(customer=customer, plan="team", seats=1)
     with time_machine.travel("2026-01-11T00:00:00Z", tick=False):
