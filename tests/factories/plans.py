@@ -120,20 +120,23 @@ class PublishedPlanFactory(DjangoModelFactory):
 
 
 class PlanFactory(DjangoModelFactory):
-    """A plan row without versions."""
+    """A plan row without versions (an existing plan of the same code is returned)."""
 
     class Meta:
         model = Plan
+        django_get_or_create = ("code",)
 
     code = factory.Sequence(lambda n: f"plan{n}")
     name = factory.LazyAttribute(lambda o: o.code.title())
 
 
 class PlanVersionFactory(DjangoModelFactory):
-    """A version row: the next number of its plan, named after it, monthly in USD."""
+    """A version row: the next number of its plan, named after it, monthly in USD (an
+    existing version of the plan and number is returned)."""
 
     class Meta:
         model = PlanVersion
+        django_get_or_create = ("plan", "version")
 
     plan = factory.SubFactory(PlanFactory)
     version = factory.LazyAttribute(lambda o: o.plan.versions.count() + 1)
