@@ -17,9 +17,8 @@ from billing.services.invoices import (
     invoice_one_off_create,
     invoices_finalize_due,
 )
+from tests.factories import GrantFactory
 from wallets.errors import ValidationFailed
-from wallets.services import grant_create
-from wallets.services.assets import asset_create
 
 from .conftest import T0
 
@@ -27,13 +26,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_credit_purchase_invoice_from_a_paid_grant(customer):
-    asset_create(code="credits", name="Credits", rates=[{"currency": "USD", "rate": "0.01"}])
     with time_machine.travel(T0, tick=False):
-        grant = grant_create(
-            wallet_id=customer.wallet_id,
-            asset="credits",
-            amount="1000",
-            purpose="paid",
+        grant = GrantFactory(
+            wallet=customer.wallet_id,
+            prepaid_credits=True,
             cost=Money("10.00", "USD"),
             reference="card 4242",
         )
@@ -69,9 +65,7 @@ def test_credit_purchase_invoice_from_a_paid_grant(customer):
 
 
 def test_a_grant_without_cost_is_not_invoiced(customer):
-    grant = grant_create(
-        wallet_id=customer.wallet_id, asset="USD", amount="5", purpose="promotional"
-    )
+    grant = GrantFactory(wallet=customer.wallet_id, amount="5", promotional=True)
     with pytest.raises(ValidationFailed):
         invoice_credit_purchase_create(grant_id=grant.pk)
     assert Invoice.objects.count() == 0
