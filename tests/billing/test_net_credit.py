@@ -20,11 +20,10 @@ from billing.services.invoices import (
 )
 from billing.services.subscriptions import (
     subscription_cancel,
-    subscription_create,
     subscription_plan_change,
 )
 from tests.billing.scenario import event, setup_customer, setup_example_c_plan, setup_plan
-from tests.factories import CustomerFactory, PublishedPlanFactory
+from tests.factories import CustomerFactory, PublishedPlanFactory, SubscriptionFactory
 from tests.wallets.helpers import ensure_currencies
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +49,7 @@ def downgraded(db):
     plan("team", "0", "20.00")
     customer = CustomerFactory(external_id="acme", name="Acme", tax_rate="19")
     with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
-        sub = subscription_create(customer=customer, plan="scale", seats=1)
+        sub = SubscriptionFactory(customer=customer, plan="scale")
     january = Invoice.objects.get(subscription=sub, period_start=at("2026-01-01"))
     assert (january.subtotal, january.tax, january.total) == (D("109"), D("20.71"), D("129.71"))
     with time_machine.travel("2026-01-11T00:00:00Z", tick=False):
@@ -141,7 +140,7 @@ def test_cancel_now_invoices_the_period_at_once_and_credits_the_unused_fees(db):
     plan("scale", "99.00", "10.00")
     customer = CustomerFactory(external_id="acme", name="Acme", tax_rate="19")
     with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
-        sub = subscription_create(customer=customer, plan="scale", seats=1)
+        sub = SubscriptionFactory(customer=customer, plan="scale")
     january = Invoice.objects.get(subscription=sub)
     january = invoice_finalize(invoice_id=january.pk, now=at("2026-01-02"))
     with time_machine.travel("2026-01-21T00:00:00Z", tick=False):
@@ -170,7 +169,7 @@ def test_an_upgrade_keeps_its_credit_on_the_invoice(db):
     plan("scale", "99.00", "10.00")
     customer = CustomerFactory(external_id="acme", name="Acme")
     with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
-        sub = subscription_create(customer=customer, plan="team", seats=1)
+        sub = SubscriptionFactory(customer=customer, plan="team")
     with time_machine.travel("2026-01-11T00:00:00Z", tick=False):
         subscription_plan_change(subscription=sub, plan_code="scale", when="now")
     subscriptions_close_due(now=at("2026-02-01"))
