@@ -12,8 +12,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.text import plain
 from plans.models import Meter, PlanVersion
-from wallets.fields import AmountField, plain
+from wallets.fields import AmountField
 from wallets.models import Asset, LedgerTransaction, Wallet
 
 INVOICE_AMOUNT = {"max_digits": 30, "decimal_places": 4}

@@ -33,8 +33,9 @@ from decimal import (
 )
 from typing import Any
 
-from wallets.errors import ValidationFailed
-from wallets.numbers import JsonFraction, is_decimal_text
+from core.errors import ValidationFailed
+from core.numbers import JsonFraction, is_decimal_text
+from core.text import number_text, plain, stripped
 
 PRICE_PLACES = 12
 """Decimal places of unit prices and of ledger amounts (docs/charging.md)."""
@@ -131,7 +132,7 @@ def _decimal_places(value: Decimal) -> int:
 def _parse_number(value: Any, path: str, errors: _Errors) -> Decimal | None:
     """A non-negative finite decimal below 10^18 with at most 12 places, or None (error added).
 
-    Accepts decimal strings (``wallets.numbers``: ASCII digits, a sign, one ``.``), ints and
+    Accepts decimal strings (``core.numbers``: ASCII digits, a sign, one ``.``), ints and
     Decimals; refuses floats (they are not exact), JSON numbers with a fraction and bools."""
     if isinstance(value, bool):
         errors.add(path, "Must be a decimal number, not a boolean.")
@@ -166,7 +167,7 @@ def _parse_number(value: Any, path: str, errors: _Errors) -> Decimal | None:
     if _decimal_places(number) > PRICE_PLACES:
         errors.add(path, f"At most {PRICE_PLACES} decimal places are allowed.")
         return None
-    return _strip(number)  # canonical: 0.990000000000 → 0.99, 1E+3 → 1000
+    return stripped(number)  # canonical: 0.990000000000 → 0.99, 1E+3 → 1000
 
 
 def _is_empty(value: Any) -> bool:
@@ -222,7 +223,7 @@ def _parse_tiers(value: Any, errors: _Errors) -> tuple[Tier, ...]:
                         errors.add(
                             f"{path}.up_to",
                             "Must be greater than the previous tier's up_to "
-                            f"({_format_number(previous)}); up_to must strictly increase.",
+                            f"({number_text(previous)}); up_to must strictly increase.",
                         )
             previous = up_to
         unit_price: Decimal | None = None
@@ -297,7 +298,7 @@ def price_spec_as_data(spec: PriceSpec) -> dict[str, Any]:
     """The JSON-ready form of a spec (numbers as strings), accepted back by ``price_spec_parse``."""
 
     def text(value: Decimal | None) -> str | None:
-        return None if value is None else _plain(value)
+        return None if value is None else plain(value)
 
     return {
         "model": spec.model,
@@ -535,37 +536,6 @@ def prorate(
 # Description
 
 
-def _strip(value: Decimal) -> Decimal:
-    """The same value without trailing fractional zeros and without a positive exponent."""
-    if value.is_zero():
-        return ZERO
-    sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)
-    coefficient = list(digits)
-    if exponent > 0:
-        coefficient.extend([0] * exponent)
-        exponent = 0
-    while exponent < 0 and len(coefficient) > 1 and coefficient[-1] == 0:
-        coefficient.pop()
-        exponent += 1
-    return Decimal((sign, tuple(coefficient), exponent))
-
-
-def _plain(value: Decimal) -> str:
-    """Fixed-point text without exponent or trailing zeros: 0.0000015, 10000000."""
-    return format(_strip(value), "f")
-
-
-def _format_number(value: Decimal, min_places: int = 0) -> str:
-    """Thousands separators, trailing zeros stripped, at least ``min_places`` places."""
-    value = _strip(value)
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)
-    if -exponent < min_places:
-        value = value.quantize(Decimal(1).scaleb(-min_places), context=_ROUNDING)
-    return format(value, ",f")
-
-
 def _singular(unit: str) -> str:
     if unit.endswith("ies") and len(unit) > 3:
         return unit[:-3] + "y"
@@ -584,7 +554,7 @@ def _plural(unit: str) -> str:
 
 def _units(quantity: Decimal, unit: str, *, min_places: int = 0) -> str:
     noun = _singular(unit) if quantity == 1 else _plural(unit)
-    return f"{_format_number(quantity, min_places)} {noun}"
+    return f"{number_text(quantity, min_places)} {noun}"
 
 
 def _is_currency_code(asset: str) -> bool:
@@ -615,7 +585,7 @@ def describe_price(
 
     def money(value: Decimal) -> str:
         if _is_currency_code(asset):
-            return f"{asset} {_format_number(value, places)}"
+            return f"{asset} {number_text(value, places)}"
         return _units(value, asset.replace("_", " "), min_places=places)  # "4 credits"
 
     def tiers_text(fee_rule: str) -> str:
@@ -623,7 +593,7 @@ def describe_price(
         for index, tier in enumerate(spec.tiers):
             text = money(tier.unit_price) + (f" per {one}" if index == 0 else "")
             if tier.up_to is not None:
-                text += f" up to {_format_number(tier.up_to)}"
+                text += f" up to {number_text(tier.up_to)}"
             if tier.flat_fee:
                 text += f" plus {money(tier.flat_fee)} {fee_rule}"
             parts.append(text)

@@ -14,9 +14,10 @@ from typing import Any, cast
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from core.errors import ValidationFailed
+from core.text import plain
 from plans.models import CODE_RE, Meter, Plan, PlanVersion, Price
 from plans.pricing import PriceSpec, price_spec_as_data, price_spec_parse
-from wallets.errors import ValidationFailed
 from wallets.models import Asset
 from wallets.services.amounts import check_amount
 from wallets.services.assets import asset_ensure
@@ -274,7 +275,7 @@ def plan_version_as_spec(version: PlanVersion) -> dict[str, Any]:
     """A version as docs/api.md's plan body, accepted back by ``plan_version_publish``."""
 
     def text(value: Decimal | None) -> str | None:
-        return None if value is None else format(value.normalize(), "f")
+        return None if value is None else plain(value)
 
     prices = []
     for price in version.prices.all():

@@ -26,7 +26,7 @@ def _after_migrate(sender: object, app_config: AppConfig | None = None, **kwargs
 
 def _binary_jsonb_as_text(sender: object, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     if connection.vendor == "postgresql":
-        from wallets.services.ledger import jsonb_binary_as_text
+        from core.db import jsonb_binary_as_text
 
         jsonb_binary_as_text(connection.connection)
 

@@ -12,11 +12,6 @@ AMOUNT_PLACES = 12
 ZERO = Decimal("0")
 
 
-def plain(value: Decimal) -> str:
-    """A Decimal without trailing zeros and never in scientific notation: 100, 0.000002."""
-    return format(value.normalize(), "f")
-
-
 def AmountField(**kwargs) -> models.DecimalField:
     kwargs.setdefault("max_digits", AMOUNT_DIGITS)
     kwargs.setdefault("decimal_places", AMOUNT_PLACES)

@@ -20,7 +20,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from djmoney.models.fields import MoneyField
 
-from .fields import AmountField, plain
+from core.text import plain
+
+from .fields import AmountField
 
 ASSET_CODE_RE = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"
 

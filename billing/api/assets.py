@@ -9,7 +9,8 @@ from rest_framework.response import Response
 from billing.api.fields import AssetCode, CurrencyCode, DecimalString, WholeNumber
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.api.pagination import ApiCursorPagination
-from wallets.errors import NotFound
+from billing.selectors.catalog import asset_find, asset_list
+from core.errors import NotFound
 from wallets.models import Asset
 from wallets.services.assets import asset_create
 
@@ -48,9 +49,7 @@ class AssetListView(generics.GenericAPIView):
     pagination_class = AssetPagination
 
     def get_queryset(self):
-        query = Asset.objects.prefetch_related("rates")
-        kind = self.request.query_params.get("kind")
-        return query.filter(kind=kind) if kind else query
+        return asset_list(kind=self.request.query_params.get("kind"))
 
     @extend_schema(operation_id="assets_list", responses=AssetSerializer(many=True))
     def get(self, request):
@@ -77,7 +76,7 @@ class AssetDetailView(generics.GenericAPIView):
     serializer_class = AssetSerializer
 
     def get(self, request, code: str):
-        asset = Asset.objects.prefetch_related("rates").filter(code=code).first()
+        asset = asset_find(code=code)
         if asset is None:
             raise NotFound(f"Unknown asset '{code}'.")
         return Response(AssetSerializer(asset).data)

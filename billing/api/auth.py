@@ -18,7 +18,8 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from billing.models import ApiKey
-from billing.selectors.api_keys import KEY_MAX_LENGTH, api_key_authenticate
+from billing.selectors.api_keys import KEY_MAX_LENGTH
+from billing.services.api_keys import api_key_authenticate
 
 KEYWORD = "bearer"
 WWW_AUTHENTICATE = 'Bearer realm="api"'

@@ -11,6 +11,15 @@ from rest_framework.response import Response
 from billing.api.fields import CurrencyCode, DecimalString, JSONObject
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.api.pagination import ApiCursorPagination
+from billing.selectors.catalog import (
+    meter_find,
+    meter_list,
+    plan_find,
+    plan_latest_version,
+    plan_list,
+    plan_versions,
+)
+from core.errors import NotFound, ValidationFailed
 from plans.models import Meter, Plan, PlanVersion
 from plans.pricing import describe_price
 from plans.services import (
@@ -20,7 +29,6 @@ from plans.services import (
     plan_version_publish,
     price_spec,
 )
-from wallets.errors import NotFound, ValidationFailed
 
 
 class MeterSerializer(serializers.Serializer):
@@ -48,7 +56,9 @@ class CodePagination(ApiCursorPagination):
 class MeterListView(generics.GenericAPIView):
     serializer_class = MeterSerializer
     pagination_class = CodePagination
-    queryset = Meter.objects.all()
+
+    def get_queryset(self):
+        return meter_list()
 
     @extend_schema(operation_id="meters_list", responses=MeterSerializer(many=True))
     def get(self, request):
@@ -77,7 +87,7 @@ class MeterDetailView(generics.GenericAPIView):
     serializer_class = MeterSerializer
 
     def get(self, request, code: str):
-        meter = Meter.objects.filter(code=code).first()
+        meter = meter_find(code=code)
         if meter is None:
             raise NotFound(f"Unknown meter '{code}'.")
         return Response(MeterSerializer(meter).data)
@@ -202,23 +212,18 @@ def _plan_body(request) -> dict:
     return request.data
 
 
-def _latest(plan: Plan) -> PlanVersion:
-    return (
-        plan.versions.select_related("plan", "currency")
-        .prefetch_related("prices__meter")
-        .order_by("-version")
-        .first()
-    )
-
-
 class PlanListView(generics.GenericAPIView):
     pagination_class = CodePagination
-    queryset = Plan.objects.filter(archived_at__isnull=True)
+
+    def get_queryset(self):
+        return plan_list()
 
     @extend_schema(operation_id="plans_list", responses=PlanSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([version_json(_latest(p)) for p in page])
+        return self.get_paginated_response(
+            [version_json(plan_latest_version(plan=p)) for p in page]
+        )
 
     @extend_schema(
         request=PlanBody,
@@ -242,7 +247,7 @@ class PlanListView(generics.GenericAPIView):
 
 
 def plan_by_code(code: str) -> Plan:
-    plan = Plan.objects.filter(code=code).first()
+    plan = plan_find(code=code)
     if plan is None:
         raise NotFound(f"Unknown plan '{code}'.")
     return plan
@@ -251,7 +256,7 @@ def plan_by_code(code: str) -> Plan:
 class PlanDetailView(generics.GenericAPIView):
     @extend_schema(responses={200: PlanSerializer})
     def get(self, request, code: str):
-        return Response(version_json(_latest(plan_by_code(code))))
+        return Response(version_json(plan_latest_version(plan=plan_by_code(code))))
 
 
 class VersionPagination(ApiCursorPagination):
@@ -265,10 +270,7 @@ class PlanVersionsView(generics.GenericAPIView):
     @extend_schema(operation_id="plans_versions_list", responses=PlanSerializer(many=True))
     def get(self, request, code: str):
         plan = plan_by_code(code)
-        versions = plan.versions.select_related("plan", "currency").prefetch_related(
-            "prices__meter"
-        )
-        page = self.paginate_queryset(versions)
+        page = self.paginate_queryset(plan_versions(plan=plan))
         return self.get_paginated_response([version_json(v) for v in page])
 
     @extend_schema(request=PlanBody, responses={201: PlanSerializer})

@@ -16,7 +16,8 @@ from rest_framework import exceptions as drf
 from rest_framework import status as http
 from rest_framework.response import Response
 
-from wallets.errors import BillfoldError, plain_decimals
+from core.errors import BillfoldError
+from core.text import plain_decimals
 
 logger = logging.getLogger(__name__)
 

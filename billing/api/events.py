@@ -1,9 +1,8 @@
-"""Usage over the API (docs/api.md "Usage"): events, batches, reversal, holds; and a customer's
-usage and spend limit."""
+"""Usage events over the API (docs/api.md "Usage"): listing, charging one or a batch, reading
+and reversing an event."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -14,135 +13,33 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import generics, serializers, status
+from rest_framework import generics, serializers
 from rest_framework.response import Response
 
-from billing.api.errors import CONTENT_TYPE, _flatten
-from billing.api.fields import (
-    AwareDateTimeField,
-    ClientId,
-    DecimalString,
-    JSONObject,
-    StrictCharField,
-    WholeNumber,
+from billing.api.errors import _flatten
+from billing.api.event_input import (
+    BalanceAvailableSerializer,
+    EventInputSerializer,
+    outcome_response,
+    parse_event,
 )
-from billing.api.idempotency import REPLAYED, idempotency_key, idempotent
-from billing.models import SpendLimit, UsageEvent
+from billing.api.fields import DecimalString, JSONObject, parse_time
+from billing.api.idempotency import idempotency_key, idempotent
+from billing.models import UsageEvent
 from billing.selectors.customers import customer_get
-from billing.selectors.usage import usage_for_period
+from billing.selectors.events import usage_event_list
 from billing.services.charging import (
     EventData,
     Outcome,
     declined_event,
     event_charge,
-    event_data,
     event_get,
     event_reverse,
     events_charge_batch,
 )
-from billing.services.holds import (
-    hold_authorize,
-    hold_cancel,
-    hold_capture_usage,
-    hold_get,
-    hold_json,
-)
-from billing.services.spend import spend_limit_delete, spend_limit_set
-from wallets.errors import BillfoldError, NotFound, ValidationFailed
-from wallets.ids import id_problems
-from wallets.models import Hold
+from core.errors import BillfoldError, ValidationFailed
 
 MAX_BATCH = 1000
-
-
-class EventInputSerializer(serializers.Serializer):
-    id = ClientId()
-    customer = StrictCharField(max_length=255)
-    meter = StrictCharField(max_length=64)
-    quantity = DecimalString(allow_zero=True, required=False, default=None, places=None)
-    timestamp = AwareDateTimeField(required=False, default=None)
-    properties = JSONObject(required=False, default=dict)
-
-    def to_event(self, now: datetime | None = None) -> EventData:
-        """``now``: the time of receipt, an event's time when it gives none."""
-        v = self.validated_data
-        return event_data(
-            id=v["id"],
-            customer=v["customer"],
-            meter=v["meter"],
-            quantity=v["quantity"] if v["quantity"] is not None else "1",
-            timestamp=v["timestamp"],
-            properties=v["properties"],
-            now=now,
-        )
-
-
-def _outcome_response(outcome: Outcome) -> Response:
-    headers = {REPLAYED: "true"} if outcome.replayed else {}
-    content_type = CONTENT_TYPE if outcome.status_code >= 400 else None
-    return Response(
-        outcome.body, status=outcome.status_code, headers=headers, content_type=content_type
-    )
-
-
-EVENT_FIELDS = frozenset(EventInputSerializer._declared_fields)
-
-
-def _plain_text(value: Any, max_length: int) -> bool:
-    return (
-        type(value) is str
-        and 0 < len(value) <= max_length
-        and value.isprintable()
-        and (value.isascii() and value == value.strip())
-    )
-
-
-def _parse_plain(payload: Any, now: datetime | None = None) -> EventData | None:
-    """The common well-formed event (ASCII ids, quantity as a string or an integer, no
-    timestamp) checked without the serializer, which costs more than charging it. Anything
-    else returns None and goes through the serializer, which words the errors."""
-    if type(payload) is not dict or not payload.keys() <= EVENT_FIELDS or "timestamp" in payload:
-        return None
-    event_id, customer, meter = payload.get("id"), payload.get("customer"), payload.get("meter")
-    if not (_plain_text(event_id, 255) and _plain_text(customer, 255) and _plain_text(meter, 64)):
-        return None
-    if id_problems(event_id, slash=True):
-        return None  # the serializer's ClientId words the error
-    quantity = payload.get("quantity", "1")
-    properties = payload.get("properties", {})
-    if type(quantity) not in (str, int) or type(properties) is not dict:
-        return None
-    if properties:
-        from billing.api.parsers import free_form_too_deep, plain_json
-
-        if free_form_too_deep(properties):
-            return None  # the serializer's JSONObject words the error
-        properties = plain_json(properties)  # as the serializer's JSONObject does
-    try:
-        return event_data(
-            id=event_id,
-            customer=customer,
-            meter=meter,
-            quantity=quantity,
-            properties=properties,
-            now=now,
-        )
-    except ValidationFailed:
-        return None
-
-
-def _parse_event(payload: Any, now: datetime | None = None) -> EventData:
-    plain = _parse_plain(payload, now)
-    if plain is not None:
-        return plain
-    data = EventInputSerializer(data=payload)
-    data.is_valid(raise_exception=True)
-    return data.to_event(now)
-
-
-class BalanceAvailableSerializer(serializers.Serializer):
-    asset = serializers.CharField()
-    available = DecimalString(signed=True)
 
 
 class EventSerializer(serializers.Serializer):
@@ -191,41 +88,24 @@ class EventsView(generics.GenericAPIView):
         responses=EventSerializer(many=True),
     )
     def get(self, request):
-        query = UsageEvent.objects.select_related("customer", "meter")
         params = request.query_params
-        if "customer" in params:
-            query = query.filter(customer=customer_get(external_id=params["customer"]))
-        if "meter" in params:
-            query = query.filter(meter__code=params["meter"])
-        if "status" in params:
-            if params["status"] not in UsageEvent.Status.values:
-                raise ValidationFailed(
-                    "Unknown status.", errors={"status": list(UsageEvent.Status.values)}
-                )
-            query = query.filter(status=params["status"])
-        for name, lookup in (("since", "timestamp__gte"), ("until", "timestamp__lt")):
-            if name in params:
-                query = query.filter(**{lookup: _parse_time(params[name], name)})
+        customer = customer_get(external_id=params["customer"]) if "customer" in params else None
+        status = params.get("status")
+        if status is not None and status not in UsageEvent.Status.values:
+            raise ValidationFailed(
+                "Unknown status.", errors={"status": list(UsageEvent.Status.values)}
+            )
+        since = parse_time(params["since"], "since") if "since" in params else None
+        until = parse_time(params["until"], "until") if "until" in params else None
+        query = usage_event_list(
+            customer=customer, meter=params.get("meter"), status=status, since=since, until=until
+        )
         page = self.paginate_queryset(query)
         return self.get_paginated_response([event_json(e) for e in page])
 
     @extend_schema(request=EventInputSerializer, responses={201: EventSerializer})
     def post(self, request):
-        return _outcome_response(event_charge(data=_parse_event(request.data)))
-
-
-def _parse_time(value: str, name: str) -> datetime:
-    from django.utils.dateparse import parse_datetime
-
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or timezone.is_naive(parsed):
-        raise ValidationFailed(
-            f"{name} must be an ISO 8601 time with an offset.", errors={name: ["Invalid time."]}
-        )
-    return parsed
+        return outcome_response(event_charge(data=parse_event(request.data)))
 
 
 def event_json(event: UsageEvent) -> dict[str, Any]:
@@ -331,7 +211,7 @@ class EventBatchView(generics.GenericAPIView):
         now = timezone.now()  # the batch's time of receipt: the time of events that give none
         for item in events:
             try:
-                parsed.append(_parse_event(item, now))
+                parsed.append(parse_event(item, now))
             except serializers.ValidationError as exc:
                 parsed.append(_invalid(item, "invalid", "Invalid event.", _flatten(exc.detail)))
             except BillfoldError as exc:
@@ -386,164 +266,3 @@ def _batch_result(data: EventData, outcome: Outcome | BillfoldError) -> dict[str
         "balances": body.get("balances"),
         "replayed": outcome.replayed,
     }
-
-
-# --- holds ---------------------------------------------------------------------------------------
-
-
-class HoldInputSerializer(EventInputSerializer):
-    expires_in = WholeNumber(min_value=1, max_value=7 * 24 * 3600, default=600)
-
-
-class CaptureSerializer(serializers.Serializer):
-    quantity = DecimalString(allow_zero=True, places=None)
-    event_id = ClientId(required=False, default=None)
-
-
-class HeldSerializer(serializers.Serializer):
-    asset = serializers.CharField()
-    amount = DecimalString(allow_zero=True, places=None)
-
-
-@extend_schema_field(
-    {
-        "description": (
-            "The capturing event: its id once captured (null before), or in the answer of a "
-            "capture the event itself."
-        ),
-        "nullable": True,
-        "oneOf": [{"type": "string"}, {"$ref": "#/components/schemas/Event"}],
-    }
-)
-class HoldEventField(serializers.Field):
-    pass
-
-
-class HoldSerializer(serializers.Serializer):
-    """Output shape of a hold (for the schema)."""
-
-    id = serializers.CharField()
-    status = serializers.ChoiceField(choices=Hold.Status.values)
-    customer = serializers.CharField(allow_null=True)
-    meter = serializers.CharField(allow_null=True)
-    quantity = DecimalString(allow_zero=True, allow_null=True, places=None)
-    properties = JSONObject()
-    held = HeldSerializer(many=True)
-    expires_at = serializers.DateTimeField()
-    created_at = serializers.DateTimeField()
-    event = HoldEventField()
-
-
-class HoldsView(generics.GenericAPIView):
-    write_scope = "events"
-    problems = {"post": (402, 422)}
-
-    @extend_schema(request=HoldInputSerializer, responses={201: HoldSerializer})
-    def post(self, request):
-        data = HoldInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        outcome = hold_authorize(data=data.to_event(), expires_in=data.validated_data["expires_in"])
-        return _outcome_response(outcome)
-
-
-class HoldDetailView(generics.GenericAPIView):
-    write_scope = "events"
-
-    @extend_schema(responses=HoldSerializer)
-    def get(self, request, hold_id: str):
-        return Response(hold_json(hold_get(hold_id=hold_id)))
-
-
-class HoldCaptureView(generics.GenericAPIView):
-    write_scope = "events"
-    problems = {"post": (402, 422)}
-
-    @extend_schema(request=CaptureSerializer, responses=HoldSerializer)
-    def post(self, request, hold_id: str):
-        data = CaptureSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        outcome = hold_capture_usage(
-            hold_id=hold_id,
-            quantity=data.validated_data["quantity"],
-            event_id=data.validated_data["event_id"],
-        )
-        return _outcome_response(outcome)
-
-
-class HoldVoidView(generics.GenericAPIView):
-    write_scope = "events"
-
-    @extend_schema(request=None, responses=HoldSerializer)
-    def post(self, request, hold_id: str):
-        def void() -> Response:
-            return Response(hold_cancel(hold_id=hold_id))
-
-        return idempotent(request, scope="hold-void", key=idempotency_key(request), handler=void)
-
-
-# --- usage and spend limits ---------------------------------------------------------------
-
-
-class SpendLimitSerializer(serializers.Serializer):
-    amount = DecimalString(places=None)
-    window = serializers.ChoiceField(choices=SpendLimit.Window.values, default="period")
-    mode = serializers.ChoiceField(choices=SpendLimit.Mode.values, default="hard")
-    alert_thresholds = serializers.ListField(
-        child=WholeNumber(min_value=1, max_value=100), default=list, max_length=10
-    )
-
-
-def spend_limit_json(limit: SpendLimit) -> dict[str, Any]:
-    return {
-        "customer": limit.customer.external_id,
-        "amount": format(limit.amount.normalize(), "f"),
-        "currency": limit.customer.currency_id,
-        "window": limit.window,
-        "mode": limit.mode,
-        "alert_thresholds": limit.alert_thresholds,
-        "updated_at": limit.updated_at.isoformat(),
-    }
-
-
-class SpendLimitView(generics.GenericAPIView):
-    serializer_class = SpendLimitSerializer
-
-    def get(self, request, external_id: str):
-        customer = customer_get(external_id=external_id)
-        limit = SpendLimit.objects.filter(customer=customer).first()
-        if limit is None:
-            raise NotFound(f"{external_id} has no spend limit.")
-        return Response(spend_limit_json(limit))
-
-    @extend_schema(request=SpendLimitSerializer, responses=SpendLimitSerializer)
-    def put(self, request, external_id: str):
-        customer = customer_get(external_id=external_id)
-        data = SpendLimitSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        limit = spend_limit_set(customer=customer, **data.validated_data)
-        return Response(spend_limit_json(limit))
-
-    def delete(self, request, external_id: str):
-        spend_limit_delete(customer=customer_get(external_id=external_id))
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class UsageView(generics.GenericAPIView):
-    pagination_class = None
-
-    @extend_schema(
-        parameters=[OpenApiParameter("at", str, required=False)],
-        responses=inline_serializer(
-            "Usage",
-            {
-                "period": JSONObject(),
-                "meters": serializers.ListField(child=JSONObject()),
-                "spend": JSONObject(),
-            },
-        ),
-    )
-    def get(self, request, external_id: str):
-        customer = customer_get(external_id=external_id)
-        at = request.query_params.get("at")
-        moment = _parse_time(at, "at") if at else timezone.now()
-        return Response(usage_for_period(customer=customer, at=moment))

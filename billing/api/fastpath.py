@@ -36,15 +36,15 @@ from django.http.request import split_domain_port, validate_host
 
 from billing.api.auth import HEADER_MAX_LENGTH, KEYWORD
 from billing.api.errors import CONTENT_TYPE as PROBLEM
-from billing.api.events import _parse_plain, _plain_text
+from billing.api.event_input import parse_plain_event, plain_text
 from billing.api.idempotency import REPLAYED
 from billing.api.parsers import DecimalJSONParser
 from billing.api.renderers import PlainJSONRenderer
 from billing.selectors.api_keys import api_key_hash, api_key_plausible
 from billing.services.charging import KeyRefused, Outcome, event_charge
 from billing.services.holds import hold_authorize, hold_capture_usage
-from wallets.errors import BillfoldError
-from wallets.ids import id_problems
+from core.errors import BillfoldError
+from core.ids import id_problems
 from wallets.services.amounts import check_amount
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def _raw_key(header: str | None) -> str | None:
 def _event(payload: Any, _: None, raw_key: str) -> Outcome | None:
     """The key is checked in the event's own first query (``KeyRefused``), as for a hold
     and a capture (in the read of its hold)."""
-    data = _parse_plain(payload)
+    data = parse_plain_event(payload)
     if data is None:
         return None
     return event_charge(data=data, api_key_hash=api_key_hash(raw_key))
@@ -185,7 +185,7 @@ def _hold(payload: Any, _: None, raw_key: str) -> Outcome | None:
         expires_in = int(expires_in)
     if type(expires_in) is not int or not 1 <= expires_in <= HOLD_MAX_SECONDS:
         return None
-    data = _parse_plain({k: v for k, v in payload.items() if k != "expires_in"})
+    data = parse_plain_event({k: v for k, v in payload.items() if k != "expires_in"})
     if data is None:
         return None
     return hold_authorize(data=data, expires_in=expires_in, api_key_hash=api_key_hash(raw_key))
@@ -196,7 +196,7 @@ def _capture(payload: Any, hold_id: str, raw_key: str) -> Outcome | None:
         return None
     event_id = payload.get("event_id")
     if event_id is not None and (
-        not _plain_text(event_id, 255) or id_problems(event_id, slash=True)
+        not plain_text(event_id, 255) or id_problems(event_id, slash=True)
     ):
         return None
     # the serializer's own check (ValidationFailed → Django words the error)

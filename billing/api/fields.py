@@ -4,6 +4,7 @@ services (finite, < 10^18, at most 12 places)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.utils import timezone
@@ -12,11 +13,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from wallets.errors import ValidationFailed
+from core.errors import ValidationFailed
+from core.ids import CONTROL_MESSAGE, has_control_characters, id_problems
+from core.numbers import WHOLE_TEXT
 from wallets.fields import AMOUNT_PLACES
-from wallets.ids import CONTROL_MESSAGE, has_control_characters, id_problems
 from wallets.models import ASSET_CODE_RE
-from wallets.numbers import WHOLE_TEXT
 from wallets.services.amounts import check_amount, to_decimal
 
 
@@ -124,10 +125,24 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
+def parse_time(value: str, name: str) -> datetime:
+    """A query parameter ``name`` (``since``, ``until``, ``at``) as an aware time:
+    ``ValidationFailed`` unless it is ISO 8601 with an offset."""
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or timezone.is_naive(parsed):
+        raise ValidationFailed(
+            f"{name} must be an ISO 8601 time with an offset.", errors={name: ["Invalid time."]}
+        )
+    return parsed
+
+
 class WholeNumber(serializers.IntegerField):
     """An integer as a JSON integer or a string of ASCII digits (``"10"``): like DRF's
     ``IntegerField``, which would also read other scripts' digits (``"١٠"``, ``"１０"``)
-    through Python's ``int``. The same rule as decimal strings (``wallets.numbers``)."""
+    through Python's ``int``. The same rule as decimal strings (``core.numbers``)."""
 
     def to_internal_value(self, data):
         if isinstance(data, str) and not WHOLE_TEXT.fullmatch(data.strip()):
@@ -145,7 +160,7 @@ class StrictCharField(serializers.CharField):
 
 
 class ClientId(StrictCharField):
-    """An id the client chooses, refused unless its URL can address it (``wallets.ids``):
+    """An id the client chooses, refused unless its URL can address it (``core.ids``):
     ``slash`` for ids routed as paths (events, holds, grants)."""
 
     def __init__(self, *, slash: bool = True, **kwargs) -> None:

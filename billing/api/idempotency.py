@@ -21,7 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from rest_framework.response import Response
 
-from wallets.errors import ValidationFailed
+from core.errors import ValidationFailed
 from wallets.services.idempotency import idempotency_claim, idempotency_store
 
 HEADER = "Idempotency-Key"

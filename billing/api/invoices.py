@@ -41,8 +41,8 @@ from billing.services.statements import (
     statement_csv,
     statement_for,
 )
-from wallets.errors import NotFound, ValidationFailed
-from wallets.fields import plain
+from core.errors import NotFound, ValidationFailed
+from core.text import plain
 
 # --- representation -------------------------------------------------------------------------------
 

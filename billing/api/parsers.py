@@ -18,7 +18,7 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from wallets.numbers import JsonFraction
+from core.numbers import JsonFraction
 
 MAX_BODY_DEPTH = 100
 FREE_FORM_MAX_DEPTH = 32

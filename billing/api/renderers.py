@@ -7,7 +7,7 @@ times faster. Anything it would write differently goes to DRF's renderer unchang
 
 - ``Decimal``, dates and times, lazy text, subclasses of ``str``, ``int``, ``dict`` or
   ``list``, dataclasses and anything else without a plain JSON form
-  (``wallets.services.jsontext``: DRF's encoder turns these into JSON its own way);
+  (``core.jsontext``: DRF's encoder turns these into JSON its own way);
 - integers beyond 64 bits;
 - text that is not valid Unicode (lone surrogates), which DRF refuses in its own words;
 - an indented rendering (``Accept: application/json; indent=4``).
@@ -27,7 +27,7 @@ from typing import Any
 
 from rest_framework.renderers import JSONRenderer
 
-from wallets.services.jsontext import orjson_exact
+from core.jsontext import orjson_exact
 
 # As DRF's renderer: these two are valid JSON but end a JavaScript string literal.
 LINE_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))

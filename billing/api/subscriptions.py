@@ -11,6 +11,7 @@ from billing.api.fields import AwareDateTimeField, DecimalString, WholeNumber, d
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import ChargeItem, Subscription
 from billing.selectors.customers import customer_get
+from billing.selectors.subscriptions import subscription_charges, subscription_list
 from billing.services.subscriptions import (
     MAX_SEATS,
     WHEN,
@@ -143,13 +144,9 @@ class SubscriptionListView(generics.GenericAPIView):
     problems = {"post": (404,)}  # an unknown customer or plan
 
     def get_queryset(self):
-        query = Subscription.objects.select_related(
-            "customer", "plan_version__plan", "next_plan_version__plan"
-        )
         external_id = self.request.query_params.get("customer")
-        if external_id is not None:
-            query = query.filter(customer=customer_get(external_id=external_id))
-        return query
+        customer = customer_get(external_id=external_id) if external_id is not None else None
+        return subscription_list(customer=customer)
 
     @extend_schema(
         operation_id="subscriptions_list",
@@ -243,7 +240,7 @@ class SubscriptionChargesView(generics.GenericAPIView):
 
     def get_queryset(self):
         sub = subscription_get(subscription_id=self.kwargs["subscription_id"])
-        return ChargeItem.objects.filter(subscription=sub)
+        return subscription_charges(subscription=sub)
 
     @extend_schema(
         operation_id="subscriptions_charges_list", responses=ChargeItemSerializer(many=True)

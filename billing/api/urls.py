@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import assets, catalog, customers, events, subscriptions, wallets
+from . import assets, catalog, customers, events, holds, spend_limits, subscriptions, usage, wallets
 from . import invoices as invoices_api
 from .views_meta import WhoAmIView
 
@@ -44,16 +44,14 @@ urlpatterns = [
         name="api-event-reverse",
     ),
     path("events/<path:event_id>", events.EventDetailView.as_view(), name="api-event"),
-    path("holds", events.HoldsView.as_view(), name="api-holds"),
-    path("holds/<path:hold_id>/capture", events.HoldCaptureView.as_view(), name="api-hold-capture"),
-    path("holds/<path:hold_id>/void", events.HoldVoidView.as_view(), name="api-hold-void"),
-    path("holds/<path:hold_id>", events.HoldDetailView.as_view(), name="api-hold"),
-    path(
-        "customers/<str:external_id>/usage", events.UsageView.as_view(), name="api-customer-usage"
-    ),
+    path("holds", holds.HoldsView.as_view(), name="api-holds"),
+    path("holds/<path:hold_id>/capture", holds.HoldCaptureView.as_view(), name="api-hold-capture"),
+    path("holds/<path:hold_id>/void", holds.HoldVoidView.as_view(), name="api-hold-void"),
+    path("holds/<path:hold_id>", holds.HoldDetailView.as_view(), name="api-hold"),
+    path("customers/<str:external_id>/usage", usage.UsageView.as_view(), name="api-customer-usage"),
     path(
         "customers/<str:external_id>/spend-limit",
-        events.SpendLimitView.as_view(),
+        spend_limits.SpendLimitView.as_view(),
         name="api-customer-spend-limit",
     ),
     path("customers", customers.CustomerListView.as_view(), name="api-customers"),

@@ -18,10 +18,11 @@ from billing.api.fields import (
     decimal_str,
 )
 from billing.api.idempotency import idempotency_key, idempotent
+from billing.selectors.catalog import currency_exists
 from billing.selectors.customers import customer_get
 from billing.services.grants import customer_grant_create
-from wallets.errors import NotFound, ValidationFailed
-from wallets.models import Asset, Grant, LedgerTransaction
+from core.errors import NotFound, ValidationFailed
+from wallets.models import Grant, LedgerTransaction
 from wallets.selectors import wallet_balances, wallet_grants, wallet_transactions
 from wallets.services import grant_void
 
@@ -118,7 +119,7 @@ class CustomerGrantsView(generics.GenericAPIView):
             cost = None
             if values["cost"] is not None:
                 currency = values["cost"]["currency"]
-                if not Asset.objects.filter(code=currency, kind=Asset.Kind.CURRENCY).exists():
+                if not currency_exists(code=currency):
                     raise ValidationFailed(
                         "cost.currency must be an ISO 4217 currency.",
                         errors={"cost.currency": ["Unknown currency."]},

@@ -1,24 +1,16 @@
-"""Reads of API keys: the per-request authentication lookup and lookups for the commands."""
+"""Reads of API keys: the per-request lookup of an active key and lookups for the commands."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
-
-from django.db.models import Q
-from django.utils import timezone
 
 from billing.models import ApiKey
-from wallets.services.ledger import hot_cursor
+from core.db import hot_cursor
 
 KEY_PREFIX = "bf_"
 # A key is "bf_<12 hex>_<43 url-safe chars>" (about 60 characters); anything much longer is
 # not a key and is refused before it is hashed or reaches the database.
 KEY_MAX_LENGTH = 200
-
-# last_used_at is a convenience for staff, not an audit trail: write it at most once a minute
-# per key so a busy key does not turn into a hot row.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def api_key_hash(raw: str) -> str:
@@ -30,7 +22,7 @@ def api_key_plausible(raw: str) -> bool:
     return raw.startswith(KEY_PREFIX) and len(raw) <= KEY_MAX_LENGTH and raw.isascii()
 
 
-def api_key_authenticate(raw: str) -> ApiKey | None:
+def api_key_active(raw: str) -> ApiKey | None:
     """The active key whose secret is ``raw``, or None. Revoked keys fail at once (no cache).
 
     Keys are 256-bit random, so looking the SHA-256 hash up through its unique index leaks
@@ -47,24 +39,9 @@ def api_key_authenticate(raw: str) -> ApiKey | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    key = ApiKey.from_db(
+    return ApiKey.from_db(
         "default", ["id", "name", "prefix", "scopes", "last_used_at", "revoked_at"], [*row, None]
     )
-    key.last_used_at = api_key_touch(key_id=key.pk, last_used_at=key.last_used_at)
-    return key
-
-
-def api_key_touch(*, key_id: int, last_used_at: datetime | None) -> datetime | None:
-    """Record a use of the key (at most once a minute); returns its ``last_used_at``."""
-    now = timezone.now()
-    if last_used_at is not None and now - last_used_at < LAST_USED_RESOLUTION:
-        return last_used_at
-    # conditional, so concurrent requests of one key write the row at most once
-    ApiKey.objects.filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION),
-        pk=key_id,
-    ).update(last_used_at=now)
-    return now
 
 
 def api_key_get_by_prefix(prefix: str) -> ApiKey | None:

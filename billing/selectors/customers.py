@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from billing.models import Customer
-from wallets.errors import NotFound
+from core.errors import NotFound
 
 
 def customer_get(*, external_id: str) -> Customer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 
 from billing.models import Customer, Invoice, InvoiceLine
-from wallets.errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 
 
 def _lines() -> Prefetch:

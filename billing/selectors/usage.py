@@ -14,12 +14,13 @@ from typing import Any
 
 from billing.models import Customer, Subscription, UsageCounter
 from billing.services.spend import spend_summary
+from core.db import hot_cursor
+from core.errors import NotFound
+from core.text import plain
 from plans.models import Meter, Price
 from plans.periods import period_containing
 from plans.pricing import total_amount
 from plans.services import price_spec
-from wallets.errors import NotFound
-from wallets.services.ledger import hot_cursor
 
 ZERO = Decimal(0)
 
@@ -27,7 +28,7 @@ ZERO = Decimal(0)
 def _text(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    return format(value.normalize(), "f") if value else "0"
+    return plain(value)
 
 
 def subscription_at(*, customer: Customer, at: datetime) -> Subscription:

@@ -56,20 +56,13 @@ from billing.services.run_failures import (
     run_failures_resolve,
 )
 from billing.services.subscriptions import subscription_allowances_issue
+from core.db import columns, hot_cursor, insert_all, instances, refresh_from_row, rows_as
+from core.errors import AmountTooLarge
 from plans.models import Meter, PlanVersion, Price
 from plans.periods import period_containing
 from plans.pricing import rated_periodically, tax_amount, total_amount
 from plans.services import price_spec
-from wallets.errors import AmountTooLarge
 from wallets.services.amounts import MAX_AMOUNT
-from wallets.services.ledger import (
-    columns,
-    hot_cursor,
-    insert_all,
-    instances,
-    refresh_from_row,
-    rows_as,
-)
 
 logger = logging.getLogger(__name__)
 

@@ -31,11 +31,31 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from billing.models import Invoice, Subscription, UsageCounter, UsageEvent
-from billing.selectors.api_keys import api_key_touch
 from billing.selectors.prices import CachedPrice, price_for_event
 from billing.services import spend as spend_service
+from billing.services.api_keys import api_key_touch
 from billing.services.periodic_bounds import PeriodicCounters, periodic_prices
 from billing.services.spend import SpendLimitExceeded
+from core.db import (
+    JSONB_ARRAY,
+    columns,
+    hot_cursor,
+    hot_pipeline,
+    instances,
+    int_array,
+    json_array,
+    numeric_texts,
+    rows_as,
+    text_array,
+)
+from core.errors import (
+    AmountTooLarge,
+    BillfoldError,
+    Declined,
+    IdempotencyConflict,
+    NotFound,
+    ValidationFailed,
+)
 from plans.models import Meter
 from plans.periods import period_containing
 from plans.pricing import (
@@ -46,16 +66,7 @@ from plans.pricing import (
     rated_periodically,
     round_half_up,
 )
-from wallets.errors import (
-    AmountTooLarge,
-    BillfoldError,
-    Declined,
-    IdempotencyConflict,
-    InsufficientFunds,
-    NegativeBalance,
-    NotFound,
-    ValidationFailed,
-)
+from wallets.errors import InsufficientFunds, NegativeBalance
 from wallets.models import Account, Grant, Hold, LedgerTransaction
 from wallets.services import (
     Funding,
@@ -78,19 +89,9 @@ from wallets.services.draws import (
 )
 from wallets.services.ledger import (
     ACCOUNTS_LOCK_SQL,
-    JSONB_ARRAY,
     Posting,
-    columns,
-    hot_cursor,
-    hot_pipeline,
-    instances,
-    int_array,
-    json_array,
     ledger_post_many,
-    numeric_texts,
     posting,
-    rows_as,
-    text_array,
     txn_ids_draw,
 )
 

@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import Customer
-from wallets.errors import ValidationFailed
-from wallets.ids import id_problems
+from core.errors import ValidationFailed
+from core.ids import id_problems
 from wallets.models import Asset, Wallet
 
 WALLET_OWNER_PREFIX = "customer:"

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from billing.models import Customer
+from core.errors import ValidationFailed
 from plans.models import Meter
-from wallets.errors import ValidationFailed
 from wallets.models import Grant
 from wallets.services import grant_create
 

@@ -45,7 +45,9 @@ from billing.services.periodic_bounds import (
     periodic_estimate_check,
     periodic_prices,
 )
-from wallets.errors import Declined, HoldNotPending, IdempotencyConflict, NotFound, ValidationFailed
+from core.db import columns, hot_cursor, hot_pipeline, instances
+from core.errors import Declined, IdempotencyConflict, NotFound, ValidationFailed
+from wallets.errors import HoldNotPending
 from wallets.models import Hold, HoldAllocation, LedgerTransaction
 from wallets.services import (
     HoldLeg,
@@ -64,7 +66,6 @@ from wallets.services.holds import (
     settle_params,
 )
 from wallets.services.idempotency import request_hash
-from wallets.services.ledger import columns, hot_cursor, hot_pipeline, instances
 
 ZERO = Decimal(0)
 

@@ -28,13 +28,14 @@ from billing.services.run_failures import (
     run_failures_open,
     run_failures_resolve,
 )
+from core.db import columns, hot_cursor, insert_all, refresh_from_row, rows_as
+from core.errors import BillfoldError, NotFound, ValidationFailed
+from core.text import plain
 from plans.pricing import round_money, tax_amount
-from wallets.errors import BillfoldError, NotFound, ValidationFailed
-from wallets.fields import AMOUNT_PLACES, plain
+from wallets.fields import AMOUNT_PLACES
 from wallets.models import Asset, Grant
 from wallets.services.amounts import check_amount
 from wallets.services.idempotency import idempotency_claim, idempotency_store
-from wallets.services.ledger import columns, hot_cursor, insert_all, refresh_from_row, rows_as
 
 ZERO = Decimal(0)
 

@@ -32,11 +32,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from billing.selectors.prices import CachedPrice, version_prices
+from core.db import hot_cursor, int_array, numeric_texts
+from core.errors import AmountTooLarge
 from plans.models import Meter
 from plans.pricing import ADDITIVE_AGGREGATIONS, peak_amount, rated_periodically, total_amount
-from wallets.errors import AmountTooLarge
 from wallets.services.amounts import MAX_AMOUNT
-from wallets.services.ledger import hot_cursor, int_array, numeric_texts
 
 if TYPE_CHECKING:
     from billing.services.charging import Context, EventData

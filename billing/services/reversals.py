@@ -49,8 +49,8 @@ from billing.services.invoices import (
     credit_note_create,
     invoice_creditable,
 )
+from core.text import plain
 from plans.pricing import round_money
-from wallets.fields import plain
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 
 from billing.models import Alert, Customer, SpendCounter, SpendLimit, Subscription, UsageEvent
-from wallets.errors import AmountTooLarge, Declined, NotFound, ValidationFailed
+from core.errors import AmountTooLarge, Declined, NotFound, ValidationFailed
 from wallets.models import AssetRate, Hold
 from wallets.services.amounts import MAX_AMOUNT, check_amount
 

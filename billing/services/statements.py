@@ -19,7 +19,7 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.models import Customer, Invoice
-from wallets.errors import ValidationFailed
+from core.errors import ValidationFailed
 from wallets.models import Asset, LedgerTransaction
 
 ZERO = Decimal(0)

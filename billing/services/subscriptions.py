@@ -25,10 +25,10 @@ from billing.models import ChargeItem, Customer, Subscription
 from billing.services.subscription_start import (
     subscription_start_errors,
 )
+from core.errors import BillfoldError, NotFound, ValidationFailed
 from plans.models import Plan, PlanVersion
 from plans.periods import add_intervals, period_containing
 from plans.pricing import PRICE_PLACES, prorate, round_half_up
-from wallets.errors import BillfoldError, NotFound, ValidationFailed
 from wallets.models import Grant
 from wallets.services import grant_create, grant_void
 

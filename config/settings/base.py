@@ -82,7 +82,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 # The metering hot path runs a few fixed statements per event through server-side binding
-# cursors and prepares them once per connection (wallets.services.ledger.hot_cursor); the
+# cursors and prepares them once per connection (core.db.hot_cursor); the
 # ORM's own cursors never prepare. "none" turns preparing off (for a pooler in transaction
 # mode that cannot keep prepared statements, such as PgBouncer before 1.21).
 _prepare = env("DB_PREPARE_THRESHOLD", default="1")

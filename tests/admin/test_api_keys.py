@@ -9,7 +9,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 
 from billing.models import ApiKey
-from billing.selectors.api_keys import api_key_authenticate
+from billing.services.api_keys import api_key_authenticate
 from tests.factories import ApiKeyFactory
 
 from .conftest import form_data

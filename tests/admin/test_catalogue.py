@@ -150,12 +150,12 @@ def test_meter_add_form_explains_bad_input(finance_client, fields, errors):
 
 @pytest.mark.django_db
 def test_a_service_rejection_is_mapped_onto_the_form_field(finance_client, monkeypatch):
-    from wallets.errors import ValidationFailed
+    from core.errors import ValidationFailed
 
     def refuse(**kwargs):
         raise ValidationFailed("Invalid meter.", errors={"property": ["Refused by the service."]})
 
-    monkeypatch.setattr("plans.admin.meter_create", refuse)
+    monkeypatch.setattr("plans.admin.meters.meter_create", refuse)
     tokens = AssetFactory(code="tokens")
     response = post_add(
         finance_client, Meter, code="m1", name="M1", unit=str(tokens.pk), aggregation="sum"

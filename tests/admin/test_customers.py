@@ -10,8 +10,8 @@ from django.contrib.admin.models import ADDITION, LogEntry
 
 from billing.models import Customer, UsageEvent
 from billing.services.customers import EXTERNAL_ID_MAX, customer_create, customer_update
+from core.errors import ValidationFailed
 from tests.factories import AssetFactory, CustomerFactory
-from wallets.errors import ValidationFailed
 from wallets.models import Account, Grant, LedgerTransaction, Wallet
 
 from .conftest import form_data, table_headed

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.admin import period_text
-from wallets.admin import amount_html, format_amount
+from billing.admin.display import period_text
+from core.admin.formatting import amount_html, format_amount
 from wallets.models import Asset
 
 

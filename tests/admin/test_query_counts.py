@@ -110,7 +110,7 @@ def test_customer_changelist_shows_the_billing_currency_balance(superuser_client
 def test_large_unfiltered_lists_use_the_planner_estimate_instead_of_count(
     superuser_client, monkeypatch
 ):
-    from wallets.admin import EstimatedCountPaginator
+    from core.admin.lists import EstimatedCountPaginator
 
     add_customers(0, 30)
     with connection.cursor() as cursor:

@@ -239,7 +239,7 @@ def test_throttling_counts_per_key_and_answers_429_problem(make_api_client):
 
 
 def test_api_key_create_rejects_bad_input():
-    from wallets.errors import ValidationFailed
+    from core.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed) as missing:
         api_key_create(name="  ", scopes=["read"])

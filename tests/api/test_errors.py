@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 import wallets.errors as domain
 from billing.api.errors import RequestTooLarge, problem, problem_exception_handler
 from billing.models import ApiKey
+from core import errors as core_errors
 from tests.api.helpers import problem_of
 
 pytestmark = pytest.mark.django_db
@@ -240,11 +241,11 @@ def test_an_unexpected_error_is_a_500_problem_without_a_trace(api):
 
 @pytest.mark.parametrize(
     "error_class",
-    [domain.BillfoldError, *_all_subclasses(domain.BillfoldError)],
+    [core_errors.BillfoldError, *_all_subclasses(core_errors.BillfoldError)],
     ids=lambda c: c.__name__,
 )
 def test_every_domain_error_maps_to_its_status_and_code(error_class):
-    if error_class.__init__ is not domain.BillfoldError.__init__:
+    if error_class.__init__ is not core_errors.BillfoldError.__init__:
         pytest.skip(f"{error_class.__name__} takes its own arguments")
     exc = error_class("what happened", errors={"field": ["why"]})
     response = problem_exception_handler(exc, {})

@@ -5,8 +5,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from billing.api.events import EventInputSerializer, _parse_plain
-from wallets.numbers import JsonFraction
+from billing.api.event_input import EventInputSerializer, parse_plain_event
+from core.numbers import JsonFraction
 
 PLAIN = [
     {"id": "e1", "customer": "acme", "meter": "llm_tokens"},
@@ -43,7 +43,7 @@ def _fields(event):
 
 @pytest.mark.parametrize("payload", PLAIN)
 def test_plain_events_parse_as_the_serializer_parses_them(payload):
-    plain = _parse_plain(payload)
+    plain = parse_plain_event(payload)
     serializer = EventInputSerializer(data=payload)
     assert serializer.is_valid(), serializer.errors
     assert plain is not None
@@ -53,4 +53,4 @@ def test_plain_events_parse_as_the_serializer_parses_them(payload):
 
 @pytest.mark.parametrize("payload", ELSEWHERE)
 def test_other_payloads_are_left_to_the_serializer(payload):
-    assert _parse_plain(payload) is None
+    assert parse_plain_event(payload) is None

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import time_machine
 
-from billing.api import events, fields
+from billing.api import event_input, fields
 from billing.models import Customer
 from billing.services.grants import customer_grant_create
+from core.errors import ValidationFailed
 from tests.api.helpers import problem_of
 from tests.billing.scenario import setup_customer, setup_meter, setup_plan
 from tests.wallets.helpers import ensure_currencies
-from wallets.errors import ValidationFailed
 from wallets.models import Grant
 
 pytestmark = pytest.mark.django_db
@@ -67,5 +67,5 @@ def test_a_grant_expiry_without_an_offset_is_refused(api, acme):
     assert r.json()["expires_at"] == "2026-12-31T22:00:00+00:00"
 
 
-def test_the_aware_time_field_is_one_class_importable_from_events():
-    assert events.AwareDateTimeField is fields.AwareDateTimeField
+def test_the_aware_time_field_is_one_class_importable_from_event_input():
+    assert event_input.AwareDateTimeField is fields.AwareDateTimeField

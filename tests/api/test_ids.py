@@ -1,5 +1,5 @@
 """Every id a client chooses is addressable by its URL afterwards, or refused when it is
-created (``wallets.ids``): what can be percent-encoded is kept and found again; control
+created (``core.ids``): what can be percent-encoded is kept and found again; control
 characters, empty or dot segments and ids that spell another route are refused."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import pytest
 
 from billing.api.fastpath import UsageFastPath
 from billing.models import Customer, UsageEvent
+from core.ids import id_problems
 from plans.models import Plan
 from tests.api.helpers import problem_of
 from tests.api.test_fast_path import Django, call
 from tests.billing.scenario import grant
 from tests.wallets.helpers import ensure_currencies
-from wallets.ids import id_problems
 from wallets.models import Grant, Hold
 
 pytestmark = pytest.mark.django_db

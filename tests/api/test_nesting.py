@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from billing.api.events import _parse_plain
+from billing.api.event_input import parse_plain_event
 from billing.api.fastpath import UsageFastPath
 from billing.api.parsers import (
     FREE_FORM_DEPTH_MESSAGE,
@@ -110,8 +110,8 @@ def test_an_absurdly_deep_body_is_malformed_never_a_server_error(api, tokens, ro
 
 
 def test_the_fast_path_hands_deep_properties_to_django(api, tokens):
-    assert _parse_plain(event("e1", 33)) is None
-    assert _parse_plain(event("e1", 32)) is not None
+    assert parse_plain_event(event("e1", 33)) is None
+    assert parse_plain_event(event("e1", 32)) is not None
     django = Django()
     status, _, content = call(UsageFastPath(django), "/api/v1/events", event("e1", 33), tokens)
     assert (status, django.calls) == (400, 1)

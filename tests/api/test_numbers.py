@@ -12,12 +12,12 @@ import pytest
 
 from billing.api.fastpath import UsageFastPath
 from billing.models import SpendLimit, UsageEvent
+from core.errors import ValidationFailed
+from core.numbers import JsonFraction
 from plans.models import Plan
 from tests.api.helpers import problem_of
 from tests.api.test_fast_path import Django, call
-from wallets.errors import ValidationFailed
 from wallets.models import Grant
-from wallets.numbers import JsonFraction
 from wallets.services.amounts import to_decimal
 
 pytestmark = pytest.mark.django_db

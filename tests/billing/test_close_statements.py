@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 from billing.models import Customer, Invoice, InvoiceLine, Subscription
 from billing.services.billing_run import CLOSE_FIELDS, _locked_for_close, _save_closed
 from billing.services.periodic import billing_run
-from wallets.services import ledger
-from wallets.services.ledger import columns, hot_cursor, insert_all, refresh_from_row
+from core import db as core_db
+from core.db import columns, hot_cursor, insert_all, refresh_from_row
 
 from .scenario import event, setup_customer, setup_example_c_plan, setup_plan
 
@@ -166,7 +166,7 @@ def test_insert_all_raises_djangos_integrity_error_and_writes_nothing(subscripti
 
 
 def test_insert_all_writes_many_rows_in_parts_in_order(subscription, monkeypatch):
-    monkeypatch.setattr(ledger, "INSERT_ROWS", 2)
+    monkeypatch.setattr(core_db, "INSERT_ROWS", 2)
     invoice = _invoice(subscription, at("2026-03-01T00:00:00+00:00"))
     insert_all([invoice])
     lines = [

@@ -1,6 +1,7 @@
-"""docs/quality.md 12 for every endpoint of ``billing/api/events.py``: bad input gets a 4xx
-``application/problem+json`` with a stable ``code`` and writes nothing — except a declined
-event, which is recorded (status ``declined``, no ledger entries).
+"""docs/quality.md 12 for every usage endpoint (``billing/api/events.py``, ``holds.py``,
+``spend_limits.py``, ``usage.py``): bad input gets a 4xx ``application/problem+json`` with a
+stable ``code`` and writes nothing — except a declined event, which is recorded (status
+``declined``, no ledger entries).
 
 What is accepted on purpose (asserted below): JSON numbers where decimal strings are expected
 are read as exact decimals (the parser never makes a float: ``0.1`` is 0.1, not

@@ -29,9 +29,9 @@ from billing.services.invoices import (
 )
 from billing.services.periodic import billing_run
 from billing.services.reversals import reversal_credit_note
+from core.errors import ValidationFailed
 from tests.billing.scenario import event, grant, setup_customer, setup_example_c_plan
 from tests.wallets.helpers import ensure_currencies
-from wallets.errors import ValidationFailed
 from wallets.models import LedgerTransaction
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from billing.models import Invoice, Subscription
 from billing.services.invoices import invoices_finalize_due
 from billing.services.periodic import billing_run
 from billing.services.subscriptions import subscription_create
+from core.errors import ValidationFailed
 from tests.factories import CustomerFactory, MeterFactory, PublishedPlanFactory
-from wallets.errors import ValidationFailed
 from wallets.models import Grant
 
 from .scenario import event

@@ -25,10 +25,10 @@ from billing.services.subscriptions import (
     subscription_seats_change,
     subscription_trial_end_due,
 )
+from core.errors import NotFound, ValidationFailed
 from plans.models import Price
 from plans.pricing import round_money
 from tests.factories import CustomerFactory, MeterFactory, PublishedPlanFactory, tokens_price
-from wallets.errors import NotFound, ValidationFailed
 from wallets.models import Grant
 from wallets.selectors import wallet_balances
 from wallets.services import GrantHeld, HoldLeg, hold_create, wallet_draw

@@ -19,7 +19,7 @@ from billing.services.invoices import (
     invoice_mark_paid,
     invoice_void,
 )
-from wallets.errors import IdempotencyConflict, ValidationFailed
+from core.errors import IdempotencyConflict, ValidationFailed
 
 from .conftest import T0
 

@@ -22,7 +22,7 @@ from billing.services.invoices import (
     invoice_void,
     invoices_finalize_due,
 )
-from wallets.errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 
 from .conftest import T0
 

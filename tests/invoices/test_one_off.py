@@ -17,8 +17,8 @@ from billing.services.invoices import (
     invoice_one_off_create,
     invoices_finalize_due,
 )
+from core.errors import ValidationFailed
 from tests.factories import GrantFactory
-from wallets.errors import ValidationFailed
 
 from .conftest import T0
 

@@ -14,8 +14,8 @@ from djmoney.money import Money
 
 from billing.services.invoices import invoice_finalize
 from billing.services.statements import statement_csv, statement_for
+from core.errors import ValidationFailed
 from tests.factories import AssetFactory, GrantFactory
-from wallets.errors import ValidationFailed
 from wallets.models import LedgerEntry
 from wallets.services import (
     grant_void,

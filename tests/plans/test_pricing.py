@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from core.errors import ValidationFailed
+from core.numbers import JsonFraction
 from plans.pricing import (
     PRICE_PLACES,
     PriceSpec,
@@ -23,8 +25,6 @@ from plans.pricing import (
     tax_amount,
     total_amount,
 )
-from wallets.errors import ValidationFailed
-from wallets.numbers import JsonFraction
 
 D = Decimal
 

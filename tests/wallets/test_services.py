@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
+from core.errors import IdempotencyConflict, NotFound, ValidationFailed
 from tests.wallets.helpers import (
     ZERO,
     add_grant,
@@ -19,14 +20,7 @@ from tests.wallets.helpers import (
     row_counts,
     system_balance,
 )
-from wallets.errors import (
-    HoldNotPending,
-    IdempotencyConflict,
-    InsufficientFunds,
-    NegativeBalance,
-    NotFound,
-    ValidationFailed,
-)
+from wallets.errors import HoldNotPending, InsufficientFunds, NegativeBalance
 from wallets.models import Account, Grant, Hold, LedgerEntry, LedgerTransaction
 from wallets.services import (
     AlreadyReversed,

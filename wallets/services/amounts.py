@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from decimal import Context, Decimal, InvalidOperation
 
-from wallets.errors import ValidationFailed
+from core.errors import ValidationFailed
+from core.numbers import SEND_AS_STRINGS, JsonFraction, is_decimal_text
 from wallets.fields import AMOUNT_DIGITS, AMOUNT_PLACES
-from wallets.numbers import SEND_AS_STRINGS, JsonFraction, is_decimal_text
 
 MAX_AMOUNT = Decimal(10) ** 18
 QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from django.db import IntegrityError, transaction
 
-from wallets.errors import ValidationFailed
+from core.errors import ValidationFailed
 from wallets.models import ASSET_CODE_RE, Asset, AssetRate
 
 from .amounts import check_amount

@@ -23,9 +23,10 @@ from typing import cast
 
 from django.db.models import F
 
+from core.db import columns, hot_cursor, rows_as
+from core.text import plain
 from wallets.errors import InsufficientFunds, NegativeBalance
 from wallets.models import Account, Grant
-from wallets.services.ledger import columns, hot_cursor, rows_as
 
 ZERO = Decimal(0)
 FAR_FUTURE = datetime.max
@@ -186,7 +187,7 @@ def ledger_draw(
         return []
     if mode == "all" and account.debt > 0:
         raise NegativeBalance(
-            f"The wallet owes {account.debt.normalize()} {account.asset_id}; top it up first.",
+            f"The wallet owes {plain(account.debt)} {account.asset_id}; top it up first.",
             extra={"asset": account.asset_id},
         )
     plan: list[tuple[Grant, Decimal]] = []
@@ -215,7 +216,7 @@ def ledger_draw(
     if left > 0 and mode == "all":
         covered = amount - left
         raise InsufficientFunds(
-            f"The wallet can pay {covered.normalize()} of {amount.normalize()} {account.asset_id}.",
+            f"The wallet can pay {plain(covered)} of {plain(amount)} {account.asset_id}.",
             extra={"asset": account.asset_id, "available": covered},
         )
     fundings = []

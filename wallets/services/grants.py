@@ -15,8 +15,9 @@ from django.db.models import F
 from django.utils import timezone
 from djmoney.money import Money
 
-from wallets.errors import BillfoldError, NotFound, ValidationFailed
-from wallets.ids import id_problems
+from core.errors import BillfoldError, NotFound, ValidationFailed
+from core.ids import id_problems
+from core.text import plain
 from wallets.models import Account, Asset, Grant, LedgerTransaction
 
 from .amounts import check_amount, to_decimal
@@ -299,7 +300,7 @@ def grant_void(*, grant_id: str, reason: str = "") -> Grant:
             raise GrantNotActive(f"Grant {grant.pk} is {grant.status}.")
         if grant.held > 0:
             raise GrantHeld(
-                f"{grant.held.normalize()} {grant.asset_id} of grant {grant.pk} is held by open "
+                f"{plain(grant.held)} {grant.asset_id} of grant {grant.pk} is held by open "
                 "holds; capture or void them first."
             )
         counter = system_account(SOURCE_ACCOUNT[grant.purpose], grant.asset_id)

@@ -15,29 +15,16 @@ from django.db import transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from wallets.errors import (
-    HoldNotPending,
-    InsufficientFunds,
-    NegativeBalance,
-    NotFound,
-    ValidationFailed,
-)
+from core.db import columns, hot_cursor, instances
+from core.errors import NotFound, ValidationFailed
+from core.text import plain
+from wallets.errors import HoldNotPending, InsufficientFunds, NegativeBalance
 from wallets.models import Account, Grant, Hold, LedgerTransaction
 
 from .amounts import check_amount
 from .draws import Funding, eligible_grants, eligible_grants_by_asset, ledger_draw, plan_draw
 from .idempotency import idempotency_claim, idempotency_store
-from .ledger import (
-    Leg,
-    accounts_lock,
-    asset_get,
-    columns,
-    hot_cursor,
-    instances,
-    ledger_post,
-    system_account,
-    wallet_get,
-)
+from .ledger import Leg, accounts_lock, asset_get, ledger_post, system_account, wallet_get
 
 MAX_HOLD_SECONDS = 7 * 24 * 3600
 
@@ -84,7 +71,7 @@ def ledger_hold(
         account = accounts[leg.asset]
         if not leg.partial and account.debt > 0:
             raise NegativeBalance(
-                f"The wallet owes {account.debt.normalize()} {leg.asset}; top it up first.",
+                f"The wallet owes {plain(account.debt)} {leg.asset}; top it up first.",
                 extra={"asset": leg.asset},
             )
         if shared is not None:
@@ -101,8 +88,7 @@ def ledger_hold(
         covered = sum((take for _, take in plan), Decimal(0))
         if not leg.partial and covered < leg.amount:
             raise InsufficientFunds(
-                f"The wallet can reserve {covered.normalize()} of {leg.amount.normalize()} "
-                f"{leg.asset}.",
+                f"The wallet can reserve {plain(covered)} of {plain(leg.amount)} {leg.asset}.",
                 extra={"asset": leg.asset, "available": covered},
             )
         plans.append((leg, plan))

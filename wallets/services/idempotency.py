@@ -15,11 +15,10 @@ from typing import Any
 from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
-from wallets.errors import IdempotencyConflict, ValidationFailed
+from core.db import hot_cursor
+from core.errors import IdempotencyConflict, ValidationFailed
+from core.jsontext import orjson_exact
 from wallets.models import IdempotencyRecord
-
-from .jsontext import orjson_exact
-from .ledger import hot_cursor
 
 MAX_KEY_LENGTH = 255
 

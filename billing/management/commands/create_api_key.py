@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing.services.api_keys import SCOPES, api_key_create
-from wallets.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 
 class Command(BaseCommand):

@@ -11,14 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wallets.services.ledger import (
-    JSONB_ARRAY,
-    hot_cursor,
-    int_array,
-    json_array,
-    numeric_texts,
-    text_array,
-)
+from core.db import JSONB_ARRAY, hot_cursor, int_array, json_array, numeric_texts, text_array
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ import pytest
 from django.db.models.signals import post_init
 from django.utils import timezone
 
+from core.db import JsonbTextBinaryLoader, _made_plainly, hot_cursor, instances
 from wallets.models import Account, Grant
-from wallets.services.ledger import JsonbTextBinaryLoader, _made_plainly, hot_cursor, instances
 
 pytestmark = pytest.mark.django_db
 

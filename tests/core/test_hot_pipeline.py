@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from core.db import IDLE, hot_cursor, hot_pipeline
 from wallets.models import IdempotencyRecord
-from wallets.services.ledger import IDLE, hot_cursor, hot_pipeline
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
