@@ -54,8 +54,12 @@ def _unsigned_zero(value: Decimal) -> Decimal:
 
 
 def plain(value: Decimal) -> str:
-    """Fixed-point text without exponent or trailing zeros: ``100``, ``0.000002``, ``0``."""
-    return format(stripped(Decimal(value)), "f")
+    """Fixed-point text without exponent or trailing zeros: ``100``, ``0.000002``, ``0``.
+    (The text of ``stripped``, made from ``format`` in C: answers of the charge path use it.)"""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def plain_decimals(value: Any) -> Any:

@@ -19,7 +19,7 @@ from billing.api.fields import (
     StrictCharField,
 )
 from billing.api.idempotency import REPLAYED
-from billing.services.charging import EventData, Outcome, event_data
+from billing.metering import EventData, Outcome, event_data
 from core.errors import ValidationFailed
 from core.ids import id_problems
 

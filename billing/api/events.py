@@ -25,10 +25,7 @@ from billing.api.event_input import (
 )
 from billing.api.fields import DecimalString, JSONObject, parse_time
 from billing.api.idempotency import idempotency_key, idempotent
-from billing.models import UsageEvent
-from billing.selectors.customers import customer_get
-from billing.selectors.events import usage_event_list
-from billing.services.charging import (
+from billing.metering import (
     EventData,
     Outcome,
     declined_event,
@@ -37,6 +34,9 @@ from billing.services.charging import (
     event_reverse,
     events_charge_batch,
 )
+from billing.models import UsageEvent
+from billing.selectors.customers import customer_get
+from billing.selectors.events import usage_event_list
 from core.errors import BillfoldError, ValidationFailed
 
 MAX_BATCH = 1000

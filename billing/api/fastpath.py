@@ -40,9 +40,16 @@ from billing.api.event_input import parse_plain_event, plain_text
 from billing.api.idempotency import REPLAYED
 from billing.api.parsers import DecimalJSONParser
 from billing.api.renderers import PlainJSONRenderer
+from billing.metering import (
+    DEFAULT_HOLD_SECONDS,
+    MAX_HOLD_SECONDS,
+    KeyRefused,
+    Outcome,
+    event_charge,
+    hold_authorize,
+    hold_capture_usage,
+)
 from billing.selectors.api_keys import api_key_hash, api_key_plausible
-from billing.services.charging import KeyRefused, Outcome, event_charge
-from billing.services.holds import hold_authorize, hold_capture_usage
 from core.errors import BillfoldError
 from core.ids import id_problems
 from wallets.services.amounts import check_amount
@@ -52,8 +59,6 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1/"
 CAPTURE_SUFFIX = "/capture"
 CAPTURE_FIELDS = frozenset({"quantity", "event_id"})
-HOLD_MAX_SECONDS = 7 * 24 * 3600
-HOLD_DEFAULT_SECONDS = 600
 
 # The headers the full stack puts on these answers: SecurityMiddleware (nosniff, referrer and
 # opener policies), XFrameOptionsMiddleware, and DRF's Allow (the route's own, below).
@@ -180,10 +185,10 @@ def _event(payload: Any, _: None, raw_key: str) -> Outcome | None:
 def _hold(payload: Any, _: None, raw_key: str) -> Outcome | None:
     if type(payload) is not dict:
         return None
-    expires_in = payload.get("expires_in", HOLD_DEFAULT_SECONDS)
+    expires_in = payload.get("expires_in", DEFAULT_HOLD_SECONDS)
     if isinstance(expires_in, Decimal) and expires_in == expires_in.to_integral_value():
         expires_in = int(expires_in)
-    if type(expires_in) is not int or not 1 <= expires_in <= HOLD_MAX_SECONDS:
+    if type(expires_in) is not int or not 1 <= expires_in <= MAX_HOLD_SECONDS:
         return None
     data = parse_plain_event({k: v for k, v in payload.items() if k != "expires_in"})
     if data is None:

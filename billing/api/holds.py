@@ -10,7 +10,9 @@ from rest_framework.response import Response
 from billing.api.event_input import EventInputSerializer, outcome_response
 from billing.api.fields import ClientId, DecimalString, JSONObject, WholeNumber
 from billing.api.idempotency import idempotency_key, idempotent
-from billing.services.holds import (
+from billing.metering import (
+    DEFAULT_HOLD_SECONDS,
+    MAX_HOLD_SECONDS,
     hold_authorize,
     hold_cancel,
     hold_capture_usage,
@@ -21,7 +23,7 @@ from wallets.models import Hold
 
 
 class HoldInputSerializer(EventInputSerializer):
-    expires_in = WholeNumber(min_value=1, max_value=7 * 24 * 3600, default=600)
+    expires_in = WholeNumber(min_value=1, max_value=MAX_HOLD_SECONDS, default=DEFAULT_HOLD_SECONDS)
 
 
 class CaptureSerializer(serializers.Serializer):

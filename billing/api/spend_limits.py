@@ -9,10 +9,10 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from billing.api.fields import DecimalString, WholeNumber
+from billing.metering import spend_limit_delete, spend_limit_set
 from billing.models import SpendLimit
 from billing.selectors.customers import customer_get
 from billing.selectors.spend_limits import spend_limit_of
-from billing.services.spend import spend_limit_delete, spend_limit_set
 from core.errors import NotFound
 
 

@@ -36,6 +36,7 @@ from django.db.models import Q
 from django.db.models.functions import Mod
 from django.utils import timezone
 
+from billing.metering import counters_lock
 from billing.models import (
     Alert,
     ChargeItem,
@@ -48,7 +49,6 @@ from billing.models import (
 from billing.selectors.usage import aggregate_events
 from billing.services.invoices import LineSpec, invoice_draft_create, line_amount, spec_line
 from billing.services.net_credit import net_credit_settle
-from billing.services.periodic_bounds import counters_lock
 from billing.services.run_failures import (
     RunFailure,
     run_failure_record,

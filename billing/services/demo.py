@@ -321,7 +321,7 @@ def bench_billing_seed(*, customers: int, start: datetime) -> int:
     """Subscriptions for the run_billing benchmark: ``customers`` postpaid customers on a
     plan with a base fee and a volume-priced meter, each with usage in the period that
     starts at ``start``. Events go through the charging service's batch path."""
-    from billing.services.charging import event_data, events_charge_batch
+    from billing.metering import event_data, events_charge_batch
 
     with transaction.atomic():
         if not Meter.objects.filter(code="api_calls").exists():

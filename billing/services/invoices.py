@@ -533,7 +533,7 @@ def credit_note_create(
     invoice's row is locked, so concurrent credit notes cannot together exceed it.
     ``idempotency_key`` makes a retry return the same credit note. ``line_computation`` is
     added to each line's ``computation`` (what the credit was made from, e.g. the reversed
-    event of ``billing.services.reversals``)."""
+    event of ``billing.metering.reversal``)."""
     now = now or timezone.now()
     reason = _reason_check(reason)
     pk = _invoice_pk(invoice_id)

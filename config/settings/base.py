@@ -116,8 +116,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 API_FAST_PATH = env.bool("API_FAST_PATH", default=True)
 
 # The common accepted charge of a single event, a hold's reservation and its capture run as
-# database functions (billfold_event_charge, billfold_hold_reserve; migrations billing 0012,
-# 0013): one statement each instead of a transaction. Off, every event and hold goes through
+# database functions (billfold_event_charge, billfold_hold_reserve; billing/sql): one
+# statement each instead of a transaction. Off, every event and hold goes through
 # the Python path, which stays the reference.
 CHARGE_IN_DATABASE = env.bool("CHARGE_IN_DATABASE", default=True)
 

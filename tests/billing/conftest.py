@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import time_machine
 
-from billing.services import charging, holds
+from billing.metering import database
 from billing.services.customers import customer_create
 from wallets.selectors import ledger_reconcile
 
@@ -41,7 +41,7 @@ def in_database(monkeypatch) -> list[str]:
     """The ids of the events the charge function charged, captures included (an answer
     rather than None; from every thread), in the order it answered."""
     charged: list[str] = []
-    original = charging._charge_in_database
+    original = database.event_charge
 
     def counting(ctx, data, period, price, now, hold=None):
         outcome = original(ctx, data, period, price, now, hold=hold)
@@ -49,7 +49,7 @@ def in_database(monkeypatch) -> list[str]:
             charged.append(data.id)
         return outcome
 
-    monkeypatch.setattr(charging, "_charge_in_database", counting)
+    monkeypatch.setattr(database, "event_charge", counting)
     return charged
 
 
@@ -57,7 +57,7 @@ def in_database(monkeypatch) -> list[str]:
 def reserved_in_database(monkeypatch) -> list[str]:
     """The ids of the holds the reservation function reserved (from every thread)."""
     reserved: list[str] = []
-    original = holds._reserve_in_database
+    original = database.hold_reserve
 
     def counting(ctx, data, *args):
         outcome = original(ctx, data, *args)
@@ -65,5 +65,5 @@ def reserved_in_database(monkeypatch) -> list[str]:
             reserved.append(data.id)
         return outcome
 
-    monkeypatch.setattr(holds, "_reserve_in_database", counting)
+    monkeypatch.setattr(database, "hold_reserve", counting)
     return reserved

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from billing.metering import decide
 from billing.models import UsageCounter, UsageEvent
-from billing.services import charging
 from tests.wallets.helpers import ensure_currencies
 
 from .scenario import grant, setup_customer, setup_meter, setup_plan
@@ -104,7 +104,7 @@ def test_a_value_the_database_refuses_fails_that_event_alone(api, acme, monkeypa
     """Were a bound check missing, PostgreSQL's refusal of one event's value (a counter
     beyond its column) would roll the batch's part back: its events are then charged one
     by one, and only that one fails."""
-    monkeypatch.setattr(charging, "_check_bounds", lambda charge, totals: None)
+    monkeypatch.setattr(decide, "check_bounds", lambda charge, totals: None)
     events = [
         {"id": "a", "customer": "acme", "meter": "llm_tokens", "quantity": "10"},
         {"id": "huge", "customer": "acme", "meter": "big", "quantity": "99999999999999999"},

@@ -1,5 +1,6 @@
-"""The database function that charges the common event (``billfold_event_charge``, migration
-billing 0012) against the Python path it stands in for, which stays the reference.
+"""The database function that charges the common event (``billfold_event_charge``,
+``billing/sql/event_charge.sql``) against the Python path it stands in for, which stays the
+reference.
 
 Each scenario sets up plans, customers and grants once, then sends the same events twice in
 a savepoint that is rolled back after each run: once with ``CHARGE_IN_DATABASE`` on, once

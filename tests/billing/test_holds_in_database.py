@@ -1,5 +1,5 @@
 """A hold's reservation (``billfold_hold_reserve``) and capture (``billfold_event_charge``
-with the hold), migration billing 0013, against the Python path they stand in for.
+with the hold), in ``billing/sql``, against the Python path they stand in for.
 
 As in ``test_charge_in_database.py``, each scenario runs the same requests twice in a
 savepoint rolled back after each run, with ``CHARGE_IN_DATABASE`` on and off: every answer

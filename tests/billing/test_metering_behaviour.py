@@ -14,9 +14,9 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from billing.metering import batch as batch_module
+from billing.metering import holds as holds_service
 from billing.models import Alert, Invoice, Subscription, UsageCounter, UsageEvent
-from billing.services import charging
-from billing.services import holds as holds_service
 from billing.services.billing_run import subscription_period_close
 from plans.models import Plan
 from tests.wallets.helpers import ensure_currencies
@@ -398,7 +398,7 @@ def test_a_batch_event_written_first_by_another_request_is_answered_as_its_repla
     events = [{"id": i, "customer": "acme", "meter": "requests"} for i in ("x0", "x1", "x2")]
     other = api.post("/api/v1/events", events[1], format="json")  # "the other request"
     assert other.status_code == 201
-    monkeypatch.setattr(charging, "_stored_events", lambda ids: {})  # read before it landed
+    monkeypatch.setattr(batch_module, "stored_events", lambda ids: {})  # read before it landed
     r = api.post("/api/v1/events/batch", {"events": events}, format="json")
     assert r.status_code == 200, r.content
     results = r.json()["results"]
@@ -423,7 +423,7 @@ def test_batch_charges_one_customers_events_in_array_order(
     api, clock, monkeypatch, wallets_per_transaction
 ):
     """Whether both customers' events are charged in one transaction or one each."""
-    monkeypatch.setattr(charging, "BATCH_WALLETS_PER_TRANSACTION", wallets_per_transaction)
+    monkeypatch.setattr(batch_module, "BATCH_WALLETS_PER_TRANSACTION", wallets_per_transaction)
     requests_customer(api, usd="2.00")
     requests_customer(api, customer="other", usd="1.00")
     events = [

@@ -23,8 +23,8 @@ from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from billing.metering import batch as batch_module
 from billing.models import Alert, SpendCounter, UsageCounter, UsageEvent
-from billing.services import charging
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Grant, Hold, LedgerTransaction
 from wallets.services import hold_expire
@@ -350,7 +350,7 @@ def test_batches_over_6_customers_in_parts_race_each_other_and_single_events(api
     orders, racing each other and single events: no deadlock, every wallet pays exactly 10
     events, and within a batch a customer's events are charged in array order (all the
     accepted ones before the first declined one)."""
-    monkeypatch.setattr(charging, "BATCH_WALLETS_PER_TRANSACTION", 2)
+    monkeypatch.setattr(batch_module, "BATCH_WALLETS_PER_TRANSACTION", 2)
     requests_plan(api)
     customers = [f"c{i}" for i in range(6)]
     for customer in customers:
@@ -626,9 +626,9 @@ def test_first_charges_in_opposite_asset_orders_do_not_deadlock(api, monkeypatch
     after making its first revenue account until the other has made its own (or 3 s pass).
     Made in one global order they cannot wait on each other; made in each event's own order
     (unit, then price asset) they deadlock and PostgreSQL aborts one (a 503)."""
-    from billing.services import charging
+    from billing.metering import reads
 
-    real = charging.system_account
+    real = reads.system_account
     gate = threading.Barrier(2, timeout=3)
     seen = threading.local()
 
@@ -642,7 +642,7 @@ def test_first_charges_in_opposite_asset_orders_do_not_deadlock(api, monkeypatch
                 pass  # the other transaction waits on this one: let it go on
         return account
 
-    monkeypatch.setattr(charging, "system_account", interleaved)
+    monkeypatch.setattr(reads, "system_account", interleaved)
     two_asset_customers(api)
     bodies = [
         {"id": "tok0", "customer": "tok", "meter": "llm", "quantity": "5"},

@@ -1,4 +1,4 @@
-"""Reversing an event whose period is already invoiced (billing/services/reversals.py): the
+"""Reversing an event whose period is already invoiced (billing/metering/reversal.py): the
 accrued part of its charge comes off the invoice — a credit note against a finalized or paid
 invoice, a refreshed draft — in the reversal's transaction; a void invoice or a period not
 invoiced yet changes nothing more than the counter. Built on docs/charging.md example C (meter
@@ -17,9 +17,8 @@ import pytest
 import time_machine
 from django.db import connections
 
+from billing.metering import event_reverse, reversal, reversal_credit_note
 from billing.models import Invoice, UsageCounter, UsageEvent
-from billing.services import reversals
-from billing.services.charging import event_reverse
 from billing.services.invoices import (
     credit_note_create,
     invoice_creditable,
@@ -28,7 +27,6 @@ from billing.services.invoices import (
     invoice_void,
 )
 from billing.services.periodic import billing_run
-from billing.services.reversals import reversal_credit_note
 from core.errors import ValidationFailed
 from tests.billing.scenario import event, grant, setup_customer, setup_example_c_plan
 from tests.wallets.helpers import ensure_currencies
@@ -308,7 +306,7 @@ def test_a_failing_credit_note_rolls_the_whole_reversal_back(api, monkeypatch):
     def refuse(**kwargs):
         raise ValidationFailed("refused for the test")
 
-    monkeypatch.setattr(reversals, "credit_note_create", refuse)
+    monkeypatch.setattr(reversal, "credit_note_create", refuse)
     with time_machine.travel("2026-02-03T09:00:00Z", tick=False), pytest.raises(ValidationFailed):
         event_reverse(event_id="t0")
     t0 = UsageEvent.objects.get(event_id="t0")

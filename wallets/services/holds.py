@@ -26,7 +26,8 @@ from .draws import Funding, eligible_grants, eligible_grants_by_asset, ledger_dr
 from .idempotency import idempotency_claim, idempotency_store
 from .ledger import Leg, accounts_lock, asset_get, ledger_post, system_account, wallet_get
 
-MAX_HOLD_SECONDS = 7 * 24 * 3600
+MAX_HOLD_SECONDS = 7 * 24 * 3600  # a hold lives at most 7 days
+DEFAULT_HOLD_SECONDS = 600  # and 10 minutes unless its caller says otherwise
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def hold_create(
     wallet_id: int,
     hold_id: str,
     legs: Sequence[HoldLeg],
-    expires_in: int = 600,
+    expires_in: int = DEFAULT_HOLD_SECONDS,
     metadata: dict | None = None,
 ) -> Hold:
     """Reserve value for a usage about to happen. Idempotent by ``hold_id``."""
@@ -281,7 +282,8 @@ def hold_create(
         or not 0 < expires_in <= MAX_HOLD_SECONDS
     ):
         raise ValidationFailed(
-            "expires_in must be 1 to 604800 seconds.", errors={"expires_in": ["1–604800."]}
+            f"expires_in must be 1 to {MAX_HOLD_SECONDS} seconds.",
+            errors={"expires_in": [f"1–{MAX_HOLD_SECONDS}."]},
         )
     checked = _check_legs(legs)
     now = timezone.now()

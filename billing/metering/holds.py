@@ -17,36 +17,33 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
-from billing.models import UsageEvent
-from billing.selectors.prices import price_for_event
-from billing.services import charging
-from billing.services import spend as spend_service
-from billing.services.charging import (
-    DATABASE_READS,
-    EventData,
+from billing.metering import database
+from billing.metering import spend as spend_service
+from billing.metering.answers import (
     Outcome,
-    _asset_decimals,
-    _check_open,
-    _decide,
-    _Duplicate,
-    _lookup,
-    _money_text,
-    _period,
-    _plain,
-    _resolve,
-    _write_accepted,
+    decimals_of,
     declined_problem,
-    key_checked,
+    hold_body,
+    hold_metadata,
+    known_decimals,
 )
-from billing.services.periodic_bounds import (
+from billing.metering.context import check_open, event_period, key_checked, lookup, resolve
+from billing.metering.decide import decide, realtime
+from billing.metering.errors import Duplicate
+from billing.metering.input import EventData
+from billing.metering.periodic_bounds import (
     PeriodicCounters,
     periodic_estimate_check,
     periodic_prices,
 )
+from billing.metering.reads import DATABASE_READS
+from billing.metering.write import accepted_event_write
+from billing.models import UsageEvent
+from billing.selectors.prices import price_for_event
 from core.db import columns, hot_cursor, hot_pipeline, instances
 from core.errors import Declined, IdempotencyConflict, NotFound, ValidationFailed
+from core.text import plain
 from wallets.errors import HoldNotPending
 from wallets.models import Hold, HoldAllocation, LedgerTransaction
 from wallets.services import (
@@ -60,67 +57,20 @@ from wallets.services import (
 )
 from wallets.services.draws import is_eligible
 from wallets.services.holds import (
+    DEFAULT_HOLD_SECONDS,
     MAX_HOLD_SECONDS,
     SETTLE_SQL,
     hold_settled,
     settle_params,
 )
-from wallets.services.idempotency import request_hash
 
 ZERO = Decimal(0)
-
-
-def _known_decimals(ctx, price) -> dict[str, tuple[bool, int]]:
-    """The decimals of an event's unit and price asset, as its lookup read them."""
-    known = {ctx.unit: (ctx.unit_is_currency, ctx.unit_decimals)}
-    if price is not None:
-        known[price.asset] = (price.asset_is_currency, price.asset_decimals)
-    return known
-
-
-def _decimals(codes: set[str], known: dict[str, tuple[bool, int]] | None):
-    known = known or {}
-    missing = {c for c in codes if c and c not in known}
-    return {**known, **(_asset_decimals(missing) if missing else {})}
-
-
-def _hold_json(
-    hold: Hold,
-    reserved: dict[str, Decimal] | None = None,
-    known: dict[str, tuple[bool, int]] | None = None,
-) -> dict[str, Any]:
-    if reserved is None:
-        reserved = {}
-        for allocation in hold.allocations.all():
-            reserved[allocation.asset_id] = (
-                reserved.get(allocation.asset_id, ZERO) + allocation.amount
-            )
-    meta = hold.metadata or {}
-    decimals = _decimals(set(reserved), known)
-    return {
-        "id": hold.pk,
-        "status": hold.status,
-        "customer": meta.get("customer"),
-        "meter": meta.get("meter"),
-        "quantity": meta.get("quantity"),
-        "properties": meta.get("properties", {}),
-        "held": [
-            {
-                "asset": asset,
-                "amount": _money_text(amount, *decimals.get(asset, (True, 12))),
-            }
-            for asset, amount in sorted(reserved.items())
-        ],
-        "expires_at": hold.expires_at.isoformat(),
-        "created_at": hold.created_at.isoformat(),
-        "event": meta.get("event"),
-    }
 
 
 def hold_authorize(
     *,
     data: EventData,
-    expires_in: int = 600,
+    expires_in: int = DEFAULT_HOLD_SECONDS,
     now: datetime | None = None,
     api_key_hash: str | None = None,
 ) -> Outcome:
@@ -138,16 +88,16 @@ def hold_authorize(
             errors={"expires_in": [f"1–{MAX_HOLD_SECONDS} seconds."]},
         )
     now = now or timezone.now()
-    ctx = _resolve(data, api_key_hash=api_key_hash)
-    period = _period(ctx, data, now)
+    ctx = resolve(data, api_key_hash=api_key_hash)
+    period = event_period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
-    if not charging.realtime(ctx, price):
+    if not realtime(ctx, price):
         # rated periodically: nothing to reserve but the units, within the period's bound
         periodic_estimate_check(ctx, data, period, periodic_prices(ctx, data.properties))
         price = None
     request = {"event": data.hash(), "expires_in": expires_in}
     try:
-        outcome = _reserve_in_database(ctx, data, period, price, now, expires_in, request)
+        outcome = database.hold_reserve(ctx, data, period, price, now, expires_in, request)
         if outcome is not None:
             return outcome
         with transaction.atomic():
@@ -163,70 +113,11 @@ def hold_authorize(
         raise taken from None
 
 
-def _reserve_in_database(
-    ctx, data: EventData, period, price, now, expires_in: int, request: dict
-) -> Outcome | None:
-    """The common reservation as one statement: ``billfold_hold_reserve`` (migration
-    billing 0013) locks, decides and writes what ``_reserve`` would, with the hold id's
-    idempotency record, in its own transaction. None, with nothing written, for everything
-    else (a decline, holds due to expire, a debt, a replay …): ``_reserve`` then answers."""
-    if not charging.in_database(ctx, period, price):
-        return None
-    terms = charging.DecideTerms.of(ctx, price)
-    hold = Hold(
-        id=data.id,
-        status=Hold.Status.PENDING,
-        expires_at=now + timedelta(seconds=expires_in),
-        created_at=now,
-        metadata=_hold_metadata(ctx, data),
-    )
-    head = _hold_json(hold, {})
-    with hot_cursor() as cursor:
-        cursor.execute(
-            RESERVE_SQL,
-            [
-                ctx.wallet_id,
-                ctx.meter_code,
-                charging.charged_quantity(ctx, data),
-                min(now, data.timestamp),
-                ctx.unit,
-                terms.unit_places,
-                *terms.params,
-                ctx.subscription_id,
-                period[0],
-                data.id,
-                request_hash(request),
-                Jsonb(hold.metadata),
-                Jsonb(head),
-                hold.expires_at,
-                now,
-            ],
-        )
-        (held,) = cursor.fetchone()
-    if held is None:
-        return None
-    return Outcome(status_code=201, body={**head, "held": held})
-
-
-RESERVE_SQL = "SELECT billfold_hold_reserve(" + ", ".join(["%s"] * 23) + ")"
-
-
-def _hold_metadata(ctx, data: EventData) -> dict[str, Any]:
-    """A usage hold's metadata, but for the estimate of its charge."""
-    return {
-        "customer": ctx.external_id,
-        "meter": ctx.meter_code,
-        "quantity": format(data.quantity.normalize(), "f"),
-        "properties": data.properties,
-        "timestamp": data.timestamp.isoformat(),
-    }
-
-
 def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) -> Outcome:
     """The reservation of ``hold_authorize``, inside its transaction: lock and read in one
     round trip, decide as an event's charge does, then write the hold and its idempotency
     record in one more."""
-    _check_open(ctx, period)
+    check_open(ctx, period)
     assets = [ctx.unit, *([price.asset] if price else [])]
     accounts, loaded, _ = DATABASE_READS.lock_and_load(
         ctx, assets, min(now, data.timestamp), period, price
@@ -243,7 +134,9 @@ def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) ->
         }
     try:
         # postpaid: a shortfall the invoice will carry (charge.accrued) is not reserved
-        charge = _decide(ctx, data, accounts, period, price, now, loaded=loaded)
+        charge = decide(
+            ctx, data, accounts, period, price, now, reads=DATABASE_READS, loaded=loaded
+        )
         value = spend_service.value_in_currency(charge.amount, charge.asset, ctx.currency)
         _check_spend(ctx, value, period, now)
     except Declined as declined:
@@ -266,18 +159,18 @@ def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) ->
             expires_at=now + timedelta(seconds=expires_in),
             now=now,
             metadata={
-                **_hold_metadata(ctx, data),
+                **hold_metadata(ctx, data),
                 "estimate": {
-                    "included": _plain(charge.included),
-                    "billable": _plain(charge.billable),
-                    "amount": _plain(charge.amount),
+                    "included": plain(charge.included),
+                    "billable": plain(charge.billable),
+                    "amount": plain(charge.amount),
                     "asset": charge.asset,
-                    "accrued": _plain(charge.accrued),
+                    "accrued": plain(charge.accrued),
                 },
             },
             grants=grants,
         )
-        body = _hold_json(hold, reserved, _known_decimals(ctx, price))
+        body = hold_body(hold, reserved, known_decimals(ctx, price))
         idempotency_store(slot, result=body, status_code=201)
     return Outcome(status_code=201, body=body)
 
@@ -306,7 +199,7 @@ def _check_spend(ctx, value: Decimal, period, now) -> None:
     )
     if spent + held + value > limit.amount:
         raise spend_service.SpendLimitExceeded(
-            f"The hold's estimate of {value.normalize()} {ctx.currency} would pass the limit.",
+            f"The hold's estimate of {plain(value)} {ctx.currency} would pass the limit.",
             extra={
                 "limit": limit.amount,
                 "spent": spent,
@@ -326,15 +219,19 @@ def hold_get(*, hold_id: str, api_key_hash: str | None = None) -> Hold:
             cursor.execute(HOLD_GET_KEYED_SQL, [api_key_hash, hold_id])
         row = cursor.fetchone()
     if row is not None and api_key_hash is not None:
-        key_checked(*row[-3:])
-        row = row[:-3]
-    hold = instances(Hold, [row[:-4]])[0] if row is not None else None
+        *row, key_id, scopes, last_used_at = row
+        key_checked(key_id, scopes, last_used_at)
+    hold = None
+    if row is not None:
+        # the hold's columns, then its allocations' as four arrays
+        *hold_columns, ids, grant_ids, assets, amounts = row
+        hold = instances(Hold, [hold_columns])[0]
     if hold is None or "customer" not in (hold.metadata or {}):
         raise NotFound(f"No hold '{hold_id}'.")
     hold._prefetched_objects_cache = {
         "allocations": [
             HoldAllocation(id=pk, hold_id=hold.pk, grant_id=grant, asset_id=asset, amount=amount)
-            for pk, grant, asset, amount in zip(*row[-4:], strict=True)
+            for pk, grant, asset, amount in zip(ids, grant_ids, assets, amounts, strict=True)
         ]
     }
     return hold
@@ -348,6 +245,7 @@ SELECT {columns(Hold, "h")},
        ARRAY(SELECT amount FROM wallets_holdallocation WHERE hold_id = h.id ORDER BY id)
 FROM wallets_hold h WHERE h.id = %s
 """  # noqa: S608 - column names only
+
 # the same, with the caller's API key (by its hash) in the same query
 HOLD_GET_KEYED_SQL = HOLD_GET_SQL.replace(
     "\nFROM wallets_hold h WHERE h.id = %s",
@@ -357,7 +255,7 @@ HOLD_GET_KEYED_SQL = HOLD_GET_SQL.replace(
 
 
 def hold_json(hold: Hold) -> dict[str, Any]:
-    body = _hold_json(hold)
+    body = hold_body(hold)
     if hold.status == Hold.Status.PENDING and hold.expires_at <= timezone.now():
         body["status"] = "expired"  # treated as expired on read, before the sweep
     return body
@@ -390,7 +288,7 @@ def hold_capture_usage(
     if hold.status != Hold.Status.PENDING:
         return _settled_answer(hold, data)
     try:
-        replay, ctx = _lookup(data)  # the event id's stored answer, if it is taken
+        replay, ctx = lookup(data)  # the event id's stored answer, if it is taken
     except IdempotencyConflict:
         replay = True
     if replay is not None:
@@ -400,22 +298,22 @@ def hold_capture_usage(
         if hold.status != Hold.Status.PENDING:
             return _settled_answer(hold, data)
         raise _event_id_taken(data)
-    period = _period(ctx, data, now)
+    period = event_period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
     periodic = []
-    if not charging.realtime(ctx, price):
+    if not realtime(ctx, price):
         periodic = periodic_prices(ctx, data.properties)  # counted and bounded below
         price = None
-    known = _known_decimals(ctx, price)
+    known = known_decimals(ctx, price)
     try:
         outcome = None
         if not periodic:  # the database function knows nothing of periodic counters
-            outcome = charging._charge_in_database(ctx, data, period, price, now, hold=hold)
+            outcome = database.event_charge(ctx, data, period, price, now, hold=hold)
         if outcome is not None:
             hold.status, hold.resolved_at = Hold.Status.CAPTURED, now
             return _captured(hold, meta, data, outcome, known)
         with transaction.atomic():
-            _check_open(ctx, period)
+            check_open(ctx, period)
             if periodic:  # refused (the hold still pending) before anything else
                 counters = PeriodicCounters([(ctx, period, periodic)], now)
                 counters.take(ctx, data, period, periodic)
@@ -432,7 +330,7 @@ def hold_capture_usage(
                 between=(SETTLE_SQL, settle_params(hold, Hold.Status.CAPTURED, now, True)),
             )
             released = hold_settled(hold, Hold.Status.CAPTURED, now, settled, accounts)
-            charge = _decide(
+            charge = decide(
                 ctx,
                 data,
                 accounts,
@@ -441,6 +339,7 @@ def hold_capture_usage(
                 now,
                 prefer=released,
                 overdraw=True,
+                reads=DATABASE_READS,
                 loaded=loaded,
             )
             charge.spend = spend_service.value_in_currency(
@@ -456,20 +355,21 @@ def hold_capture_usage(
                     event_id=data.id,
                     enforce=False,
                 )
-            outcome = _write_accepted(
+            outcome = accepted_event_write(
                 ctx,
                 data,
                 accounts,
                 period,
                 charge,
                 now,
-                _decimals(set(accounts), known),
+                decimals_of(set(accounts), known),
+                DATABASE_READS,
                 hold_id=hold.pk,
                 overdraw=True,
                 kind=LedgerTransaction.Kind.CAPTURE,
                 reference=hold.pk,
             )
-    except _Duplicate:
+    except Duplicate:
         raise _event_id_taken(data) from None
     return _captured(hold, meta, data, outcome, known)
 
@@ -477,7 +377,7 @@ def hold_capture_usage(
 def _captured(hold: Hold, meta: dict, data: EventData, outcome: Outcome, known) -> Outcome:
     hold.metadata = {**meta, "event": data.id}  # as the capture's statement wrote them
     hold.capture_transaction_id = outcome.txn_id
-    return Outcome(status_code=200, body={**_hold_json(hold, known=known), "event": outcome.body})
+    return Outcome(status_code=200, body={**hold_body(hold, known=known), "event": outcome.body})
 
 
 def _settled_answer(hold: Hold, data: EventData) -> Outcome:
@@ -496,7 +396,7 @@ def _settled_answer(hold: Hold, data: EventData) -> Outcome:
             if stored.quantity == data.quantity:
                 return Outcome(
                     status_code=200,
-                    body={**_hold_json(hold), "event": stored.response},
+                    body={**hold_body(hold), "event": stored.response},
                     replayed=True,
                 )
     raise HoldNotPending(f"Hold {hold.pk} is {hold.status}.", extra={"hold_status": hold.status})
@@ -524,4 +424,4 @@ def hold_cancel(*, hold_id: str, now: datetime | None = None) -> dict[str, Any]:
         assets = {a.asset_id for a in hold.allocations.all()}  # read with the hold
         accounts = accounts_lock(hold.wallet_id, assets)
         hold_settle(hold=hold, status=Hold.Status.VOIDED, accounts=accounts, now=now)
-    return _hold_json(hold)
+    return hold_body(hold)

@@ -4,7 +4,7 @@ A periodically rated price (``plans.pricing.rated_periodically``: volume, or a m
 aggregates by max, latest or unique_count) charges nothing per event: ``rating_run`` and the
 period close price the period's events. What they may price is bounded when each event is
 accepted, so that every amount the billing run writes stays below 10^18, as a real-time
-charge's does (``charging._check_bounds``). An event is refused (``AmountTooLarge``, 422
+charge's does (``decide.check_bounds``). An event is refused (``AmountTooLarge``, 422
 ``amount_too_large``, nothing written) when, for a periodic price it counts toward — each
 price of its meter whose filter it matches, as rating aggregates them — the period could
 then price at 10^18 or more:
@@ -29,17 +29,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
+from billing.metering.context import Context, charged_quantity
+from billing.metering.decide import realtime
+from billing.metering.input import EventData
 from billing.selectors.prices import CachedPrice, version_prices
 from core.db import hot_cursor, int_array, numeric_texts
 from core.errors import AmountTooLarge
+from core.text import plain
 from plans.models import Meter
-from plans.pricing import ADDITIVE_AGGREGATIONS, peak_amount, rated_periodically, total_amount
+from plans.pricing import ADDITIVE_AGGREGATIONS, peak_amount, total_amount
 from wallets.services.amounts import MAX_AMOUNT
-
-if TYPE_CHECKING:
-    from billing.services.charging import Context, EventData
 
 ZERO = Decimal(0)
 Key = tuple[int, datetime, int]  # subscription, period start, price
@@ -71,9 +71,7 @@ def periodic_prices(ctx: Context, properties: dict) -> list[CachedPrice]:
     return [
         price
         for price in version_prices(ctx.version_id)
-        if price.meter_id == ctx.meter_id
-        and price.matches(properties)
-        and rated_periodically(aggregation=ctx.aggregation, model=price.spec.model)
+        if price.meter_id == ctx.meter_id and price.matches(properties) and not realtime(ctx, price)
     ]
 
 
@@ -101,7 +99,7 @@ def counters_lock(
 
 def _refused(price: CachedPrice, what: str, value: Decimal) -> AmountTooLarge:
     return AmountTooLarge(
-        f"The period's {what} for price {price.id} could be {value.normalize():f}: amounts "
+        f"The period's {what} for price {price.id} could be {plain(value)}: amounts "
         "and quantities stay below 10^18.",
         errors={"quantity": ["Its charge or its period's totals would reach 10^18."]},
     )
@@ -144,8 +142,6 @@ class PeriodicCounters:
         self.taken: dict[str, list[tuple[Key, Decimal]]] = {}
 
     def take(self, ctx: Context, data: EventData, period, prices: list[CachedPrice]) -> None:
-        from billing.services.charging import charged_quantity
-
         quantity = charged_quantity(ctx, data)
         keys = [(ctx.subscription_id, period[0], price.id) for price in prices]
         for key, price in zip(keys, prices, strict=True):
@@ -186,8 +182,6 @@ def periodic_estimate_check(
 ) -> None:
     """A hold's estimate checked as its capture will be (``AmountTooLarge``), from the
     counters as they stand (read without locks: the capture checks again)."""
-    from billing.services.charging import charged_quantity
-
     if not prices:
         return
     with hot_cursor() as cursor:

@@ -17,6 +17,7 @@ from django.db.models import Sum
 
 from billing.models import Alert, Customer, SpendCounter, SpendLimit, Subscription, UsageEvent
 from core.errors import AmountTooLarge, Declined, NotFound, ValidationFailed
+from core.text import plain
 from wallets.models import AssetRate, Hold
 from wallets.services.amounts import MAX_AMOUNT, check_amount
 
@@ -98,15 +99,15 @@ def spend_record(
         row = cursor.fetchone()
     if row is None and not hard:
         raise AmountTooLarge(
-            f"The charge of {_text(value)} {currency} would take the window's spend to 10^18 "
+            f"The charge of {plain(value)} {currency} would take the window's spend to 10^18 "
             "or more: amounts stay below 10^18."
         )
     if row is None:
         spent = SpendCounter.objects.get(pk=counter_id).spent
         _alert_exceeded(customer_id, limit, start, spent, currency, event_id)
         raise SpendLimitExceeded(
-            f"The charge of {_text(value)} {currency} would take spend from {_text(spent)} "
-            f"above the limit of {_text(limit.amount)} {currency}.",
+            f"The charge of {plain(value)} {currency} would take spend from {plain(spent)} "
+            f"above the limit of {plain(limit.amount)} {currency}.",
             extra={
                 "limit": limit.amount,
                 "spent": spent,
@@ -152,10 +153,6 @@ def spend_release(
             'WHERE customer_id = %s AND "window" = %s AND window_start = %s',
             [value, customer_id, limit.window, start],
         )
-
-
-def _text(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
 
 
 def _counter(customer_id: int, window: str, start: datetime, end: datetime) -> int:

@@ -1,7 +1,7 @@
 """A reversed event whose period is already invoiced (docs/charging.md: a reversal "refunds
 exactly the event's charge"; a finalized invoice is corrected by a credit note).
 
-``event_reverse`` (billing/services/charging.py) refunds the part of an event's charge that
+``event_reverse`` refunds the part of an event's charge that
 the wallet paid and takes the event out of its period's usage counter, ``accrued`` included.
 The accrued part was postpaid: the billing run put it on the subscription invoice issued at
 the end of the event's period (``arrears_lines``: per price a usage line and, when the
@@ -30,7 +30,7 @@ names the event (``reversal_of_event``), which ``reversal_credit_note`` looks up
 
 **Locks.** ``reversal_invoice_lock`` runs first in the reversal's transaction: the invoice row,
 then (in ``event_reverse``) the wallet accounts and the counter — the order of a single late
-event (``_check_open``) and of ``invoice_finalize``. So a finalization either waits for the
+event (``check_open``) and of ``invoice_finalize``. So a finalization either waits for the
 reversal (and its refresh reads the counter without the event) or is seen by it (then a
 credit note is issued), and two reversals of one period serialize on the invoice.
 """
@@ -41,21 +41,91 @@ import logging
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
 
+from billing.metering import spend as spend_service
+from billing.metering.answers import event_get
+from billing.metering.decide import Charge
+from billing.metering.errors import EventNotAccepted
 from billing.models import Invoice, InvoiceLine, UsageCounter, UsageEvent
-from billing.services.invoices import (
-    CreditLine,
-    credit_note_create,
-    invoice_creditable,
-)
+from billing.services.invoices import CreditLine, credit_note_create, invoice_creditable
 from core.text import plain
 from plans.pricing import round_money
+from wallets.services import accounts_lock, ledger_refund
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
+
 CREDIT_NOTE_KEY = "event-reversal:{pk}"
+
+
+def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
+    """Reverse an accepted event (a disputed outcome): refund exactly its charge — units back
+    to the grants they came from while those have not expired, money likewise — take it out
+    of the period's counter and the spend window. Once: reversing a reversed event changes
+    nothing. When the period's invoice billed the event's accrued part, a draft is refreshed
+    and a finalized or paid invoice gets a credit note, in the same transaction
+    (``reversal_invoice_lock``, ``reversal_invoice_correct``)."""
+    now = now or timezone.now()
+    event = event_get(event_id=event_id)
+    if event.status == UsageEvent.Status.REVERSED:
+        return event
+    if event.status != UsageEvent.Status.ACCEPTED:
+        raise EventNotAccepted(f"Event {event_id} is {event.status}.")
+    with transaction.atomic():
+        invoice = reversal_invoice_lock(event=event)  # first, as a late event locks it
+        txn = event.ledger_transaction
+        if txn is not None:
+            assets = set(
+                txn.entries.filter(account__wallet__isnull=False).values_list("asset_id", flat=True)
+            )
+            accounts_lock(txn.wallet_id, assets)
+        moved = UsageEvent.objects.filter(pk=event.pk, status=UsageEvent.Status.ACCEPTED).update(
+            status=UsageEvent.Status.REVERSED, reversed_at=now
+        )
+        if not moved:  # reversed concurrently
+            return event_get(event_id=event_id)
+        refund = (
+            ledger_refund(txn=txn, now=now, description=f"reversal of event {event_id}")
+            if txn
+            else None
+        )
+        if event.price_id is not None:
+            counted = Charge(
+                included=event.included,
+                billable=event.billable,
+                amount=event.amount,
+                accrued=event.accrued,
+            ).counted()  # what the event added to its counter
+            UsageCounter.objects.filter(
+                subscription_id=event.subscription_id,
+                period_start=event.period_start,
+                price_id=event.price_id,
+            ).update(
+                quantity=F("quantity") - counted.quantity,
+                included=F("included") - counted.included,
+                billable=F("billable") - counted.billable,
+                amount=F("amount") - counted.amount,
+                accrued=F("accrued") - counted.accrued,
+                events=F("events") - 1,  # the invoice line counts the events it bills
+                updated_at=now,
+            )
+        if event.amount and event.asset_id and event.subscription_id:
+            spend_service.spend_release(
+                customer_id=event.customer_id,
+                value=spend_service.value_in_currency(
+                    event.amount, event.asset_id, event.customer.currency_id
+                ),
+                # a period window starts at the event's period; a day window at its day
+                period=(event.period_start, event.period_start),
+                at=event.timestamp,
+            )
+        UsageEvent.objects.filter(pk=event.pk).update(reversal_transaction=refund)
+        reversal_invoice_correct(event=event, invoice=invoice, now=now)
+    return event_get(event_id=event_id)
 
 
 def _counter(event: UsageEvent) -> QuerySet[UsageCounter]:
