@@ -15,7 +15,7 @@ def heartbeat() -> str:
 @shared_task(name="billing.end_trials", acks_late=True)
 def end_trials() -> int:
     """Move subscriptions whose trial is over to active. Idempotent."""
-    from billing.services.subscriptions import subscription_trial_end_due
+    from billing.subscriptions import subscription_trial_end_due
 
     return len(subscription_trial_end_due())
 
@@ -26,7 +26,7 @@ def close_periods(shard: list[int] | None = None) -> int:
     ``[k, n]`` limits it to the subscriptions whose id % n == k (one beat entry per shard
     spreads a large run over n workers). A subscription whose close fails is logged,
     recorded as an alert and left for the next run; the others close."""
-    from billing.services.billing_run import subscriptions_close_due
+    from billing.periodic import subscriptions_close_due
 
     return subscriptions_close_due(shard=tuple(shard) if shard else None)
 
@@ -35,7 +35,7 @@ def close_periods(shard: list[int] | None = None) -> int:
 def rate(shard: list[int] | None = None) -> int:
     """Rate periodically rated prices of open periods into their counters (idempotent);
     ``shard`` as for ``close_periods``."""
-    from billing.services.billing_run import rating_run
+    from billing.periodic import rating_run
 
     return rating_run(shard=tuple(shard) if shard else None).counters
 
@@ -46,6 +46,6 @@ def finalize_invoices() -> int:
     alert and stays a draft; the others are finalized)."""
     from django.utils import timezone
 
-    from billing.services.periodic import finalize_due
+    from billing.periodic import finalize_due
 
     return finalize_due(now=timezone.now())

@@ -28,15 +28,16 @@ from billing.admin.money import (
     reason_field,
     service_errors_to_form,
 )
-from billing.models import Invoice, InvoiceSequence, Subscription
-from billing.rendering import invoice_html, invoice_pdf
-from billing.services.invoices import (
+from billing.invoicing import (
     credit_note_create,
     invoice_creditable,
     invoice_finalize,
+    invoice_html,
     invoice_mark_paid,
+    invoice_pdf,
     invoice_void,
 )
+from billing.models import Invoice, InvoiceSequence, Subscription
 from core.admin.formatting import EMPTY, amount_html, format_amount
 from core.admin.links import change_url, link
 from core.admin.lists import selected_object_filter

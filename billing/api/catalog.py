@@ -20,8 +20,8 @@ from billing.selectors.catalog import (
     plan_versions,
 )
 from core.errors import NotFound, ValidationFailed
+from plans.describe import describe_price
 from plans.models import Meter, Plan, PlanVersion
-from plans.pricing import describe_price
 from plans.services import (
     meter_create,
     plan_create,

@@ -19,17 +19,15 @@ from rest_framework.response import Response
 
 from billing.api.fields import CurrencyCode, DecimalString, decimal_str
 from billing.api.idempotency import idempotency_key, idempotent
-from billing.models import Invoice, InvoiceLine
-from billing.rendering import invoice_pdf, statement_pdf
-from billing.selectors.customers import customer_get
-from billing.selectors.invoices import invoice_get, invoice_list
-from billing.services.invoices import (
+from billing.invoicing import (
     credit_note_create,
     invoice_finalize,
     invoice_mark_paid,
+    invoice_pdf,
     invoice_void,
+    statement_pdf,
 )
-from billing.services.statements import (
+from billing.invoicing.statements import (
     ADJUSTMENTS,
     EXPIRATIONS,
     GRANTS,
@@ -41,6 +39,9 @@ from billing.services.statements import (
     statement_csv,
     statement_for,
 )
+from billing.models import Invoice, InvoiceLine
+from billing.selectors.customers import customer_get
+from billing.selectors.invoices import invoice_get, invoice_list
 from core.errors import NotFound, ValidationFailed
 from core.text import plain
 

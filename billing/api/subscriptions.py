@@ -11,13 +11,16 @@ from billing.api.fields import AwareDateTimeField, DecimalString, WholeNumber, d
 from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import ChargeItem, Subscription
 from billing.selectors.customers import customer_get
-from billing.selectors.subscriptions import subscription_charges, subscription_list
-from billing.services.subscriptions import (
+from billing.selectors.subscriptions import (
+    subscription_charges,
+    subscription_get,
+    subscription_list,
+)
+from billing.subscriptions import (
     MAX_SEATS,
     WHEN,
     subscription_cancel,
     subscription_create,
-    subscription_get,
     subscription_plan_change,
     subscription_seats_change,
 )

@@ -32,7 +32,6 @@ from billing.metering.spend import (
     SpendLimitExceeded,
     spend_limit_delete,
     spend_limit_set,
-    spend_summary,
 )
 from wallets.services.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS
 
@@ -66,5 +65,4 @@ __all__ = [
     "reversal_credit_note",
     "spend_limit_delete",
     "spend_limit_set",
-    "spend_summary",
 ]

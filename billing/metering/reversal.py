@@ -45,12 +45,17 @@ from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from billing.invoicing import (
+    CreditLine,
+    credit_note_create,
+    invoice_creditable,
+    invoice_draft_refresh,
+)
 from billing.metering import spend as spend_service
 from billing.metering.answers import event_get
 from billing.metering.decide import Charge
 from billing.metering.errors import EventNotAccepted
 from billing.models import Invoice, InvoiceLine, UsageCounter, UsageEvent
-from billing.services.invoices import CreditLine, credit_note_create, invoice_creditable
 from core.text import plain
 from plans.pricing import round_money
 from wallets.services import accounts_lock, ledger_refund
@@ -177,8 +182,6 @@ def reversal_invoice_correct(
     if invoice is None:
         return None
     if invoice.status == Invoice.Status.DRAFT:
-        from billing.services.billing_run import invoice_draft_refresh  # it imports invoices
-
         invoice_draft_refresh(invoice=invoice)
         return None
     if invoice.status == Invoice.Status.VOID:

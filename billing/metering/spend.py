@@ -8,17 +8,22 @@ fire once per window each (a unique row per threshold and window)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Sum
 
-from billing.models import Alert, Customer, SpendCounter, SpendLimit, Subscription, UsageEvent
+from billing.models import Alert, Customer, SpendCounter, SpendLimit
+from billing.selectors.spend_limits import (
+    spend_in_window,
+    spend_limit_for,
+    value_in_currency,
+    window_bounds,
+)
 from core.errors import AmountTooLarge, Declined, NotFound, ValidationFailed
 from core.text import plain
-from wallets.models import AssetRate, Hold
+from wallets.models import Hold
 from wallets.services.amounts import MAX_AMOUNT, check_amount
 
 ZERO = Decimal(0)
@@ -28,33 +33,6 @@ MAX_THRESHOLDS = 10
 class SpendLimitExceeded(Declined):
     code = "spend_limit_exceeded"
     title = "Spend limit exceeded"
-
-
-def value_in_currency(amount: Decimal, asset: str | None, currency: str) -> Decimal:
-    """The money value of ``amount`` of ``asset`` in ``currency`` (0 when it has no rate)."""
-    if not amount or asset is None:
-        return ZERO
-    if asset == currency:
-        return amount
-    rate = (
-        AssetRate.objects.filter(asset_id=asset, currency_id=currency)
-        .values_list("rate", flat=True)
-        .first()
-    )
-    return amount * rate if rate is not None else ZERO
-
-
-def window_bounds(
-    window: str, *, at: datetime, period: tuple[datetime, datetime]
-) -> tuple[datetime, datetime]:
-    if window == SpendLimit.Window.DAY:
-        start = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        return start, start + timedelta(days=1)
-    return period
-
-
-def _limit(customer_id: int) -> SpendLimit | None:
-    return SpendLimit.objects.filter(customer_id=customer_id).first()
 
 
 def spend_record(
@@ -74,7 +52,7 @@ def spend_record(
     recorded); what the live holds of ``wallet_id`` are expected to spend counts as spent
     (their captures cannot be declined). ``AmountTooLarge`` when the window's spend would
     reach 10^18. Returns the window's spend, or None without a limit."""
-    limit = _limit(customer_id)
+    limit = spend_limit_for(customer_id)
     if limit is None or value <= 0:
         return None
     start, end = window_bounds(limit.window, at=at or now, period=period)
@@ -143,7 +121,7 @@ def spend_release(
     *, customer_id: int, value: Decimal, period: tuple[datetime, datetime], at: datetime
 ) -> None:
     """Take back the spend of a reversed charge."""
-    limit = _limit(customer_id)
+    limit = spend_limit_for(customer_id)
     if limit is None or value <= 0:
         return
     start, _ = window_bounds(limit.window, at=at, period=period)
@@ -179,23 +157,6 @@ def _counter(customer_id: int, window: str, start: datetime, end: datetime) -> i
             [customer_id, window, start],
         )
         return cursor.fetchone()[0]
-
-
-def spend_in_window(*, customer_id: int, start: datetime, end: datetime) -> Decimal:
-    """Spend from the events of a window, valued in the billing currency."""
-    currency = Customer.objects.values_list("currency_id", flat=True).get(pk=customer_id)
-    rows = (
-        UsageEvent.objects.filter(
-            customer_id=customer_id,
-            status=UsageEvent.Status.ACCEPTED,
-            timestamp__gte=start,
-            timestamp__lt=end,
-            asset__isnull=False,
-        )
-        .values("asset_id")
-        .annotate(total=Sum("amount"))
-    )
-    return sum((value_in_currency(r["total"], r["asset_id"], currency) for r in rows), ZERO)
 
 
 def _thresholds(customer_id, limit, start, before, after, currency, event_id) -> None:
@@ -288,32 +249,3 @@ def spend_limit_delete(*, customer: Customer) -> None:
         SpendCounter.objects.filter(customer=customer).delete()
     if not deleted:
         raise NotFound(f"{customer.external_id} has no spend limit.")
-
-
-def spend_summary(*, customer: Customer, at: datetime) -> dict[str, Any]:
-    """Spend of the window containing ``at`` (the live subscription's period, or the UTC
-    day), with the limit if there is one."""
-    limit = _limit(customer.pk)
-    sub = Subscription.objects.filter(
-        customer=customer, status__in=("trialing", "active", "canceled")
-    ).first()
-    period = (sub.current_period_start, sub.current_period_end) if sub else (at, at)
-    window = limit.window if limit else SpendLimit.Window.PERIOD
-    start, end = window_bounds(window, at=at, period=period)
-    counter = (
-        SpendCounter.objects.filter(customer=customer, window=window, window_start=start)
-        .values_list("spent", flat=True)
-        .first()
-    )
-    spent = (
-        counter
-        if counter is not None
-        else spend_in_window(customer_id=customer.pk, start=start, end=end)
-    )
-    return {
-        "amount": spent,
-        "limit": limit.amount if limit else None,
-        "currency": customer.currency_id,
-        "window": {"start": start, "end": end, "kind": window},
-        "mode": limit.mode if limit else None,
-    }

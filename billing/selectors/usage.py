@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from billing.metering import spend_summary
 from billing.models import Customer, Subscription, UsageCounter
+from billing.selectors.spend_limits import spend_summary
 from core.db import hot_cursor
 from core.errors import NotFound
 from core.text import plain

@@ -16,8 +16,8 @@ from djmoney.money import Money
 
 from billing.models import Customer, Subscription
 from billing.services.customers import customer_create
-from billing.services.subscriptions import subscription_create
 from billing.staff import AUDITOR, FINANCE
+from billing.subscriptions import subscription_create
 from plans.models import Meter, Plan
 from plans.services import meter_create, plan_create
 from wallets.models import Asset, Grant

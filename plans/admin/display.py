@@ -13,8 +13,8 @@ from django.utils.safestring import SafeString
 from core.admin.formatting import EMPTY, amount_html, format_amount
 from core.admin.links import changelist_link, link
 from core.errors import ValidationFailed
+from plans.describe import describe_price
 from plans.models import Plan, PlanVersion, Price
-from plans.pricing import describe_price
 from plans.services import price_spec
 
 

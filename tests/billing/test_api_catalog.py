@@ -250,7 +250,7 @@ def test_the_largest_prices_the_catalogue_accepts_can_be_invoiced(api, meters):
     """Base fee and seat price just under 10^12 with the most seats: the first invoice's
     lines and total fit its columns."""
     from billing.models import Invoice
-    from billing.services.subscriptions import MAX_SEATS
+    from billing.subscriptions import MAX_SEATS
 
     largest = "999999999999.99"
     plan = {**PRO, "base_fee": largest, "seat_price": largest, "prices": []}

@@ -10,11 +10,10 @@ import pytest
 import time_machine
 from django.db import connections, transaction
 
+from billing.invoicing import invoice_draft_create
 from billing.models import Invoice, Subscription, UsageCounter
-from billing.services import billing_run as run_module
-from billing.services.billing_run import rating_run, subscription_period_close
-from billing.services.invoices import invoice_draft_create
-from billing.services.periodic import billing_run
+from billing.periodic import billing_run, rating_run, subscription_period_close
+from billing.periodic import close as close_module
 from wallets.models import Grant
 
 from .scenario import event, grant, setup_customer, setup_example_c_plan, setup_meter, setup_plan
@@ -198,18 +197,18 @@ def test_a_crash_mid_close_leaves_nothing_and_a_rerun_closes_once(api, monkeypat
         setup_plan(api, "pro", [], base_fee="10.00")
         setup_customer(api)
     sub = Subscription.objects.get()
-    real = run_module.subscription_allowances_issue
+    real = close_module.subscription_allowances_issue
 
     def crash(**kwargs):
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(run_module, "subscription_allowances_issue", crash)
+    monkeypatch.setattr(close_module, "subscription_allowances_issue", crash)
     with pytest.raises(RuntimeError):
         subscription_period_close(subscription_id=sub.pk, now=at("2026-02-01T00:00:00Z"))
     assert Invoice.objects.count() == 1
     sub.refresh_from_db()
     assert sub.current_period_start == at("2026-01-01T00:00:00Z")
-    monkeypatch.setattr(run_module, "subscription_allowances_issue", real)
+    monkeypatch.setattr(close_module, "subscription_allowances_issue", real)
     assert subscription_period_close(subscription_id=sub.pk, now=at("2026-02-01T00:00:00Z"))
     assert subscription_period_close(subscription_id=sub.pk, now=at("2026-02-01T00:00:00Z")) is None
     assert Invoice.objects.count() == 2
@@ -301,7 +300,7 @@ def test_run_billing_with_worker_processes_closes_each_period_once(make_api_clie
 
 
 def test_shards_split_the_subscriptions_without_overlap(api):
-    from billing.services.billing_run import in_shard
+    from billing.periodic import in_shard
 
     with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
         setup_plan(api, "pro", [], base_fee="10.00")

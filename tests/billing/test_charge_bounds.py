@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import Invoice, Subscription, UsageCounter, UsageEvent
-from billing.services.billing_run import subscription_period_close
+from billing.periodic import subscription_period_close
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Hold, IdempotencyRecord, LedgerEntry
 

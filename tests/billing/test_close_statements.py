@@ -14,8 +14,8 @@ import time_machine
 from django.db import IntegrityError, transaction
 
 from billing.models import Customer, Invoice, InvoiceLine, Subscription
-from billing.services.billing_run import CLOSE_FIELDS, _locked_for_close, _save_closed
-from billing.services.periodic import billing_run
+from billing.periodic import billing_run
+from billing.periodic.close import CLOSE_FIELDS, _locked_for_close, _save_closed
 from core import db as core_db
 from core.db import columns, hot_cursor, insert_all, refresh_from_row
 

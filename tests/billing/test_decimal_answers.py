@@ -74,7 +74,7 @@ def test_an_invoice_lines_computation_writes_zeros_in_plain_text(api, clock):
     from datetime import UTC, datetime
 
     from billing.models import InvoiceLine, Subscription
-    from billing.services.billing_run import subscription_period_close
+    from billing.periodic import subscription_period_close
 
     ensure_currencies()
     setup_meter(api, "llm_tokens", "tokens")

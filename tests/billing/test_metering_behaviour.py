@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from billing.metering import batch as batch_module
 from billing.metering import holds as holds_service
 from billing.models import Alert, Invoice, Subscription, UsageCounter, UsageEvent
-from billing.services.billing_run import subscription_period_close
+from billing.periodic import subscription_period_close
 from plans.models import Plan
 from tests.wallets.helpers import ensure_currencies
 from wallets.errors import HoldNotPending

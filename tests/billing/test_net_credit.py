@@ -10,15 +10,10 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from billing.invoicing import CreditLine, credit_note_create, invoice_creditable, invoice_finalize
 from billing.models import ChargeItem, Invoice
-from billing.services.billing_run import subscriptions_close_due
-from billing.services.invoices import (
-    CreditLine,
-    credit_note_create,
-    invoice_creditable,
-    invoice_finalize,
-)
-from billing.services.subscriptions import (
+from billing.periodic import subscriptions_close_due
+from billing.subscriptions import (
     subscription_cancel,
     subscription_plan_change,
 )

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import Alert, Subscription, UsageCounter, UsageEvent
-from billing.services.billing_run import rating_run, subscription_period_close
+from billing.periodic import rating_run, subscription_period_close
 from plans.models import Price
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Hold, LedgerEntry

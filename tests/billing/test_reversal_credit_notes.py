@@ -17,16 +17,16 @@ import pytest
 import time_machine
 from django.db import connections
 
-from billing.metering import event_reverse, reversal, reversal_credit_note
-from billing.models import Invoice, UsageCounter, UsageEvent
-from billing.services.invoices import (
+from billing.invoicing import (
     credit_note_create,
     invoice_creditable,
     invoice_finalize,
     invoice_mark_paid,
     invoice_void,
 )
-from billing.services.periodic import billing_run
+from billing.metering import event_reverse, reversal, reversal_credit_note
+from billing.models import Invoice, UsageCounter, UsageEvent
+from billing.periodic import billing_run
 from core.errors import ValidationFailed
 from tests.billing.scenario import event, grant, setup_customer, setup_example_c_plan
 from tests.wallets.helpers import ensure_currencies

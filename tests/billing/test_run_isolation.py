@@ -11,12 +11,10 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
+from billing.invoicing import finalization as finalization_module
 from billing.models import Alert, Invoice, Subscription, UsageCounter
-from billing.services import billing_run as run_module
-from billing.services import invoices as invoices_module
-from billing.services.billing_run import rating_run, subscriptions_close_due
-from billing.services.invoices import invoices_finalize_due
-from billing.services.periodic import billing_run
+from billing.periodic import billing_run, invoices_finalize_due, rating_run, subscriptions_close_due
+from billing.periodic import rating as rating_module
 from plans.models import Price
 
 from .scenario import setup_customer, setup_meter, setup_plan
@@ -103,7 +101,7 @@ def test_a_failing_close_leaves_the_others_closed_and_an_alert(api, caplog):
     )
     assert (alert.attempts, alert.resolved_at) == (1, None)
     assert "numeric field overflow" in alert.reason
-    logged = [r for r in caplog.records if r.name == "billing.services.run_failures"]
+    logged = [r for r in caplog.records if r.name == "billing.periodic.failures"]
     assert len(logged) == 1 and logged[0].exc_info is not None
     assert f"subscription {subs['big'].pk}" in logged[0].getMessage()
     assert "customer big" in logged[0].getMessage()
@@ -194,14 +192,14 @@ def test_a_failing_rating_leaves_the_others_rated(api, monkeypatch):
         for name in ("a", "b", "c"):
             setup_customer(api, external_id=name, plan="gpu")
     b = Subscription.objects.get(customer__external_id="b")
-    original = run_module.rated_price
+    original = rating_module.rated_price
 
     def rated(*, subscription, **kwargs):
         if subscription.pk == b.pk:
             raise ArithmeticError("cannot rate")
         return original(subscription=subscription, **kwargs)
 
-    monkeypatch.setattr(run_module, "rated_price", rated)
+    monkeypatch.setattr(rating_module, "rated_price", rated)
     with time_machine.travel("2026-01-15T00:00:00Z", tick=False):
         report = rating_run()
         assert (report.counters, report.subscriptions) == (2, 3)
@@ -219,7 +217,7 @@ def test_a_failing_rating_leaves_the_others_rated(api, monkeypatch):
         assert set(
             UsageCounter.objects.values_list("subscription__customer__external_id", flat=True)
         ) == {"a", "c"}
-        monkeypatch.setattr(run_module, "rated_price", original)
+        monkeypatch.setattr(rating_module, "rated_price", original)
         assert rating_run().counters == 3
     alert.refresh_from_db()
     assert alert.resolved_at is not None
@@ -232,14 +230,14 @@ def test_a_failing_finalization_leaves_the_others_finalized(api, monkeypatch):
         for name in ("a", "b", "c"):
             setup_customer(api, external_id=name, plan="pro")
     stuck = Invoice.objects.get(customer__external_id="b")
-    original = invoices_module._finalize_locked
+    original = finalization_module.finalize_locked
 
     def finalize(invoice, now):
         if invoice.pk == stuck.pk:
             raise RuntimeError("printer on fire")
         return original(invoice, now)
 
-    monkeypatch.setattr(invoices_module, "_finalize_locked", finalize)
+    monkeypatch.setattr(finalization_module, "finalize_locked", finalize)
     later = datetime(2026, 1, 3, tzinfo=UTC)
     failures: list = []
     done = invoices_finalize_due(now=later, failures=failures)
@@ -256,7 +254,7 @@ def test_a_failing_finalization_leaves_the_others_finalized(api, monkeypatch):
     )
     stuck.refresh_from_db()
     assert stuck.status == Invoice.Status.DRAFT
-    monkeypatch.setattr(invoices_module, "_finalize_locked", original)
+    monkeypatch.setattr(finalization_module, "finalize_locked", original)
     report = billing_run(as_of=later)
     assert (report.steps["invoices finalized"], report.steps["failed"]) == (1, 0)
     alert.refresh_from_db()

@@ -11,9 +11,8 @@ import pytest
 import time_machine
 
 from billing.models import Invoice, Subscription
-from billing.services.invoices import invoices_finalize_due
-from billing.services.periodic import billing_run
-from billing.services.subscriptions import subscription_create
+from billing.periodic import billing_run, invoices_finalize_due
+from billing.subscriptions import subscription_create
 from core.errors import ValidationFailed
 from tests.factories import CustomerFactory, MeterFactory, PublishedPlanFactory
 from wallets.models import Grant

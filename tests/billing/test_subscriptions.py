@@ -13,14 +13,14 @@ import pytest
 import time_machine
 
 from billing.models import ChargeItem, Subscription
-from billing.services.subscriptions import (
+from billing.selectors.subscriptions import subscription_get
+from billing.subscriptions import (
     PeriodNotCurrent,
     SubscriptionCanceled,
     SubscriptionEnded,
     subscription_allowances_issue,
     subscription_cancel,
     subscription_create,
-    subscription_get,
     subscription_plan_change,
     subscription_seats_change,
     subscription_trial_end_due,

@@ -11,7 +11,7 @@ from factory.django import DjangoModelFactory
 from billing.models import ApiKey, Customer, Subscription
 from billing.services.api_keys import api_key_create
 from billing.services.customers import customer_create
-from billing.services.subscriptions import subscription_create
+from billing.subscriptions import subscription_create
 
 from .plans import PublishedPlanFactory
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from billing.invoicing import LineSpec, invoice_draft_create
 from billing.models import Customer, Invoice, InvoiceLine
-from billing.services.invoices import LineSpec, invoice_draft_create
 from tests.factories import CustomerFactory
 from tests.wallets.helpers import ensure_currencies
 from wallets.selectors import ledger_reconcile

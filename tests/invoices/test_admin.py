@@ -11,8 +11,8 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
+from billing.invoicing import LineSpec, invoice_finalize, invoice_mark_paid
 from billing.models import Invoice
-from billing.services.invoices import LineSpec, invoice_finalize, invoice_mark_paid
 from billing.staff import AUDITOR, FINANCE
 from tests.admin.conftest import form_data
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from billing.invoicing import LineSpec, invoice_finalize
 from billing.models import Invoice, InvoiceSequence
-from billing.services.invoices import LineSpec, invoice_finalize
 from tests.api.helpers import problem_of
 from wallets.models import IdempotencyRecord
 

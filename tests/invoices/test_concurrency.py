@@ -12,13 +12,9 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from billing.invoicing import CreditNoteExceedsInvoice, credit_note_create, invoice_finalize
 from billing.models import Invoice, InvoiceSequence
-from billing.services.invoices import (
-    CreditNoteExceedsInvoice,
-    credit_note_create,
-    invoice_finalize,
-    invoices_finalize_due,
-)
+from billing.periodic import invoices_finalize_due
 
 from .conftest import T0
 

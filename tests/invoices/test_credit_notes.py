@@ -8,8 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import Invoice, InvoiceSequence
-from billing.services.invoices import (
+from billing.invoicing import (
     CreditNoteExceedsInvoice,
     InvoiceNotCreditable,
     InvoiceNotFinalized,
@@ -19,6 +18,7 @@ from billing.services.invoices import (
     invoice_mark_paid,
     invoice_void,
 )
+from billing.models import Invoice, InvoiceSequence
 from core.errors import IdempotencyConflict, ValidationFailed
 
 from .conftest import T0

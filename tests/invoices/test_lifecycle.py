@@ -10,8 +10,7 @@ import pytest
 import time_machine
 from django.db import IntegrityError, connection, transaction
 
-from billing.models import Invoice, InvoiceLine, InvoiceSequence
-from billing.services.invoices import (
+from billing.invoicing import (
     InvoiceHasCreditNotes,
     InvoiceNotDraft,
     InvoiceNotFinalized,
@@ -20,8 +19,9 @@ from billing.services.invoices import (
     invoice_finalize,
     invoice_mark_paid,
     invoice_void,
-    invoices_finalize_due,
 )
+from billing.models import Invoice, InvoiceLine, InvoiceSequence
+from billing.periodic import invoices_finalize_due
 from core.errors import NotFound, ValidationFailed
 
 from .conftest import T0

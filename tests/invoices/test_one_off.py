@@ -10,13 +10,9 @@ import pytest
 import time_machine
 from djmoney.money import Money
 
+from billing.invoicing import LineSpec, invoice_credit_purchase_create, invoice_one_off_create
 from billing.models import Invoice
-from billing.services.invoices import (
-    LineSpec,
-    invoice_credit_purchase_create,
-    invoice_one_off_create,
-    invoices_finalize_due,
-)
+from billing.periodic import invoices_finalize_due
 from core.errors import ValidationFailed
 from tests.factories import GrantFactory
 

@@ -11,10 +11,10 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from billing.invoicing import invoice_finalize
+from billing.invoicing.documents import invoice_html, invoice_pdf
 from billing.models import Invoice, InvoiceLine
-from billing.rendering import invoice_html, invoice_pdf
-from billing.services.invoices import invoice_finalize
-from billing.services.periodic import billing_run
+from billing.periodic import billing_run
 from tests.billing.scenario import event, grant, setup_customer, setup_example_c_plan
 from tests.wallets.helpers import ensure_currencies
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from billing.rendering import (
+from billing.invoicing import credit_note_create, invoice_finalize, invoice_mark_paid
+from billing.invoicing.documents import (
     core_font_text,
     exact_text,
     invoice_html,
@@ -18,8 +19,7 @@ from billing.rendering import (
     statement_html,
     statement_pdf,
 )
-from billing.services.invoices import credit_note_create, invoice_finalize, invoice_mark_paid
-from billing.services.statements import statement_for
+from billing.invoicing.statements import statement_for
 from tests.factories import GrantFactory
 from wallets.services import wallet_draw
 

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 
 from billing.models import Invoice
-from billing.services.periodic import billing_run
+from billing.periodic import billing_run
 from tests.api.helpers import problem_of
 from tests.billing.scenario import event, setup_customer, setup_example_c_plan
 from tests.wallets.helpers import ensure_currencies

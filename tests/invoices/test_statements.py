@@ -12,8 +12,8 @@ import time_machine
 from django.db.models import Sum
 from djmoney.money import Money
 
-from billing.services.invoices import invoice_finalize
-from billing.services.statements import statement_csv, statement_for
+from billing.invoicing import invoice_finalize
+from billing.invoicing.statements import statement_csv, statement_for
 from core.errors import ValidationFailed
 from tests.factories import AssetFactory, GrantFactory
 from wallets.models import LedgerEntry

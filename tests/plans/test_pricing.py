@@ -11,11 +11,11 @@ import pytest
 
 from core.errors import ValidationFailed
 from core.numbers import JsonFraction
+from plans.describe import describe_price
 from plans.pricing import (
     PRICE_PLACES,
     PriceSpec,
     Tier,
-    describe_price,
     increment_amount,
     price_spec_as_data,
     price_spec_parse,

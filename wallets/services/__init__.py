@@ -4,8 +4,6 @@
 from .amounts import check_amount, to_decimal
 from .draws import Funding, burn_down_key, eligible_grants, ledger_draw
 from .grants import (
-    AlreadyReversed,
-    DrawResult,
     GrantHeld,
     GrantNotActive,
     grant_create,
@@ -13,11 +11,6 @@ from .grants import (
     grant_void,
     grants_expire_due,
     ledger_grant,
-    ledger_refund,
-    wallet_adjust,
-    wallet_draw,
-    wallet_refund,
-    wallet_transfer,
 )
 from .holds import (
     HoldLeg,
@@ -32,6 +25,15 @@ from .holds import (
 )
 from .idempotency import idempotency_claim, idempotency_store, request_hash
 from .ledger import Leg, accounts_lock, asset_get, ledger_post, system_account, wallet_create
+from .movements import (
+    AlreadyReversed,
+    DrawResult,
+    ledger_refund,
+    wallet_adjust,
+    wallet_draw,
+    wallet_refund,
+    wallet_transfer,
+)
 
 __all__ = [
     "AlreadyReversed",

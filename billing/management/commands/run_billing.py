@@ -5,7 +5,7 @@ the others; the command exits 1 after the whole run when any failed, or on ledge
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from billing.services.periodic import billing_run
+from billing.periodic import billing_run
 
 
 class Command(BaseCommand):

@@ -12,10 +12,11 @@ from datetime import datetime
 from django.db import connections
 from django.utils import timezone
 
-from billing.services.billing_run import rating_run, subscriptions_close_due
-from billing.services.invoices import invoices_finalize_due
-from billing.services.run_failures import RunFailure
-from billing.services.subscriptions import subscription_trial_end_due
+from billing.periodic.close import subscriptions_close_due
+from billing.periodic.failures import RunFailure
+from billing.periodic.finalize import finalize_due
+from billing.periodic.rating import rating_run
+from billing.subscriptions import subscription_trial_end_due
 from wallets.selectors import ledger_reconcile
 from wallets.services import grants_expire_due, holds_expire_due
 
@@ -35,11 +36,6 @@ class RunReport:
         out += [f"  failed: {failure.text()}" for failure in self.failures]
         out += [f"  ledger drift: {d}" for d in self.drifts] or ["  ledger: no drift"]
         return out
-
-
-def finalize_due(*, now: datetime, failures: list[RunFailure] | None = None) -> int:
-    """Finalize drafts whose grace period has passed; returns how many."""
-    return len(invoices_finalize_due(now=now, failures=failures))
 
 
 Outcome = tuple[int, list[RunFailure]]

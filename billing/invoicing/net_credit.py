@@ -23,7 +23,7 @@ The boundary invoice keeps every line it had and gets one ``adjustment`` line pe
 credit note's number, or "carried to the next invoice") of the opposite amount, so it shows
 how its credits were settled and totals zero. Everything runs in the close's transaction.
 A draft's refresh (``invoice_draft_refresh``) that would leave it below zero only carries
-forward (``credit_note=False``).
+forward (``billing.invoicing.carry_forward``).
 """
 
 from __future__ import annotations
@@ -32,21 +32,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from billing.models import ChargeItem, Invoice, InvoiceLine, Subscription
-from billing.services.invoices import (
-    CreditLine,
-    LineSpec,
-    credit_note_create,
-    invoice_creditable,
-    invoice_finalize,
-    line_amount,
-)
+from billing.invoicing.carry_forward import credit_carry_forward, net_credit_of, period_dates
+from billing.invoicing.credit_notes import CreditLine, credit_note_create, invoice_creditable
+from billing.invoicing.finalization import invoice_finalize
+from billing.invoicing.lines import LineSpec
+from billing.models import Invoice, InvoiceLine, Subscription
 
 ZERO = Decimal(0)
-
-
-def _dates(start: datetime, end: datetime) -> str:
-    return f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
 
 
 def _paid_for(subscription: Subscription, start: datetime, now: datetime) -> Invoice | None:
@@ -71,21 +63,15 @@ def net_credit_settle(
     boundary: datetime,
     decimals: int,
     now: datetime,
-    credit_note: bool = True,
 ) -> list[LineSpec]:
     """Settle the net credit of a close's ``lines`` (the period ``[start, boundary)``); returns
-    the lines to add to the boundary invoice, none when the lines do not net to a credit.
-
-    ``credit_note=False`` (the refresh of a draft, ``invoice_draft_refresh``, whose reversed
-    usage may leave it below zero) only carries forward: a refresh holds the draft's lock,
-    and a reversal the wallet's too, so it takes no lock on another invoice."""
-    subtotal = sum((line_amount(spec, decimals) for spec in lines), ZERO)
-    if subtotal >= 0:
+    the lines to add to the boundary invoice, none when the lines do not net to a credit."""
+    credit = net_credit_of(lines, decimals)
+    if not credit:
         return []
-    credit = -subtotal
-    dates = _dates(start, boundary)
+    dates = period_dates(start, boundary)
     added: list[LineSpec] = []
-    original = _paid_for(subscription, start, now) if credit_note else None
+    original = _paid_for(subscription, start, now)
     if original is not None:
         left = max(invoice_creditable(invoice=original)[0], ZERO)
         credited = min(credit, left)
@@ -111,27 +97,9 @@ def net_credit_settle(
             )
             credit -= credited
     if credit > 0:
-        source = f"net-credit:{subscription.pk}:{boundary.isoformat()}"
-        earlier = ChargeItem.objects.filter(source__startswith=source).count()
-        item = ChargeItem.objects.create(
-            customer_id=subscription.customer_id,
-            subscription=subscription,
-            kind=ChargeItem.Kind.ADJUSTMENT,
-            description=f"Net credit carried forward from the period {dates}",
-            currency_id=subscription.plan_version.currency_id,
-            amount=-credit,
-            period_start=start,
-            period_end=boundary,
-            source=f"{source}:{earlier}" if earlier else source,
-            computation={"rule": "net credit carried forward"},
-            created_at=boundary,
-        )
         added.append(
-            LineSpec(
-                kind=InvoiceLine.Kind.ADJUSTMENT,
-                description="Net credit carried to the next invoice",
-                amount_exact=credit,
-                computation={"carried_forward": item.pk},
+            credit_carry_forward(
+                subscription=subscription, credit=credit, start=start, boundary=boundary
             )
         )
     return added

@@ -32,8 +32,8 @@ from django.template.loader import render_to_string
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from billing.invoicing.statements import CATEGORY_LABELS, Statement
 from billing.models import Invoice
-from billing.services.statements import CATEGORY_LABELS, Statement
 
 logger = logging.getLogger(__name__)
 
