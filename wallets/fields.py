@@ -4,6 +4,7 @@ The ledger keeps every asset at 12 decimal places (docs/charging.md): a charge o
 $0.000002 is 0.000002, never 0. 38 digits leave room for 10^18 units at full precision."""
 
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 
@@ -12,7 +13,7 @@ AMOUNT_PLACES = 12
 ZERO = Decimal("0")
 
 
-def AmountField(**kwargs) -> models.DecimalField:
+def AmountField(**kwargs: Any) -> models.DecimalField:
     kwargs.setdefault("max_digits", AMOUNT_DIGITS)
     kwargs.setdefault("decimal_places", AMOUNT_PLACES)
     return models.DecimalField(**kwargs)

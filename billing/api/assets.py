@@ -11,6 +11,7 @@ from billing.api.idempotency import idempotency_key, idempotent
 from billing.api.pagination import ApiCursorPagination
 from billing.selectors.catalog import asset_find, asset_list
 from core.errors import NotFound
+from core.text import plain
 from wallets.models import Asset
 from wallets.services.assets import asset_create
 
@@ -34,8 +35,7 @@ class AssetSerializer(serializers.Serializer):
             "kind": asset.kind,
             "decimals": asset.decimals,
             "rates": [
-                {"currency": r.currency_id, "rate": format(r.rate.normalize(), "f")}
-                for r in asset.rates.all()
+                {"currency": r.currency_id, "rate": plain(r.rate)} for r in asset.rates.all()
             ],
         }
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -20,6 +18,7 @@ from billing.selectors.catalog import (
     plan_versions,
 )
 from core.errors import NotFound, ValidationFailed
+from core.text import fixed_text
 from plans.describe import describe_price
 from plans.models import Meter, Plan, PlanVersion
 from plans.services import (
@@ -93,12 +92,6 @@ class MeterDetailView(generics.GenericAPIView):
         return Response(MeterSerializer(meter).data)
 
 
-def _money(value: Decimal | None, decimals: int) -> str | None:
-    if value is None:
-        return None
-    return format(value.quantize(Decimal(1).scaleb(-decimals)), "f")
-
-
 def version_json(version: PlanVersion) -> dict:
     """A version in docs/api.md's plan shape, plus ``version``, ids and readable descriptions."""
     spec = plan_version_as_spec(version)
@@ -123,8 +116,10 @@ def version_json(version: PlanVersion) -> dict:
         "name": version.name,
         "version": version.version,
         **spec,
-        "base_fee": _money(version.base_fee, decimals),
-        "seat_price": _money(version.seat_price, decimals),
+        "base_fee": fixed_text(version.base_fee, decimals),
+        "seat_price": (
+            None if version.seat_price is None else fixed_text(version.seat_price, decimals)
+        ),
         "prices": prices,
         "created_at": version.created_at.isoformat(),
     }

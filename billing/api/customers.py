@@ -11,6 +11,7 @@ from billing.api.idempotency import idempotency_key, idempotent
 from billing.models import Customer
 from billing.selectors.customers import customer_get, customer_list
 from billing.services.customers import customer_create, customer_update
+from core.text import plain
 
 
 class CustomerSerializer(serializers.Serializer):
@@ -28,7 +29,7 @@ class CustomerSerializer(serializers.Serializer):
             "name": customer.name,
             "email": customer.email,
             "currency": customer.currency_id,
-            "tax_rate": format(customer.tax_rate.normalize(), "f"),
+            "tax_rate": plain(customer.tax_rate),
             "metadata": customer.metadata,
             "created_at": customer.created_at.isoformat(),
         }

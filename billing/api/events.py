@@ -38,6 +38,7 @@ from billing.models import UsageEvent
 from billing.selectors.customers import customer_get
 from billing.selectors.events import usage_event_list
 from core.errors import BillfoldError, ValidationFailed
+from core.text import plain
 
 MAX_BATCH = 1000
 
@@ -118,7 +119,7 @@ def event_json(event: UsageEvent) -> dict[str, Any]:
             "status": event.status,
             "customer": event.customer.external_id,
             "meter": event.meter.code,
-            "quantity": format(event.quantity.normalize(), "f") if event.quantity else "0",
+            "quantity": plain(event.quantity),
             "timestamp": event.timestamp.isoformat(),
             "received_at": event.received_at.isoformat(),
         }

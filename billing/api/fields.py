@@ -16,18 +16,20 @@ from rest_framework import serializers
 from core.errors import ValidationFailed
 from core.ids import CONTROL_MESSAGE, has_control_characters, id_problems
 from core.numbers import WHOLE_TEXT
+from core.text import fixed_text
 from wallets.fields import AMOUNT_PLACES
 from wallets.models import ASSET_CODE_RE
 from wallets.services.amounts import check_amount, to_decimal
 
 
 def decimal_str(value: Decimal | None, places: int | None = AMOUNT_PLACES) -> str | None:
-    """A Decimal as API text: fixed ``places`` (12 for ledger amounts), or as stored."""
+    """A Decimal as API text: fixed ``places`` (12 for ledger amounts, an invoice's currency
+    places for its money; ``fixed_text``), or at its stored places."""
     if value is None:
         return None
     if places is None:
         return format(Decimal(value), "f")
-    return format(Decimal(value).quantize(Decimal(1).scaleb(-places)), "f")
+    return fixed_text(value, places)
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "example": "10.00"})

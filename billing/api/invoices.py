@@ -80,7 +80,7 @@ def invoice_json(invoice: Invoice) -> dict[str, Any]:
             for line in invoice.lines.all()
         ],
         "subtotal": money(invoice.subtotal),
-        "tax_rate": plain(invoice.tax_rate) if invoice.tax_rate else "0",
+        "tax_rate": plain(invoice.tax_rate),
         "tax": money(invoice.tax),
         "total": money(invoice.total),
         "issued_at": _iso(invoice.issued_at),

@@ -14,6 +14,7 @@ from billing.models import SpendLimit
 from billing.selectors.customers import customer_get
 from billing.selectors.spend_limits import spend_limit_of
 from core.errors import NotFound
+from core.text import plain
 
 
 class SpendLimitSerializer(serializers.Serializer):
@@ -28,7 +29,7 @@ class SpendLimitSerializer(serializers.Serializer):
 def spend_limit_json(limit: SpendLimit) -> dict[str, Any]:
     return {
         "customer": limit.customer.external_id,
-        "amount": format(limit.amount.normalize(), "f"),
+        "amount": plain(limit.amount),
         "currency": limit.customer.currency_id,
         "window": limit.window,
         "mode": limit.mode,

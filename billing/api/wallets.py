@@ -22,6 +22,7 @@ from billing.selectors.catalog import currency_exists
 from billing.selectors.customers import customer_get
 from billing.services.grants import customer_grant_create
 from core.errors import NotFound, ValidationFailed
+from core.text import plain
 from wallets.models import Grant, LedgerTransaction
 from wallets.selectors import wallet_balances, wallet_grants, wallet_transactions
 from wallets.services import grant_void
@@ -64,7 +65,7 @@ def grant_json(grant: Grant, customer_external_id: str) -> dict:
         "meters": grant.meters,
         "cost": (
             {
-                "amount": format(grant.cost.amount.normalize(), "f"),
+                "amount": plain(grant.cost.amount),
                 "currency": str(grant.cost.currency),
             }
             if grant.cost is not None

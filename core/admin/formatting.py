@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+from core.text import number_text
 
 EMPTY = "—"
 
@@ -20,18 +23,11 @@ class Unit(Protocol):
 
 
 def format_amount(value: Decimal | None, decimals: int = 0) -> str:
-    """``value`` with thousands separators and at least ``decimals`` places; further places only
-    as far as the value needs them (ledger amounts carry 12): 19 USD → ``19.00``,
-    0.000002000000 → ``0.000002``, 800000 tokens → ``800,000``. Never rounds, never a float."""
-    if value is None:
-        return EMPTY
-    if not isinstance(value, Decimal):
-        value = Decimal(value)
-    if not value.is_finite():
-        return str(value)
-    exponent = value.normalize().as_tuple().exponent
-    places = max(decimals, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
-    return f"{value:,.{places}f}"
+    """``value`` as ``core.text.number_text`` writes it, ``EMPTY`` for none: thousands
+    separators and at least ``decimals`` places, further places only as far as the value needs
+    them (ledger amounts carry 12): 19 USD → ``19.00``, 0.000002000000 → ``0.000002``, 800000
+    tokens → ``800,000``. Never rounds, never a float."""
+    return EMPTY if value is None else number_text(value, decimals)
 
 
 def amount_html(value: Decimal | None, asset: Unit | None) -> SafeString | str:
@@ -47,5 +43,5 @@ def amount_html(value: Decimal | None, asset: Unit | None) -> SafeString | str:
     )
 
 
-def datetime_text(value) -> str:
+def datetime_text(value: datetime | None) -> str:
     return EMPTY if value is None else f"{value:%Y-%m-%d %H:%M} UTC"

@@ -3,13 +3,21 @@ values only, and a paginator that uses PostgreSQL's row estimate for unfiltered 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django.utils.functional import cached_property
+
+if TYPE_CHECKING:
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
 
 
 def selected_object_filter(field: str, title: str) -> type[admin.SimpleListFilter]:
@@ -20,7 +28,9 @@ def selected_object_filter(field: str, title: str) -> type[admin.SimpleListFilte
     class SelectedObjectFilter(admin.SimpleListFilter):
         parameter_name = field
 
-        def lookups(self, request, model_admin):
+        def lookups(
+            self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+        ) -> list[tuple[str, str]]:
             value = self.value()
             if not value:
                 return []
@@ -33,7 +43,7 @@ def selected_object_filter(field: str, title: str) -> type[admin.SimpleListFilte
             obj = related._default_manager.filter(pk=pk).first()
             return [(value, str(obj) if obj is not None else f"#{value}")]
 
-        def queryset(self, request, queryset):
+        def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
             value = self.value()
             if not value:
                 return queryset
@@ -48,7 +58,7 @@ def selected_object_filter(field: str, title: str) -> type[admin.SimpleListFilte
     return SelectedObjectFilter
 
 
-class IndexedSearchMixin:
+class IndexedSearchMixin(_AdminBase):
     """Search a large table only on exact, indexed values: the integer primary key and
     ``exact_search_fields``. (Django's own search would scan: ``icontains``/``iexact`` use no
     index.)"""
@@ -56,11 +66,13 @@ class IndexedSearchMixin:
     exact_search_fields: tuple[str, ...] = ()
     search_pk = True
 
-    def get_search_fields(self, request):
+    def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         # any non-empty value makes the changelist show its search box
         return self.exact_search_fields or ("pk",)
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
         term = search_term.strip()
         if not term:
             return queryset, False

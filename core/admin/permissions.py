@@ -3,22 +3,32 @@ and the Django permission behind a custom admin action."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import BaseModelAdmin
 
-class ReadOnlyAdminMixin:
+    _AdminBase = BaseModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+class ReadOnlyAdminMixin(_AdminBase):
     """Nobody adds, changes or deletes here, superusers included: the rows are money history
-    written only by services. Staff with the view permission see the pages."""
+    written only by services. Staff with the view permission see the pages (model admins and
+    inlines alike: ``obj`` is the row, or an inline's parent row)."""
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 

@@ -4,9 +4,9 @@ tables, a version's terms as a heading, and the subscriptions on a version as a 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -16,6 +16,23 @@ from core.errors import ValidationFailed
 from plans.describe import describe_price
 from plans.models import Plan, PlanVersion, Price
 from plans.services import price_spec
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class VersionCounts(TypedDict):
+    """What the version lists annotate on each version."""
+
+    subscription_count: int
+
+
+class PlanCounts(TypedDict):
+    """What the plan list annotates on each plan."""
+
+    latest: int | None
+    version_count: int
+    live_count: int
 
 
 def subscriptions_link(version: PlanVersion, count: int) -> SafeString:
@@ -75,7 +92,7 @@ def prices_table(version: PlanVersion) -> SafeString:
     )
 
 
-def version_heading(version: PlanVersion) -> SafeString:
+def version_heading(version: WithAnnotations[PlanVersion, VersionCounts]) -> SafeString:
     currency = version.currency
     terms = [
         version.get_interval_display(),
@@ -98,7 +115,9 @@ def version_heading(version: PlanVersion) -> SafeString:
     )
 
 
-def versions_with_prices(plan: Plan):
+def versions_with_prices(
+    plan: Plan,
+) -> QuerySet[PlanVersion, WithAnnotations[PlanVersion, VersionCounts]]:
     """The plan's versions, newest first, with their subscription counts and prices (three
     queries however many versions and prices)."""
     return (

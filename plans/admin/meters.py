@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 
 from core.admin.service_forms import ServiceFormMixin, adopt_saved
 from plans.models import CODE_RE, Meter
@@ -20,7 +23,7 @@ class MeterAddForm(forms.ModelForm):
         model = Meter
         fields = ("code", "name", "unit", "aggregation", "event_property")
 
-    def clean_code(self):
+    def clean_code(self) -> str:
         code = self.cleaned_data["code"]
         if not re.fullmatch(CODE_RE, code):
             raise forms.ValidationError(
@@ -28,8 +31,9 @@ class MeterAddForm(forms.ModelForm):
             )
         return code
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         unique_count = cleaned.get("aggregation") == Meter.Aggregation.UNIQUE_COUNT
         prop = cleaned.get("event_property")
         if unique_count and not prop:
@@ -49,23 +53,29 @@ class MeterAdmin(ServiceFormMixin, admin.ModelAdmin):
     search_fields = ("code", "name")
     autocomplete_fields = ("unit",)
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
+    def get_form(
+        self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
         if obj is None:
             kwargs["form"] = MeterAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: Meter | None = None) -> tuple[str, ...]:
         return ("code", "name", "unit", "aggregation", "event_property") + (
             ("created_at",) if obj is not None else ()
         )
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Meter | None = None
+    ) -> tuple[str, ...]:
         # events and prices refer to a meter by code and rely on what it measures
         if obj is None:
             return ()
         return ("code", "unit", "aggregation", "event_property", "created_at")
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: Meter, form: forms.ModelForm[Meter], change: bool
+    ) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return

@@ -4,15 +4,15 @@ every version's prices as sentences and how many subscriptions are on each."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from core.admin.formatting import EMPTY, amount_html
@@ -20,6 +20,8 @@ from core.admin.links import change_url, changelist_link
 from core.admin.permissions import ReadOnlyInline, has_model_perm
 from core.errors import ValidationFailed
 from plans.admin.display import (
+    PlanCounts,
+    VersionCounts,
     prices_table,
     subscriptions_link,
     version_heading,
@@ -34,6 +36,9 @@ from plans.admin.spec_forms import (
 )
 from plans.models import Plan, PlanVersion
 from plans.services import plan_create, plan_version_as_spec, plan_version_publish
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 # subscriptions that still bill: canceled ones run to their period end
 LIVE_STATUSES = ("trialing", "active", "canceled")
@@ -53,7 +58,9 @@ class PlanVersionInline(ReadOnlyInline):
     readonly_fields = fields
     ordering = ("-version",)
 
-    def get_queryset(self, request):
+    def get_queryset(
+        self, request: HttpRequest
+    ) -> QuerySet[PlanVersion, WithAnnotations[PlanVersion, VersionCounts]]:
         return (
             super()
             .get_queryset(request)
@@ -62,11 +69,11 @@ class PlanVersionInline(ReadOnlyInline):
         )
 
     @admin.display(description="Base fee")
-    def base_fee_display(self, obj: PlanVersion):
+    def base_fee_display(self, obj: PlanVersion) -> str:
         return amount_html(obj.base_fee, obj.currency)
 
     @admin.display(description="Subscriptions")
-    def subscriptions_count(self, obj: PlanVersion):
+    def subscriptions_count(self, obj: WithAnnotations[PlanVersion, VersionCounts]) -> str:
         return subscriptions_link(obj, obj.subscription_count)
 
 
@@ -95,7 +102,9 @@ class PlanAdmin(admin.ModelAdmin):
     search_fields = ("code", "name")
     inlines = (PlanVersionInline,)
 
-    def get_queryset(self, request):
+    def get_queryset(
+        self, request: HttpRequest
+    ) -> QuerySet[Plan, WithAnnotations[Plan, PlanCounts]]:
         return (
             super()
             .get_queryset(request)
@@ -112,11 +121,11 @@ class PlanAdmin(admin.ModelAdmin):
     fields = ("code", "name", "description", "archived_at", "created_at", "prices_by_version")
     readonly_fields = ("code", "created_at", "prices_by_version")
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: Plan | None = None) -> tuple[str, ...]:
         return self.fields if obj is not None else ("code", "name", "description")
 
     @admin.display(description="Prices by version")
-    def prices_by_version(self, obj: Plan):
+    def prices_by_version(self, obj: Plan) -> str:
         versions = list(versions_with_prices(obj)[:VERSIONS_SHOWN])
         if not versions:
             return EMPTY
@@ -139,7 +148,7 @@ class PlanAdmin(admin.ModelAdmin):
 
     # --- adding a plan and publishing versions --------------------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         opts = self.opts
         publish = path(
             "<path:object_id>/publish/",
@@ -152,7 +161,13 @@ class PlanAdmin(admin.ModelAdmin):
     def has_publish_permission(self, request: HttpRequest) -> bool:
         return has_model_perm(request, PlanVersion, "add")
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         extra = {"can_publish": self.has_publish_permission(request), **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra)
 
@@ -163,7 +178,9 @@ class PlanAdmin(admin.ModelAdmin):
             {**self.admin_site.each_context(request), "opts": self.opts, **context},
         )
 
-    def add_view(self, request, form_url="", extra_context=None):
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         """Code, name, description and version 1 as a JSON spec → ``plan_create``."""
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -235,13 +252,13 @@ class PlanAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="Latest version", ordering="latest")
-    def latest_version(self, obj: Plan):
+    def latest_version(self, obj: WithAnnotations[Plan, PlanCounts]) -> str:
         return EMPTY if obj.latest is None else f"v{obj.latest}"
 
     @admin.display(description="Versions", ordering="version_count")
-    def versions_count(self, obj: Plan):
+    def versions_count(self, obj: WithAnnotations[Plan, PlanCounts]) -> int:
         return obj.version_count
 
     @admin.display(description="Live subscriptions", ordering="live_count")
-    def live_subscriptions(self, obj: Plan):
+    def live_subscriptions(self, obj: WithAnnotations[Plan, PlanCounts]) -> int:
         return obj.live_count

@@ -3,15 +3,26 @@ published."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin
-from django.db.models import Count
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from core.admin.formatting import EMPTY, amount_html, format_amount
 from core.admin.links import link
 from core.admin.permissions import ReadOnlyAdminMixin, ReadOnlyInline
-from plans.admin.display import decimal_or_none, price_terms, subscriptions_link
+from plans.admin.display import (
+    VersionCounts,
+    decimal_or_none,
+    price_terms,
+    subscriptions_link,
+)
 from plans.models import Plan, PlanVersion, Price
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 class PriceInline(ReadOnlyInline):
@@ -19,7 +30,7 @@ class PriceInline(ReadOnlyInline):
     fields = ("position", "meter", "filter", "included_display", "model", "terms")
     readonly_fields = fields
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Price]:
         return (
             super()
             .get_queryset(request)
@@ -27,11 +38,11 @@ class PriceInline(ReadOnlyInline):
         )
 
     @admin.display(description="Included per period")
-    def included_display(self, obj: Price):
+    def included_display(self, obj: Price) -> str:
         return amount_html(obj.included, obj.meter.unit)
 
     @admin.display(description="Terms")
-    def terms(self, obj: Price):
+    def terms(self, obj: Price) -> str:
         return price_terms(obj)
 
 
@@ -72,23 +83,25 @@ class PlanVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     inlines = (PriceInline,)
 
-    def get_queryset(self, request):
+    def get_queryset(
+        self, request: HttpRequest
+    ) -> QuerySet[PlanVersion, WithAnnotations[PlanVersion, VersionCounts]]:
         return super().get_queryset(request).annotate(subscription_count=Count("subscriptions"))
 
     @admin.display(description="Plan")
-    def plan_display(self, obj: PlanVersion):
+    def plan_display(self, obj: PlanVersion) -> str:
         return link(Plan, obj.plan_id, obj.plan.code)
 
     @admin.display(description="Base fee", ordering="base_fee")
-    def base_fee_display(self, obj: PlanVersion):
+    def base_fee_display(self, obj: PlanVersion) -> str:
         return amount_html(obj.base_fee, obj.currency)
 
     @admin.display(description="Seat price", ordering="seat_price")
-    def seat_price_display(self, obj: PlanVersion):
+    def seat_price_display(self, obj: PlanVersion) -> str:
         return amount_html(obj.seat_price, obj.currency)
 
     @admin.display(description="Subscriptions", ordering="subscription_count")
-    def subscriptions_count(self, obj: PlanVersion):
+    def subscriptions_count(self, obj: WithAnnotations[PlanVersion, VersionCounts]) -> str:
         return subscriptions_link(obj, obj.subscription_count)
 
 
@@ -112,19 +125,19 @@ class PriceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
 
     @admin.display(description="Plan version", ordering="plan_version")
-    def version_display(self, obj: Price):
+    def version_display(self, obj: Price) -> str:
         return link(PlanVersion, obj.plan_version_id, str(obj.plan_version))
 
     @admin.display(description="Included per period", ordering="included")
-    def included_display(self, obj: Price):
+    def included_display(self, obj: Price) -> str:
         return amount_html(obj.included, obj.meter.unit)
 
     @admin.display(description="Terms")
-    def terms(self, obj: Price):
+    def terms(self, obj: Price) -> str:
         return price_terms(obj)
 
     @admin.display(description="Tiers")
-    def tiers_table(self, obj: Price):
+    def tiers_table(self, obj: Price) -> str:
         if not obj.tiers:
             return EMPTY
         rows = [

@@ -42,6 +42,6 @@ def test_period_text():
     from datetime import UTC, datetime
 
     assert period_text(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)) == (
-        "2026-01-01 → 2026-02-01"
+        "2026-01-01 – 2026-01-31"
     )
     assert period_text(None, None) == "—"

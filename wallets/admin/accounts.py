@@ -3,7 +3,11 @@ balances change only through wallet services."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from core.admin.formatting import amount_html
 from core.admin.links import changelist_link, obj_link
@@ -26,16 +30,16 @@ class WalletAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
 
     @admin.display(description="Customer")
-    def customer_display(self, obj: Wallet):
+    def customer_display(self, obj: Wallet) -> str:
         customer = getattr(obj, "customer", None)
         return obj_link(customer)
 
     @admin.display(description="Wallet")
-    def balances(self, obj: Wallet):
+    def balances(self, obj: Wallet) -> str:
         return wallet_panel(obj)
 
     @admin.display(description="History")
-    def history(self, obj: Wallet):
+    def history(self, obj: Wallet) -> str:
         return wallet_links(obj)
 
 
@@ -43,10 +47,12 @@ class AccountKindFilter(admin.SimpleListFilter):
     title = "account type"
     parameter_name = "type"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> tuple[tuple[str, str], ...]:
         return (("wallet", "Wallet accounts"), ("system", "System accounts"))
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Account]) -> QuerySet[Account]:
         if self.value() == "wallet":
             return queryset.filter(wallet__isnull=False)
         if self.value() == "system":
@@ -88,23 +94,23 @@ class AccountAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
 
     @admin.display(description="Holder")
-    def holder(self, obj: Account):
+    def holder(self, obj: Account) -> str:
         return account_holder(obj)
 
     @admin.display(description="Posted", ordering="posted")
-    def posted_display(self, obj: Account):
+    def posted_display(self, obj: Account) -> str:
         return amount_html(obj.posted, obj.asset)
 
     @admin.display(description="Held", ordering="held")
-    def held_display(self, obj: Account):
+    def held_display(self, obj: Account) -> str:
         return amount_html(obj.held, obj.asset)
 
     @admin.display(description="Available")
-    def available_display(self, obj: Account):
+    def available_display(self, obj: Account) -> str:
         if obj.wallet_id is None:
             return "derived from entries"
         return amount_html(obj.available, obj.asset)
 
     @admin.display(description="Entries")
-    def entries_link(self, obj: Account):
+    def entries_link(self, obj: Account) -> str:
         return changelist_link(LedgerEntry, "Ledger entries of this account", account=obj.pk)

@@ -3,8 +3,15 @@ through ``asset_create``; a unit's code, kind and precision are fixed once it ex
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib import admin
+from django.db.models import ForeignKey, Model, QuerySet
+from django.http import HttpRequest
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import InlineModelAdmin
 
 from core.admin.formatting import EMPTY, amount_html, format_amount
 from core.admin.service_forms import ServiceFormMixin, adopt_saved
@@ -39,31 +46,39 @@ class AssetAdmin(ServiceFormMixin, admin.ModelAdmin):
     ordering = ("kind", "code")
     inlines = (AssetRateInline,)
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Asset]:
         return super().get_queryset(request).prefetch_related("rates")
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
+    def get_form(
+        self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
         if obj is None:
             kwargs["form"] = AssetAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request, obj=None):
+    def get_fields(self, request: HttpRequest, obj: Asset | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("code", "name", "decimals")
         return ("code", "name", "kind", "decimals", "created_at")
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Asset | None = None
+    ) -> tuple[str, ...]:
         # a unit's identity and precision are fixed once it can appear in the ledger
         if obj is None:
             return ()
         return ("code", "kind", "decimals", "created_at")
 
-    def get_inlines(self, request, obj):
+    def get_inlines(
+        self, request: HttpRequest, obj: Asset | None
+    ) -> tuple[type[InlineModelAdmin[Any, Any]], ...]:
         if obj is not None and obj.is_currency:
             return ()
         return self.inlines
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: Asset, form: forms.ModelForm[Asset], change: bool
+    ) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
@@ -87,11 +102,13 @@ class AssetRateAdmin(admin.ModelAdmin):
     autocomplete_fields = ("asset",)
     list_select_related = ("currency",)
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> forms.ModelChoiceField[Any] | None:
         if db_field.name == "asset":
             kwargs["queryset"] = Asset.objects.filter(kind=Asset.Kind.CUSTOM)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="1 unit is", ordering="rate")
-    def one_unit_is(self, obj: AssetRate):
+    def one_unit_is(self, obj: AssetRate) -> str:
         return amount_html(obj.rate, obj.currency)

@@ -63,21 +63,21 @@ class GrantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
 
     @admin.display(description="Wallet", ordering="wallet__owner")
-    def wallet_display(self, obj: Grant):
+    def wallet_display(self, obj: Grant) -> str:
         return link(Wallet, obj.wallet_id, obj.wallet.owner)
 
     @admin.display(description="Amount", ordering="amount")
-    def amount_display(self, obj: Grant):
+    def amount_display(self, obj: Grant) -> str:
         return amount_html(obj.amount, obj.asset)
 
     @admin.display(description="Remaining", ordering="remaining")
-    def remaining_display(self, obj: Grant):
+    def remaining_display(self, obj: Grant) -> str:
         return amount_html(obj.remaining, obj.asset)
 
     @admin.display(description="Held", ordering="held")
-    def held_display(self, obj: Grant):
+    def held_display(self, obj: Grant) -> str:
         return amount_html(obj.held, obj.asset)
 
     @admin.display(description="Ledger")
-    def entries_link(self, obj: Grant):
+    def entries_link(self, obj: Grant) -> str:
         return changelist_link(LedgerEntry, "Ledger entries of this grant", grant=obj.pk)

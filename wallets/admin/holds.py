@@ -4,6 +4,8 @@ voided and expired by wallet services."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from core.admin.formatting import amount_html
 from core.admin.links import link
@@ -18,15 +20,15 @@ class HoldAllocationInline(ReadOnlyInline):
     readonly_fields = fields
     show_change_link = False
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HoldAllocation]:
         return super().get_queryset(request).select_related("asset")
 
     @admin.display(description="Grant")
-    def grant_display(self, obj: HoldAllocation):
+    def grant_display(self, obj: HoldAllocation) -> str:
         return link(Grant, obj.grant_id)
 
     @admin.display(description="Reserved")
-    def amount_display(self, obj: HoldAllocation):
+    def amount_display(self, obj: HoldAllocation) -> str:
         return amount_html(obj.amount, obj.asset)
 
 
@@ -68,11 +70,11 @@ class HoldAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = (HoldAllocationInline,)
 
     @admin.display(description="Wallet", ordering="wallet__owner")
-    def wallet_display(self, obj: Hold):
+    def wallet_display(self, obj: Hold) -> str:
         return link(Wallet, obj.wallet_id, obj.wallet.owner)
 
     @admin.display(description="Capture")
-    def capture_display(self, obj: Hold):
+    def capture_display(self, obj: Hold) -> str:
         return link(LedgerTransaction, obj.capture_transaction_id)
 
 
@@ -86,13 +88,13 @@ class HoldAllocationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
 
     @admin.display(description="Hold")
-    def hold_display(self, obj: HoldAllocation):
+    def hold_display(self, obj: HoldAllocation) -> str:
         return link(Hold, obj.hold_id)
 
     @admin.display(description="Grant")
-    def grant_display(self, obj: HoldAllocation):
+    def grant_display(self, obj: HoldAllocation) -> str:
         return link(Grant, obj.grant_id)
 
     @admin.display(description="Reserved", ordering="amount")
-    def amount_display(self, obj: HoldAllocation):
+    def amount_display(self, obj: HoldAllocation) -> str:
         return amount_html(obj.amount, obj.asset)

@@ -4,6 +4,8 @@ indexed values and unfiltered lists are counted from PostgreSQL's estimate."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html_join
 
 from core.admin.formatting import EMPTY, amount_html
@@ -20,19 +22,19 @@ class LedgerEntryInline(ReadOnlyInline):
     readonly_fields = fields
     show_change_link = False
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerEntry]:
         return super().get_queryset(request).select_related("account__wallet", "asset")
 
     @admin.display(description="Account")
-    def account_display(self, obj: LedgerEntry):
+    def account_display(self, obj: LedgerEntry) -> str:
         return account_holder(obj.account)
 
     @admin.display(description="Amount")
-    def amount_display(self, obj: LedgerEntry):
+    def amount_display(self, obj: LedgerEntry) -> str:
         return amount_html(obj.amount, obj.asset)
 
     @admin.display(description="Grant")
-    def grant_display(self, obj: LedgerEntry):
+    def grant_display(self, obj: LedgerEntry) -> str:
         return link(Grant, obj.grant_id)
 
 
@@ -72,17 +74,18 @@ class LedgerTransactionAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.Model
     inlines = (LedgerEntryInline,)
 
     @admin.display(description="Wallet", ordering="wallet__owner")
-    def wallet_display(self, obj: LedgerTransaction):
-        if obj.wallet_id is None:
+    def wallet_display(self, obj: LedgerTransaction) -> str:
+        wallet = obj.wallet  # no query without a wallet id
+        if wallet is None:
             return EMPTY
-        return link(Wallet, obj.wallet_id, obj.wallet.owner)
+        return link(Wallet, wallet.pk, wallet.owner)
 
     @admin.display(description="Reverses")
-    def reverses_display(self, obj: LedgerTransaction):
+    def reverses_display(self, obj: LedgerTransaction) -> str:
         return link(LedgerTransaction, obj.reverses_id)
 
     @admin.display(description="Reversed by")
-    def reversals_display(self, obj: LedgerTransaction):
+    def reversals_display(self, obj: LedgerTransaction) -> str:
         reversals = list(obj.reversals.values_list("pk", flat=True))
         if not reversals:
             return EMPTY
@@ -122,7 +125,7 @@ class LedgerEntryAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
     readonly_fields = fields
 
     @admin.display(description="Transaction", ordering="transaction")
-    def transaction_display(self, obj: LedgerEntry):
+    def transaction_display(self, obj: LedgerEntry) -> str:
         return link(
             LedgerTransaction,
             obj.transaction_id,
@@ -130,13 +133,13 @@ class LedgerEntryAdmin(IndexedSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
         )
 
     @admin.display(description="Account")
-    def account_display(self, obj: LedgerEntry):
+    def account_display(self, obj: LedgerEntry) -> str:
         return account_holder(obj.account)
 
     @admin.display(description="Amount", ordering="amount")
-    def amount_display(self, obj: LedgerEntry):
+    def amount_display(self, obj: LedgerEntry) -> str:
         return amount_html(obj.amount, obj.asset)
 
     @admin.display(description="Grant")
-    def grant_display(self, obj: LedgerEntry):
+    def grant_display(self, obj: LedgerEntry) -> str:
         return link(Grant, obj.grant_id)

@@ -149,6 +149,7 @@ def wallet_links(wallet: Wallet | None) -> SafeString | str:
 
 def account_holder(account: Account) -> SafeString | str:
     """The wallet (a link) or the system account an account belongs to."""
-    if account.wallet_id is None:
+    wallet = account.wallet  # no query without a wallet id
+    if wallet is None:
         return f"System: {account.get_system_code_display()}"
-    return link(Wallet, account.wallet_id, account.wallet.owner)
+    return link(Wallet, wallet.pk, wallet.owner)

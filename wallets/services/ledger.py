@@ -164,7 +164,7 @@ def posting(
     metadata: dict | None = None,
     reverses: LedgerTransaction | None = None,
     grant_takes: Sequence[tuple[str, Decimal]] = (),
-    now=None,
+    now: datetime | None = None,
     after: str = "",
     with_sql: bool = True,
     counterparty_wallet_id: int | None = None,

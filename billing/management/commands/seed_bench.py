@@ -5,7 +5,7 @@ run_billing benchmark."""
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from billing.services.demo import bench_billing_seed, bench_seed
+from billing.management.demo import bench_billing_seed, bench_seed
 
 
 class Command(BaseCommand):

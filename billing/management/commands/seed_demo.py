@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from billing.services.demo import DEMO_PASSWORD, demo_seed
+from billing.management.demo import DEMO_PASSWORD, demo_seed
 
 
 class Command(BaseCommand):
