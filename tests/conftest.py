@@ -5,9 +5,7 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
-from billing.services.api_keys import api_key_create
-
-ALL_SCOPES = ["events", "read", "manage"]
+from tests.factories.billing import ALL_SCOPES, ApiKeyFactory
 
 
 def pytest_collection_modifyitems(config, items):
@@ -26,11 +24,11 @@ def make_api_client(db):
     """make_api_client(scopes=[...]) → an APIClient sending a fresh key with those scopes."""
 
     def make(scopes: list[str] | None = None) -> APIClient:
-        key, raw = api_key_create(name="test", scopes=scopes or ALL_SCOPES)
+        key = ApiKeyFactory(name="test", scopes=scopes or list(ALL_SCOPES))
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key.raw}")
         client.api_key = key
-        client.raw_key = raw
+        client.raw_key = key.raw
         return client
 
     return make

@@ -1,5 +1,8 @@
-"""A small world with one row of every model the admin shows, built with the ORM (wallet rows
-directly: only display is tested here), and staff users of each kind."""
+"""A small world with one row of every model the admin shows, and staff users of each kind.
+
+Catalogue rows, the customer and the key come from the shared factories; ledger, usage and
+invoice rows are written with the ORM as given (only display is tested here, so they need not
+be what the services would have booked)."""
 
 from __future__ import annotations
 
@@ -27,10 +30,17 @@ from billing.models import (
     UsageCounter,
     UsageEvent,
 )
-from billing.services.api_keys import api_key_create
-from billing.services.customers import customer_create
 from billing.staff import AUDITOR, FINANCE
 from plans.models import Meter, Plan, PlanVersion, Price
+from tests.factories import (
+    ApiKeyFactory,
+    AssetFactory,
+    CustomerFactory,
+    MeterFactory,
+    PlanFactory,
+    PlanVersionFactory,
+    PriceFactory,
+)
 from wallets.models import (
     Account,
     Asset,
@@ -113,21 +123,13 @@ class World:
         ]
 
 
-def make_custom_asset(code: str, decimals: int = 0) -> Asset:
-    return Asset.objects.create(
-        code=code, name=code.title(), kind=Asset.Kind.CUSTOM, decimals=decimals
-    )
-
-
 @pytest.fixture
 def world(db) -> World:
     usd = Asset.objects.get(code="USD")
-    credits = make_custom_asset("credits")
-    tokens = make_custom_asset("tokens")
+    credits = AssetFactory(code="credits")
+    tokens = AssetFactory(code="tokens")
     rate = AssetRate.objects.create(asset=credits, currency=usd, rate=Decimal("0.01"))
-    customer = customer_create(
-        external_id="acme", name="Acme Corp", email="billing@acme.test", currency="USD"
-    )
+    customer = CustomerFactory(external_id="acme", name="Acme Corp", email="billing@acme.test")
     wallet = customer.wallet
     usd_account = Account.objects.create(
         wallet=wallet, asset=usd, posted=Decimal("20.000000000000"), held=Decimal("4")
@@ -176,29 +178,10 @@ def world(db) -> World:
     idempotency = IdempotencyRecord.objects.create(
         scope="events", key="idem-1", request_hash="a" * 64, response={"ok": True}
     )
-    meter = Meter.objects.create(
-        code="llm_tokens", name="LLM tokens", unit=tokens, aggregation=Meter.Aggregation.SUM
-    )
-    plan = Plan.objects.create(code="pro", name="Pro")
-    version = PlanVersion.objects.create(
-        plan=plan,
-        version=1,
-        name="Pro",
-        currency=usd,
-        interval=PlanVersion.Interval.MONTH,
-        base_fee=Decimal("49"),
-    )
-    price = Price.objects.create(
-        plan_version=version,
-        meter=meter,
-        included=Decimal("1000000"),
-        model=Price.Model.GRADUATED,
-        asset=usd,
-        tiers=[
-            {"up_to": "10000000", "unit_price": "0.000002", "flat_fee": "0"},
-            {"up_to": None, "unit_price": "0.0000015"},
-        ],
-    )
+    meter = MeterFactory(llm_tokens=True, name="LLM tokens", unit=tokens)
+    plan = PlanFactory(code="pro", name="Pro")
+    version = PlanVersionFactory(plan=plan, base_fee=Decimal("49"))
+    price = PriceFactory(plan_version=version, meter=meter, graduated=True)
     subscription = Subscription.objects.create(
         customer=customer,
         plan_version=version,
@@ -262,7 +245,7 @@ def world(db) -> World:
         period_end=FEB,
         source="sub:1:seats:2026-01-16",
     )
-    api_key, _ = api_key_create(name="Production", scopes=["events", "read"])
+    api_key = ApiKeyFactory(name="Production", scopes=["events", "read"])
     heartbeat = Heartbeat.objects.create(name="worker", hostname="w1", last_seen_at=JAN, runs=3)
     counter = UsageCounter.objects.create(
         subscription=subscription,

@@ -9,7 +9,8 @@ import pytest
 from django.contrib.admin.models import LogEntry
 
 from billing.models import ApiKey
-from billing.services.api_keys import api_key_authenticate, api_key_create
+from billing.services.api_keys import api_key_authenticate
+from tests.factories import ApiKeyFactory
 
 from .conftest import form_data
 from .test_pages import admin_url
@@ -83,7 +84,7 @@ def test_add_form_rejects_a_key_without_scopes_or_name(finance_client):
 
 @pytest.mark.django_db
 def test_changing_a_key_renames_it_only(finance_client):
-    key, _ = api_key_create(name="Old", scopes=["read"])
+    key = ApiKeyFactory(name="Old", scopes=["read"])
     url = admin_url(ApiKey, "change", key.pk)
     page = finance_client.get(url)
     assert list(page.context["adminform"].form.fields) == ["name"]
@@ -96,9 +97,7 @@ def test_changing_a_key_renames_it_only(finance_client):
 
 @pytest.mark.django_db
 def test_revoke_action(finance_client):
-    first, raw_first = api_key_create(name="One", scopes=["read"])
-    second, raw_second = api_key_create(name="Two", scopes=["read"])
-    keep, raw_keep = api_key_create(name="Keep", scopes=["read"])
+    first, second, keep = (ApiKeyFactory(name=n, scopes=["read"]) for n in ("One", "Two", "Keep"))
     response = finance_client.post(
         admin_url(ApiKey, "changelist"),
         {"action": "revoke_selected", "_selected_action": [first.pk, second.pk]},
@@ -106,16 +105,16 @@ def test_revoke_action(finance_client):
     )
     assert response.status_code == 200
     assert "Revoked 2 key(s)." in [str(m) for m in response.context["messages"]]
-    assert api_key_authenticate(raw_first) is None
-    assert api_key_authenticate(raw_second) is None
-    assert api_key_authenticate(raw_keep) == keep
+    assert api_key_authenticate(first.raw) is None
+    assert api_key_authenticate(second.raw) is None
+    assert api_key_authenticate(keep.raw) == keep
     assert ApiKey.objects.filter(revoked_at__isnull=False).count() == 2
     assert LogEntry.objects.filter(change_message="Revoked.").count() == 2
 
 
 @pytest.mark.django_db
 def test_auditor_cannot_revoke_or_add(auditor_client):
-    key, raw = api_key_create(name="One", scopes=["read"])
+    key = ApiKeyFactory(name="One", scopes=["read"])
     changelist = auditor_client.get(admin_url(ApiKey, "changelist"))
     assert changelist.status_code == 200
     assert "revoke_selected" not in changelist.context["cl"].model_admin.get_actions(
@@ -125,7 +124,7 @@ def test_auditor_cannot_revoke_or_add(auditor_client):
         admin_url(ApiKey, "changelist"),
         {"action": "revoke_selected", "_selected_action": [key.pk]},
     )
-    assert api_key_authenticate(raw) == key
+    assert api_key_authenticate(key.raw) == key
     assert auditor_client.get(admin_url(ApiKey, "add")).status_code == 403
     response = auditor_client.post(admin_url(ApiKey, "add"), {"name": "x", "scopes": ["read"]})
     assert response.status_code == 403

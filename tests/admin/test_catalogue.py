@@ -7,9 +7,10 @@ from decimal import Decimal
 import pytest
 
 from plans.models import Meter
+from tests.factories import AssetFactory
 from wallets.models import Asset, AssetRate
 
-from .conftest import form_data, make_custom_asset
+from .conftest import form_data
 from .test_pages import admin_url
 
 
@@ -41,7 +42,7 @@ def test_finance_adds_a_custom_asset_with_a_rate(finance_client):
 
 @pytest.mark.django_db
 def test_asset_codes_are_unique_ignoring_case(finance_client):
-    make_custom_asset("credits")
+    AssetFactory(code="credits")
     response = post_add(finance_client, Asset, code="Credits", name="Credits", decimals="0")
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {
@@ -60,7 +61,7 @@ def test_an_iso_currency_cannot_be_redefined(finance_client):
 
 @pytest.mark.django_db
 def test_finance_adds_a_meter(finance_client):
-    tokens = make_custom_asset("tokens")
+    tokens = AssetFactory(code="tokens")
     response = post_add(
         finance_client,
         Meter,
@@ -81,7 +82,7 @@ def test_finance_adds_a_meter(finance_client):
 
 @pytest.mark.django_db
 def test_meter_service_errors_land_on_the_form_field(finance_client):
-    tokens = make_custom_asset("tokens")
+    tokens = AssetFactory(code="tokens")
     response = post_add(
         finance_client,
         Meter,
@@ -139,7 +140,7 @@ def test_plans_are_renamed_and_archived_on_their_page(finance_client, world):
     ],
 )
 def test_meter_add_form_explains_bad_input(finance_client, fields, errors):
-    tokens = make_custom_asset("tokens")
+    tokens = AssetFactory(code="tokens")
     base = {"code": "m1", "name": "M1", "unit": str(tokens.pk), "aggregation": "sum"}
     response = post_add(finance_client, Meter, **{**base, **fields})
     assert response.status_code == 200
@@ -155,7 +156,7 @@ def test_a_service_rejection_is_mapped_onto_the_form_field(finance_client, monke
         raise ValidationFailed("Invalid meter.", errors={"property": ["Refused by the service."]})
 
     monkeypatch.setattr("plans.admin.meters.meter_create", refuse)
-    tokens = make_custom_asset("tokens")
+    tokens = AssetFactory(code="tokens")
     response = post_add(
         finance_client, Meter, code="m1", name="M1", unit=str(tokens.pk), aggregation="sum"
     )

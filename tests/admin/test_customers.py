@@ -11,9 +11,10 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from billing.models import Customer, UsageEvent
 from billing.services.customers import EXTERNAL_ID_MAX, customer_create, customer_update
 from core.errors import ValidationFailed
+from tests.factories import AssetFactory, CustomerFactory
 from wallets.models import Account, Grant, LedgerTransaction, Wallet
 
-from .conftest import form_data, make_custom_asset, table_headed
+from .conftest import form_data, table_headed
 from .test_pages import admin_url
 
 
@@ -75,7 +76,7 @@ def test_customer_create_rejects_an_unknown_currency():
 
 @pytest.mark.django_db
 def test_customer_create_rejects_a_custom_asset_as_currency():
-    make_custom_asset("credits")
+    AssetFactory(code="credits")
     with pytest.raises(ValidationFailed) as failure:
         customer_create(external_id="acme", name="Acme", currency="credits")
     assert failure.value.errors == {
@@ -186,7 +187,7 @@ def test_add_form_shows_a_service_rejection_on_the_field_and_writes_nothing(supe
     ],
 )
 def test_add_form_rejects_bad_input(superuser_client, changes, field):
-    make_custom_asset("credits")
+    AssetFactory(code="credits")
     data = add_form(superuser_client)
     data.update(external_id=["initech"], name=["Initech"], _save=["Save"])
     data.update(changes)
@@ -198,7 +199,7 @@ def test_add_form_rejects_bad_input(superuser_client, changes, field):
 
 @pytest.mark.django_db
 def test_add_form_rejects_a_duplicate_external_id(superuser_client):
-    customer_create(external_id="initech", name="Initech", currency="USD")
+    CustomerFactory(external_id="initech")
     data = add_form(superuser_client)
     data.update(external_id=["initech"], name=["Other"], _save=["Save"])
     response = superuser_client.post(admin_url(Customer, "add"), data)
@@ -283,7 +284,7 @@ def test_wallet_panel_trims_ledger_precision(superuser_client, world):
 
 @pytest.mark.django_db
 def test_customer_without_balances_says_so(superuser_client):
-    customer = customer_create(external_id="new", name="New", currency="USD")
+    customer = CustomerFactory(external_id="new")
     page = superuser_client.get(admin_url(customer, "change", customer.pk)).content.decode()
     assert "No balances yet." in page
     assert "No grants." in page
@@ -291,7 +292,7 @@ def test_customer_without_balances_says_so(superuser_client):
 
 @pytest.mark.django_db
 def test_filtered_changelists_from_the_customer_page(superuser_client, world):
-    other = customer_create(external_id="other", name="Other", currency="USD")
+    other = CustomerFactory(external_id="other")
     UsageEvent.objects.create(
         event_id="evt_other",
         customer=other,
@@ -333,7 +334,7 @@ def test_usage_search_matches_exact_ids(superuser_client, world):
 def test_currency_is_fixed_once_the_customer_was_billed(superuser_client, world):
     response = superuser_client.get(admin_url(world.customer, "change", world.customer.pk))
     assert "currency" not in response.context["adminform"].form.fields
-    fresh = customer_create(external_id="fresh", name="Fresh", currency="USD")
+    fresh = CustomerFactory(external_id="fresh")
     response = superuser_client.get(admin_url(fresh, "change", fresh.pk))
     assert "currency" in response.context["adminform"].form.fields
 
@@ -343,8 +344,8 @@ def test_currency_is_fixed_once_the_customer_was_billed(superuser_client, world)
 
 @pytest.mark.django_db
 def test_customer_update_changes_only_the_given_fields():
-    customer = customer_create(
-        external_id="acme", name="Acme", email="a@acme.test", currency="USD", metadata={"k": 1}
+    customer = CustomerFactory(
+        external_id="acme", name="Acme", email="a@acme.test", metadata={"k": 1}
     )
     updated = customer_update(customer=customer, name=" Acme Corp ", tax_rate="20")
     assert updated.pk == customer.pk
@@ -363,8 +364,8 @@ def test_customer_update_changes_only_the_given_fields():
 
 @pytest.mark.django_db
 def test_customer_update_rejects_bad_input_and_writes_nothing():
-    make_custom_asset("credits")
-    customer = customer_create(external_id="acme", name="Acme", currency="USD")
+    AssetFactory(code="credits")
+    customer = CustomerFactory(external_id="acme", name="Acme")
     before = Customer.objects.filter(pk=customer.pk).values().get()
     with pytest.raises(ValidationFailed) as failure:
         customer_update(

@@ -14,10 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.models import Subscription
-from billing.services.customers import customer_create
-from billing.subscriptions import subscription_create
 from plans.models import Plan, PlanVersion, Price
-from plans.services import meter_create, plan_create, plan_version_as_spec, plan_version_publish
+from plans.services import plan_version_as_spec, plan_version_publish
+from tests.factories import MeterFactory, PublishedPlanFactory, SubscriptionFactory
 
 from .conftest import form_data, table_rows
 from .test_pages import admin_url
@@ -46,16 +45,19 @@ SENTENCE = (
 
 @pytest.fixture
 def plan(db) -> Plan:
-    meter_create(code="llm_tokens", name="LLM tokens", unit="tokens", aggregation="sum")
-    meter_create(code="images", name="Images", unit="images", aggregation="count")
-    return plan_create(code="pro", name="Pro", spec=SPEC).plan
+    MeterFactory(llm_tokens=True, name="LLM tokens")
+    MeterFactory(images=True, name="Images")
+    return PublishedPlanFactory(code="pro", name="Pro", **SPEC).plan
 
 
 @pytest.fixture
 def subscribed(plan) -> Subscription:
-    customer = customer_create(external_id="acme", name="Acme", currency="USD")
-    return subscription_create(
-        customer=customer, plan="pro", start=datetime(2026, 1, 1, tzinfo=UTC), backdate=True
+    return SubscriptionFactory(
+        customer__external_id="acme",
+        customer__name="Acme",
+        plan="pro",
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        backdate=True,
     )
 
 

@@ -11,11 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import Customer, Invoice, Subscription, UsageEvent
-from billing.services.customers import customer_create
-from plans.models import Meter, Plan, PlanVersion
+from tests.factories import AssetFactory, CustomerFactory, MeterFactory, PlanVersionFactory
 from wallets.models import Account, Asset, Grant, LedgerEntry, LedgerTransaction
 
-from .conftest import make_custom_asset
 from .test_pages import admin_url
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -23,20 +21,12 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 def add_customers(first: int, last: int) -> None:
     usd = Asset.objects.get(code="USD")
-    tokens = Asset.objects.filter(code="tokens").first() or make_custom_asset("tokens")
-    meter = Meter.objects.get_or_create(
-        code="llm_tokens",
-        defaults={"name": "LLM tokens", "unit": tokens, "aggregation": Meter.Aggregation.SUM},
-    )[0]
-    plan = Plan.objects.get_or_create(code="pro", defaults={"name": "Pro"})[0]
-    version = PlanVersion.objects.get_or_create(
-        plan=plan,
-        version=1,
-        defaults={"name": "Pro", "currency": usd, "interval": "month", "base_fee": 49},
-    )[0]
+    tokens = AssetFactory(code="tokens")
+    meter = MeterFactory(llm_tokens=True, name="LLM tokens", unit=tokens)
+    version = PlanVersionFactory(plan__code="pro", plan__name="Pro", version=1, base_fee=49)
     for n in range(first, last):
         currency = "USD" if n % 2 else "EUR"
-        customer = customer_create(external_id=f"c{n}", name=f"Customer {n}", currency=currency)
+        customer = CustomerFactory(external_id=f"c{n}", name=f"Customer {n}", currency=currency)
         account = Account.objects.create(
             wallet=customer.wallet, asset_id=currency, posted=Decimal(n)
         )

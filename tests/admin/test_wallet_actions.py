@@ -18,8 +18,7 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing.models import Customer
-from billing.services.customers import customer_create
-from plans.services import meter_create
+from tests.factories import AssetFactory, CustomerFactory, GrantFactory, MeterFactory
 from wallets.models import (
     Account,
     Grant,
@@ -28,9 +27,9 @@ from wallets.models import (
     LedgerTransaction,
 )
 from wallets.selectors import ledger_reconcile
-from wallets.services import HoldLeg, grant_create, hold_create
+from wallets.services import HoldLeg, hold_create
 
-from .conftest import form_data, make_custom_asset, table_headed
+from .conftest import form_data, table_headed
 from .test_pages import admin_url
 
 ACTIONS = ("top_up", "grant_promotional", "adjust")
@@ -40,15 +39,13 @@ ACTIONS = ("top_up", "grant_promotional", "adjust")
 def customer(db) -> Customer:
     """A customer whose USD wallet holds one paid grant of 12.50, made by the services (so the
     ledger reconciles), a custom asset and two meters."""
-    make_custom_asset("credits")
-    meter_create(code="images", name="Images", unit="images", aggregation="count")
-    meter_create(code="llm_tokens", name="LLM tokens", unit="tokens", aggregation="sum")
-    customer = customer_create(external_id="globex", name="Globex", currency="USD")
-    grant_create(
-        wallet_id=customer.wallet_id,
-        asset="USD",
+    AssetFactory(code="credits")
+    MeterFactory(images=True, name="Images")
+    MeterFactory(llm_tokens=True, name="LLM tokens")
+    customer = CustomerFactory(external_id="globex")
+    GrantFactory(
+        wallet=customer.wallet_id,
         amount="12.50",
-        purpose="paid",
         grant_id="grt_first",
         reference="first top-up",
     )
@@ -463,10 +460,8 @@ def test_a_grant_reserved_by_a_hold_cannot_be_voided(finance_client, customer):
 
 @pytest.mark.django_db
 def test_void_only_reaches_the_customers_own_grants(finance_client, customer):
-    other = customer_create(external_id="initech", name="Initech", currency="USD")
-    grant_create(
-        wallet_id=other.wallet_id, asset="USD", amount="1", purpose="paid", grant_id="grt_other"
-    )
+    other = CustomerFactory(external_id="initech")
+    GrantFactory(wallet=other.wallet_id, amount="1", grant_id="grt_other")
     url = action_url("void_grant", customer, "grt_other")
     assert finance_client.get(url).status_code == 404
     assert finance_client.post(url, {"reason": "x"}).status_code == 404
@@ -524,14 +519,14 @@ def test_staff_outside_finance_cannot_move_money(client, django_user_model, cust
 
 def add_grants(customer: Customer, count: int) -> None:
     for n in range(count):
-        grant_create(wallet_id=customer.wallet_id, asset="USD", amount=f"{n + 1}", purpose="paid")
+        GrantFactory(wallet=customer.wallet_id, amount=f"{n + 1}")
 
 
 @pytest.mark.django_db
 def test_ledger_page_lists_transactions_newest_first_with_their_entries(auditor_client, customer):
     url = action_url("ledger", customer)
     add_grants(customer, 1)
-    other = customer_create(external_id="initech", name="Initech", currency="USD")
+    other = CustomerFactory(external_id="initech")
     add_grants(other, 1)  # not this customer's
     response = auditor_client.get(url)
     assert response.status_code == 200

@@ -6,8 +6,7 @@ import pytest
 import time_machine
 
 from billing.models import ChargeItem, Subscription
-from billing.services.customers import customer_create
-from plans.services import meter_create, plan_create
+from tests.factories import CustomerFactory, MeterFactory, PublishedPlanFactory, tokens_price
 from wallets.models import Grant
 
 pytestmark = pytest.mark.django_db
@@ -16,39 +15,19 @@ JAN_1 = "2026-01-01T00:00:00+00:00"
 FEB_1 = "2026-02-01T00:00:00+00:00"
 
 
-def spec(**fields) -> dict:
-    return {
-        "currency": "USD",
-        "interval": "month",
-        "base_fee": "0",
-        "seat_price": None,
-        "prices": [],
-        **fields,
-    }
-
-
 @pytest.fixture
 def sub_id(api) -> int:
     """acme on team (USD 20.00 per seat per month) with 5 seats from 2026-01-01."""
-    meter_create(code="llm_tokens", unit="tokens", aggregation="sum")
-    plan_create(code="team", name="Team", spec=spec(seat_price="20.00"))
-    plan_create(
+    MeterFactory(llm_tokens=True)
+    PublishedPlanFactory(code="team", name="Team", seats=True)
+    PublishedPlanFactory(
         code="scale",
         name="Scale",
-        spec=spec(
-            base_fee="99.00",
-            seat_price="10.00",
-            prices=[
-                {
-                    "meter": "llm_tokens",
-                    "included": "3000000",
-                    "model": "per_unit",
-                    "unit_price": "0.000002",
-                }
-            ],
-        ),
+        base_fee="99.00",
+        seat_price="10.00",
+        prices=[tokens_price("3000000")],
     )
-    customer_create(external_id="acme", name="Acme", currency="USD")
+    CustomerFactory(external_id="acme", name="Acme")
     with time_machine.travel(JAN_1, tick=False):
         r = api.post(
             "/api/v1/subscriptions",

@@ -13,14 +13,12 @@ import time_machine
 from billing.invoicing import CreditLine, credit_note_create, invoice_creditable, invoice_finalize
 from billing.models import ChargeItem, Invoice
 from billing.periodic import subscriptions_close_due
-from billing.services.customers import customer_create
 from billing.subscriptions import (
     subscription_cancel,
-    subscription_create,
     subscription_plan_change,
 )
-from plans.services import plan_create
 from tests.billing.scenario import event, setup_customer, setup_example_c_plan, setup_plan
+from tests.factories import CustomerFactory, PublishedPlanFactory, SubscriptionFactory
 from tests.wallets.helpers import ensure_currencies
 
 pytestmark = pytest.mark.django_db
@@ -33,19 +31,7 @@ def at(day: str) -> datetime:
 
 
 def plan(code: str, base_fee: str, seat_price: str | None) -> None:
-    plan_create(
-        code=code,
-        name=code,
-        spec={
-            "currency": "USD",
-            "interval": "month",
-            "base_fee": base_fee,
-            "base_fee_timing": "in_advance",
-            "seat_price": seat_price,
-            "trial_days": 0,
-            "prices": [],
-        },
-    )
+    PublishedPlanFactory(code=code, name=code, base_fee=base_fee, seat_price=seat_price)
 
 
 @pytest.fixture
@@ -56,9 +42,9 @@ def downgraded(db):
     ensure_currencies()
     plan("scale", "99.00", "10.00")
     plan("team", "0", "20.00")
-    customer = customer_create(external_id="acme", name="Acme", currency="USD", tax_rate="19")
+    customer = CustomerFactory(external_id="acme", name="Acme", tax_rate="19")
     with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
-        sub = subscription_create(customer=customer, plan="scale", seats=1)
+        sub = SubscriptionFactory(customer=customer, plan="scale")
     january = Invoice.objects.get(subscription=sub, period_start=at("2026-01-01"))
     assert (january.subtotal, january.tax, january.total) == (D("109"), D("20.71"), D("129.71"))
     with time_machine.travel("2026-01-11T00:00:00Z", tick=False):
@@ -147,9 +133,9 @@ def test_cancel_now_invoices_the_period_at_once_and_credits_the_unused_fees(db):
     (99 × 11/31) and −3.55 (10 × 11/31) — a credit note of 38.68 + 19 % against January."""
     ensure_currencies()
     plan("scale", "99.00", "10.00")
-    customer = customer_create(external_id="acme", name="Acme", currency="USD", tax_rate="19")
+    customer = CustomerFactory(external_id="acme", name="Acme", tax_rate="19")
     with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
-        sub = subscription_create(customer=customer, plan="scale", seats=1)
+        sub = SubscriptionFactory(customer=customer, plan="scale")
     january = Invoice.objects.get(subscription=sub)
     january = invoice_finalize(invoice_id=january.pk, now=at("2026-01-02"))
     with time_machine.travel("2026-01-21T00:00:00Z", tick=False):
@@ -176,9 +162,9 @@ def test_an_upgrade_keeps_its_credit_on_the_invoice(db):
     ensure_currencies()
     plan("team", "0", "20.00")
     plan("scale", "99.00", "10.00")
-    customer = customer_create(external_id="acme", name="Acme", currency="USD")
+    customer = CustomerFactory(external_id="acme", name="Acme")
     with time_machine.travel("2026-01-01T00:00:00Z", tick=False):
-        sub = subscription_create(customer=customer, plan="team", seats=1)
+        sub = SubscriptionFactory(customer=customer, plan="team")
     with time_machine.travel("2026-01-11T00:00:00Z", tick=False):
         subscription_plan_change(subscription=sub, plan_code="scale", when="now")
     subscriptions_close_due(now=at("2026-02-01"))

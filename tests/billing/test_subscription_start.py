@@ -12,10 +12,9 @@ import time_machine
 
 from billing.models import Invoice, Subscription
 from billing.periodic import billing_run, invoices_finalize_due
-from billing.services.customers import customer_create
 from billing.subscriptions import subscription_create
 from core.errors import ValidationFailed
-from plans.services import meter_create, plan_create
+from tests.factories import CustomerFactory, MeterFactory, PublishedPlanFactory
 from wallets.models import Grant
 
 from .scenario import event
@@ -30,21 +29,17 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def spec(interval="month", **fields) -> dict:
-    return {"currency": "USD", "interval": interval, "prices": [], **fields}
-
-
 @pytest.fixture
 def plans(db):
-    plan_create(code="pro", name="Pro", spec=spec(base_fee="10.00"))
-    plan_create(code="daily", name="Daily", spec=spec("day", base_fee="1.00"))
-    meter_create(code="tickets", unit="outcomes", aggregation="count")
-    plan_create(
+    PublishedPlanFactory(code="pro", name="Pro", base_fee="10.00")
+    PublishedPlanFactory(code="daily", name="Daily", interval="day", base_fee="1.00")
+    MeterFactory(code="tickets", unit="outcomes", counted=True)
+    PublishedPlanFactory(
         code="support",
         name="Support",
-        spec=spec(prices=[{"meter": "tickets", "model": "per_unit", "unit_price": "0.99"}]),
+        prices=[{"meter": "tickets", "model": "per_unit", "unit_price": "0.99"}],
     )
-    customer_create(external_id="acme", name="Acme", currency="USD")
+    CustomerFactory(external_id="acme", name="Acme")
 
 
 @pytest.fixture
@@ -145,7 +140,7 @@ def test_backdated_subscription_takes_no_events_of_the_periods_not_billed(api, p
 def test_a_backdated_usage_plan_keeps_its_usage_when_the_invoice_is_finalized(api, plans, clock):
     """The first invoice of a backdated subscription without in-advance fees covers the
     period billing began with, not the years since its anchor."""
-    customer = customer_create(external_id="beta", name="Beta", currency="USD")
+    customer = CustomerFactory(external_id="beta")
     sub = subscription_create(
         customer=customer,
         plan="support",
@@ -227,7 +222,7 @@ def test_bad_starts_are_refused_and_write_nothing(api, plans, clock, body, field
 
 
 def test_the_rule_lives_in_the_service(plans, clock):
-    customer = customer_create(external_id="beta", name="Beta", currency="USD")
+    customer = CustomerFactory(external_id="beta")
     with pytest.raises(ValidationFailed) as raised:
         subscription_create(customer=customer, plan="pro", start=at("1990-01-01T00:00:00Z"))
     assert "earliest allowed start is 2026-02-10T12:00:00+00:00" in raised.value.errors["start"][0]
@@ -243,8 +238,8 @@ def test_the_rule_lives_in_the_service(plans, clock):
 
 
 def test_a_backdated_trial_that_is_over_is_not_a_trial(api, clock):
-    plan_create(code="trial", name="Trial", spec=spec(base_fee="10.00", trial_days=14))
-    customer_create(external_id="acme", name="Acme", currency="USD")
+    PublishedPlanFactory(code="trial", name="Trial", base_fee="10.00", trial=True)
+    CustomerFactory(external_id="acme", name="Acme")
     r = subscribe(api, plan="trial", start="2025-01-10T00:00:00Z", backdate=True)
     assert r.status_code == 201, r.content
     assert (r.json()["status"], r.json()["trial_ends_at"]) == ("active", None)

@@ -28,7 +28,7 @@ from billing.subscriptions import (
 from core.errors import NotFound, ValidationFailed
 from plans.models import Price
 from plans.pricing import round_money
-from plans.services import meter_create, plan_create
+from tests.factories import CustomerFactory, MeterFactory, PublishedPlanFactory, tokens_price
 from wallets.models import Grant
 from wallets.selectors import wallet_balances
 from wallets.services import GrantHeld, HoldLeg, hold_create, wallet_draw
@@ -49,54 +49,26 @@ def half_up_12(value: Fraction) -> Decimal:
     return Decimal(whole if value >= 0 else -whole).scaleb(-12)
 
 
-def spec(**fields) -> dict:
-    return {
-        "currency": "USD",
-        "interval": "month",
-        "base_fee": "0",
-        "base_fee_timing": "in_advance",
-        "seat_price": None,
-        "trial_days": 0,
-        "prices": [],
-        **fields,
-    }
-
-
-def tokens_price(included: str) -> dict:
-    return {
-        "meter": "llm_tokens",
-        "included": included,
-        "model": "per_unit",
-        "unit_price": "0.000002",
-    }
-
-
 @pytest.fixture
 def catalog(db):
-    meter_create(code="llm_tokens", unit="tokens", aggregation="sum")
+    MeterFactory(llm_tokens=True)
     return {
-        "team": plan_create(code="team", name="Team", spec=spec(seat_price="20.00")),
-        "pro": plan_create(
-            code="pro",
-            name="Pro",
-            spec=spec(base_fee="49.00", prices=[tokens_price("1000000")]),
-        ),
-        "scale": plan_create(
+        "team": PublishedPlanFactory(code="team", name="Team", seats=True),
+        "pro": PublishedPlanFactory(code="pro", name="Pro", hybrid=True),
+        "scale": PublishedPlanFactory(
             code="scale",
             name="Scale",
-            spec=spec(base_fee="99.00", seat_price="10.00", prices=[tokens_price("3000000")]),
+            base_fee="99.00",
+            seat_price="10.00",
+            prices=[tokens_price("3000000")],
         ),
-        "metered": plan_create(
-            code="metered",
-            name="Metered",
-            spec=spec(base_fee="30.00", base_fee_timing="in_arrears"),
+        "metered": PublishedPlanFactory(
+            code="metered", name="Metered", base_fee="30.00", in_arrears=True
         ),
-        "trial": plan_create(
-            code="trial", name="Trial", spec=spec(seat_price="20.00", trial_days=14)
-        ),
-        "yearly": plan_create(code="yearly", name="Yearly", spec=spec(interval="year")),
-        "euro": plan_create(code="euro", name="Euro", spec=spec(currency="EUR", base_fee="10.00")),
-        "euro_free": plan_create(code="euro_free", name="Euro free", spec=spec(currency="EUR")),
+        "trial": PublishedPlanFactory(code="trial", name="Trial", seats=True, trial=True),
+        "yearly": PublishedPlanFactory(code="yearly", name="Yearly", yearly=True),
+        "euro": PublishedPlanFactory(code="euro", name="Euro", currency="EUR", base_fee="10.00"),
+        "euro_free": PublishedPlanFactory(code="euro_free", name="Euro free", currency="EUR"),
     }
 
 
@@ -462,10 +434,8 @@ def test_plan_change_now_drops_a_scheduled_change(customer, catalog):
 
 
 def test_plan_change_uses_the_latest_version(customer, catalog):
-    from plans.services import plan_version_publish
-
     sub = subscribe(customer, "team", "2026-01-01T00:00:00Z", seats=1)
-    v2 = plan_version_publish(plan=catalog["pro"].plan, spec=spec(base_fee="59.00"))
+    v2 = PublishedPlanFactory(plan=catalog["pro"].plan, base_fee="59.00")
     with time_machine.travel("2026-01-11T00:00:00Z", tick=False):
         subscription_plan_change(subscription=sub, plan_code="pro")
     sub.refresh_from_db()
@@ -551,16 +521,14 @@ def test_plan_change_of_canceled_or_ended_subscriptions_is_refused(customer, cat
 
 
 def test_allowances_issue_prorated_rounds_down_to_the_unit_decimals(customer, catalog):
-    meter_create(code="gpu", unit="gpu_hours", aggregation="sum")
+    MeterFactory(code="gpu", unit="gpu_hours")
     from wallets.models import Asset
 
     Asset.objects.filter(code="gpu_hours").update(decimals=2)
-    plan_create(
+    PublishedPlanFactory(
         code="gpu",
         name="GPU",
-        spec=spec(
-            prices=[{"meter": "gpu", "included": "10", "model": "per_unit", "unit_price": "1"}]
-        ),
+        prices=[{"meter": "gpu", "included": "10", "model": "per_unit", "unit_price": "1"}],
     )
     sub = subscribe(customer, "gpu", "2026-01-01T00:00:00Z", seats=1)
     with time_machine.travel("2026-01-11T00:00:00Z", tick=False):
@@ -704,21 +672,19 @@ def test_cancel_now_in_a_period_not_yet_closed_is_refused(customer, catalog):
 
 
 def test_trial_ends_when_due_once(customer, catalog):
-    from billing.services.customers import customer_create
-
     trialing = subscribe(customer, "trial", "2026-01-01T00:00:00Z", seats=1)
     later = subscribe(
-        customer_create(external_id="later", name="Later", currency="USD"),
+        CustomerFactory(external_id="later"),
         "trial",
         "2026-01-02T00:00:00Z",
     )
     canceled = subscribe(
-        customer_create(external_id="gone", name="Gone", currency="USD"),
+        CustomerFactory(external_id="gone"),
         "trial",
         "2026-01-01T00:00:00Z",
     )
     plain = subscribe(
-        customer_create(external_id="plain", name="Plain", currency="USD"),
+        CustomerFactory(external_id="plain"),
         "team",
         "2026-01-01T00:00:00Z",
     )
@@ -741,11 +707,9 @@ def test_trial_ends_when_due_once(customer, catalog):
 
 
 def test_trial_end_due_in_batches(catalog):
-    from billing.services.customers import customer_create
-
     subs = [
         subscribe(
-            customer_create(external_id=f"c{n}", name=f"C{n}", currency="USD"),
+            CustomerFactory(external_id=f"c{n}", name=f"C{n}"),
             "trial",
             "2026-01-01T00:00:00Z",
         )

@@ -11,7 +11,7 @@ import pytest
 
 from billing.invoicing import LineSpec, invoice_draft_create
 from billing.models import Customer, Invoice, InvoiceLine
-from billing.services.customers import customer_create
+from tests.factories import CustomerFactory
 from tests.wallets.helpers import ensure_currencies
 from wallets.selectors import ledger_reconcile
 
@@ -41,7 +41,7 @@ def make_customer(db) -> Callable[..., Customer]:
     ) -> Customer:
         # a `transaction=True` test flushes the ISO currencies of the data migration
         ensure_currencies()
-        return customer_create(
+        return CustomerFactory(
             external_id=external_id,
             name=name,
             email=f"billing@{external_id}.test",

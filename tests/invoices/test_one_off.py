@@ -14,8 +14,7 @@ from billing.invoicing import LineSpec, invoice_credit_purchase_create, invoice_
 from billing.models import Invoice
 from billing.periodic import invoices_finalize_due
 from core.errors import ValidationFailed
-from wallets.services import grant_create
-from wallets.services.assets import asset_create
+from tests.factories import GrantFactory
 
 from .conftest import T0
 
@@ -23,13 +22,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_credit_purchase_invoice_from_a_paid_grant(customer):
-    asset_create(code="credits", name="Credits", rates=[{"currency": "USD", "rate": "0.01"}])
     with time_machine.travel(T0, tick=False):
-        grant = grant_create(
-            wallet_id=customer.wallet_id,
-            asset="credits",
-            amount="1000",
-            purpose="paid",
+        grant = GrantFactory(
+            wallet=customer.wallet_id,
+            prepaid_credits=True,
             cost=Money("10.00", "USD"),
             reference="card 4242",
         )
@@ -65,9 +61,7 @@ def test_credit_purchase_invoice_from_a_paid_grant(customer):
 
 
 def test_a_grant_without_cost_is_not_invoiced(customer):
-    grant = grant_create(
-        wallet_id=customer.wallet_id, asset="USD", amount="5", purpose="promotional"
-    )
+    grant = GrantFactory(wallet=customer.wallet_id, amount="5", promotional=True)
     with pytest.raises(ValidationFailed):
         invoice_credit_purchase_create(grant_id=grant.pk)
     assert Invoice.objects.count() == 0

@@ -20,7 +20,8 @@ from billing.invoicing.documents import (
     statement_pdf,
 )
 from billing.invoicing.statements import statement_for
-from wallets.services import grant_create, wallet_draw
+from tests.factories import GrantFactory
+from wallets.services import wallet_draw
 
 from .conftest import T0, line
 
@@ -161,7 +162,7 @@ def test_invoice_html(make_customer, make_draft, settings):
 @pytest.mark.django_db
 def test_statement_documents(customer, time_machine):
     time_machine.move_to(T0, tick=False)
-    grant_create(wallet_id=customer.wallet_id, asset="USD", amount="10", purpose="paid")
+    GrantFactory(wallet=customer.wallet_id, amount="10")
     wallet_draw(
         wallet_id=customer.wallet_id,
         asset="USD",

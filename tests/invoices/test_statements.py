@@ -15,9 +15,9 @@ from djmoney.money import Money
 from billing.invoicing import invoice_finalize
 from billing.invoicing.statements import statement_csv, statement_for
 from core.errors import ValidationFailed
+from tests.factories import AssetFactory, GrantFactory
 from wallets.models import LedgerEntry
 from wallets.services import (
-    grant_create,
     grant_void,
     grants_expire_due,
     wallet_adjust,
@@ -25,7 +25,6 @@ from wallets.services import (
     wallet_refund,
     wallet_transfer,
 )
-from wallets.services.assets import asset_create
 
 pytestmark = pytest.mark.django_db
 
@@ -48,20 +47,13 @@ def activity(customer, make_draft):
     """December: a 20 USD top-up. January: credits granted and used, USD used on two meters
     and without one, a promotional grant that expires, a refund, an adjustment, a void, and
     invoices. February: more usage."""
-    asset_create(code="credits", name="Credits")
+    AssetFactory(code="credits")
     w = customer.wallet_id
     with at(2025, 12, 15):
-        grant_create(
-            wallet_id=w,
-            asset="USD",
-            amount="20",
-            purpose="paid",
-            grant_id="g-dec",
-            cost=Money("20", "USD"),
-        )
+        GrantFactory(wallet=w, amount="20", grant_id="g-dec", cost=Money("20", "USD"))
         make_draft(customer, ["10"])  # a December invoice
     with at(2026, 1, 3):
-        grant_create(wallet_id=w, asset="credits", amount="100", purpose="promotional")
+        GrantFactory(wallet=w, asset="credits", amount="100", promotional=True)
     with at(2026, 1, 5):
         wallet_draw(
             wallet_id=w, asset="USD", amount="1.25", idempotency_key="d1", meter="llm_tokens"
@@ -73,14 +65,10 @@ def activity(customer, make_draft):
         wallet_draw(wallet_id=w, asset="USD", amount="0.000002", idempotency_key="d4")
         wallet_draw(wallet_id=w, asset="credits", amount="30", idempotency_key="d5", meter="images")
     with at(2026, 1, 6):
-        grant_create(
-            wallet_id=w,
-            asset="USD",
-            amount="5",
-            purpose="promotional",
-            expires_at=datetime(2026, 1, 20, tzinfo=UTC),
+        GrantFactory(
+            wallet=w, amount="5", promotional=True, expires_at=datetime(2026, 1, 20, tzinfo=UTC)
         )
-        grant_create(wallet_id=w, asset="USD", amount="10", purpose="paid", grant_id="g-jan")
+        GrantFactory(wallet=w, amount="10", grant_id="g-jan")
     with at(2026, 1, 10):
         wallet_refund(transaction_id=refunded.transaction_id, idempotency_key="r1")
         january = invoice_finalize(invoice_id=make_draft(customer, ["100"]).pk)
@@ -171,7 +159,7 @@ def test_statement_csv(customer, activity):
 def test_transfers_show_on_both_statements(customer, make_customer):
     other = make_customer("globex")
     with at(2026, 1, 2):
-        grant_create(wallet_id=customer.wallet_id, asset="USD", amount="10", purpose="paid")
+        GrantFactory(wallet=customer.wallet_id, amount="10")
     with at(2026, 1, 3):
         wallet_transfer(
             from_wallet_id=customer.wallet_id,
@@ -194,7 +182,7 @@ def test_a_quiet_month_has_no_assets(customer):
 
 def test_meter_names_cannot_become_spreadsheet_formulas(customer):
     with at(2026, 1, 2):
-        grant_create(wallet_id=customer.wallet_id, asset="USD", amount="10", purpose="paid")
+        GrantFactory(wallet=customer.wallet_id, amount="10")
         wallet_draw(
             wallet_id=customer.wallet_id,
             asset="USD",

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import AssetFactory, WalletFactory
 from wallets.selectors import ledger_reconcile
-from wallets.services import wallet_create
 
 
 @pytest.fixture(autouse=True)
@@ -21,15 +21,16 @@ def reconciled_ledger(request):
 
 @pytest.fixture
 def wallet(db):
-    return wallet_create(owner="test:wallet")
+    return WalletFactory(owner="test:wallet")
 
 
 @pytest.fixture
 def make_wallet(db):
+    """make_wallet() → a new wallet, owners numbered from 1 in each test."""
     counter = iter(range(1, 10_000))
 
     def make(owner: str | None = None):
-        return wallet_create(owner=owner or f"test:wallet-{next(counter)}")
+        return WalletFactory(owner=owner or f"test:wallet-{next(counter)}")
 
     return make
 
@@ -50,6 +51,4 @@ def currencies_present(django_db_setup, django_db_blocker):
 @pytest.fixture
 def credits(db):
     """docs/charging.md example D: custom asset `credits`, 0 decimals, 1 credit = 0.01 USD."""
-    from tests.wallets.helpers import credits_asset
-
-    return credits_asset()
+    return AssetFactory(credits=True)

@@ -10,8 +10,6 @@ from django.apps import apps
 from wallets.currencies import currencies_install
 from wallets.models import (
     Account,
-    Asset,
-    AssetRate,
     Grant,
     Hold,
     HoldAllocation,
@@ -28,14 +26,6 @@ ZERO = Decimal(0)
 
 def ensure_currencies() -> None:
     currencies_install(apps)
-
-
-def credits_asset() -> Asset:
-    asset, _ = Asset.objects.get_or_create(
-        code="credits", defaults={"name": "Credits", "kind": "custom", "decimals": 0}
-    )
-    AssetRate.objects.get_or_create(asset=asset, currency_id="USD", defaults={"rate": D("0.01")})
-    return asset
 
 
 def balance(wallet_id: int, asset: str = "USD") -> tuple[Decimal, Decimal, Decimal, Decimal]:

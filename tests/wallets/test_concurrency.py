@@ -17,6 +17,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from tests.factories import GrantFactory, WalletFactory
 from tests.wallets.helpers import balance, system_balance
 from wallets.errors import HoldNotPending, InsufficientFunds
 from wallets.models import Grant, Hold, IdempotencyRecord, LedgerTransaction
@@ -28,7 +29,6 @@ from wallets.services import (
     hold_create,
     hold_expire,
     hold_void,
-    wallet_create,
     wallet_draw,
     wallet_refund,
     wallet_transfer,
@@ -89,9 +89,9 @@ def errors(outcomes: list[Outcome]) -> str:
 
 def test_concurrent_draws_accept_exactly_what_the_wallet_can_pay():
     """(5) 200 concurrent debits of 1.00 against exactly 37.00 → 37 accepted, 163 declined."""
-    w = wallet_create(owner="race:draws").pk
+    w = WalletFactory(owner="race:draws").pk
     grants = [
-        grant_create(wallet_id=w, asset="USD", amount=a, purpose="paid", priority=p).pk
+        GrantFactory(wallet=w, amount=a, priority=p).pk
         for a, p in (("10.00", 1), ("20.00", 2), ("7.00", 3))
     ]
     calls = [
@@ -111,8 +111,8 @@ def test_concurrent_draws_accept_exactly_what_the_wallet_can_pay():
 def test_concurrent_holds_then_concurrent_captures_and_voids():
     """(5) for holds: 100 holds of 1.00 against 25.00 → 25; then 12 captures of 0.60 and 13
     voids, all at once, together with draws competing for what the voids release."""
-    w = wallet_create(owner="race:holds").pk
-    grant_create(wallet_id=w, asset="USD", amount="25.00", purpose="paid")
+    w = WalletFactory(owner="race:holds").pk
+    GrantFactory(wallet=w, amount="25.00")
     calls = [
         (lambda i=i: hold_create(wallet_id=w, hold_id=f"h{i}", legs=[HoldLeg("USD", D("1.00"))]))
         for i in range(100)
@@ -148,8 +148,8 @@ def test_concurrent_holds_then_concurrent_captures_and_voids():
 def test_capture_void_and_expire_race_on_one_hold():
     """(8) For each hold, 2 captures, 2 voids and 2 expiries start at the same instant:
     the hold leaves pending once, exactly one capture at most, balances exact."""
-    w = wallet_create(owner="race:resolve").pk
-    grant_create(wallet_id=w, asset="USD", amount="100.00", purpose="paid")
+    w = WalletFactory(owner="race:resolve").pk
+    GrantFactory(wallet=w, amount="100.00")
     later = timezone.now() + timedelta(days=1)  # the expiry racers see the hold as due
     finals: Counter = Counter()
     for i in range(20):
@@ -197,10 +197,10 @@ def test_capture_void_and_expire_race_on_one_hold():
 def test_opposite_transfers_never_deadlock():
     """(6) 50 transfers A→B and 50 B→A at once, with draws on both wallets in between:
     no deadlock (it would surface as an exception), totals conserved."""
-    a = wallet_create(owner="race:a").pk
-    b = wallet_create(owner="race:b").pk
+    a = WalletFactory(owner="race:a").pk
+    b = WalletFactory(owner="race:b").pk
     for w in (a, b):
-        grant_create(wallet_id=w, asset="USD", amount="100.00", purpose="paid")
+        GrantFactory(wallet=w, amount="100.00")
     calls = []
     for i in range(50):
         calls.append(
@@ -232,8 +232,8 @@ def test_opposite_transfers_between_wallets_without_accounts():
     """Both transfers create both accounts at once (insert order must not deadlock); each is
     declined for want of funds, never with a database error."""
     for i in range(15):
-        a = wallet_create(owner=f"fresh:{i}:a").pk
-        b = wallet_create(owner=f"fresh:{i}:b").pk
+        a = WalletFactory(owner=f"fresh:{i}:a").pk
+        b = WalletFactory(owner=f"fresh:{i}:b").pk
         calls = [
             lambda src=src, dst=dst, key=key: wallet_transfer(
                 from_wallet_id=src, to_wallet_id=dst, asset="EUR", amount="1", idempotency_key=key
@@ -246,8 +246,8 @@ def test_opposite_transfers_between_wallets_without_accounts():
 
 def test_same_idempotency_key_concurrently_is_charged_once():
     """(7) The same event id from 10 clients at once: charged once, one answer for all."""
-    w = wallet_create(owner="race:idem").pk
-    grant_create(wallet_id=w, asset="USD", amount="10.00", purpose="paid")
+    w = WalletFactory(owner="race:idem").pk
+    GrantFactory(wallet=w, amount="10.00")
     outcomes = run_concurrently(
         [
             lambda: wallet_draw(
@@ -276,8 +276,8 @@ def test_same_idempotency_key_concurrently_is_charged_once():
 
 
 def test_different_refund_keys_concurrently_reverse_once():
-    w = wallet_create(owner="race:refund").pk
-    grant_create(wallet_id=w, asset="USD", amount="10.00", purpose="paid")
+    w = WalletFactory(owner="race:refund").pk
+    GrantFactory(wallet=w, amount="10.00")
     charge = wallet_draw(wallet_id=w, asset="USD", amount="4", idempotency_key="c").transaction_id
     outcomes = run_concurrently(
         [
@@ -293,7 +293,7 @@ def test_different_refund_keys_concurrently_reverse_once():
 
 
 def test_same_grant_id_concurrently_grants_once():
-    w = wallet_create(owner="race:grant").pk
+    w = WalletFactory(owner="race:grant").pk
     outcomes = run_concurrently(
         [
             lambda: grant_create(

@@ -28,7 +28,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.wallets.helpers import balance, credits_asset
+from tests.factories import AssetFactory
+from tests.wallets.helpers import balance
 from wallets.errors import (
     HoldNotPending,
     InsufficientFunds,
@@ -551,7 +552,7 @@ class WalletMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 def test_wallet_matches_its_model():
-    credits_asset()
+    AssetFactory(credits=True)
     run_state_machine_as_test(
         WalletMachine,
         settings=settings(
