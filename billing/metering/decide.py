@@ -188,6 +188,7 @@ def decide(
         charge.asset = price.asset
     check_bounds(charge, totals)  # before paying: too large is refused, not declined
     if charge.amount != 0:
+        assert price is not None  # an amount is only priced by a price
         _pay(ctx, charge, price, grants, prefer, overdraw)
     return charge
 
