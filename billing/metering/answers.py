@@ -86,15 +86,30 @@ def replayed(data: EventData, stored_hash: str, response: dict | None, status: s
 
 # The keys of an answer in the order it was first given: jsonb keeps an object's keys in an
 # order of its own, so a replay puts them back (an event's properties stay in jsonb's).
-PROBLEM_KEYS = ("type", "title", "status", "detail", "code", "errors")
+PROBLEM_KEYS: tuple[str, ...] = ("type", "title", "status", "detail", "code", "errors")
 
 PROBLEM_KEYS += ("asset", "available", "limit", "spent", "held", "currency", "event")
 
-EVENT_KEYS = ("id", "status", "customer", "meter", "quantity", "timestamp", "properties")
+EVENT_KEYS: tuple[str, ...] = (
+    "id",
+    "status",
+    "customer",
+    "meter",
+    "quantity",
+    "timestamp",
+    "properties",
+)
 
 EVENT_KEYS += ("charge", "balances", "decline_code", "hold")
 
-CHARGE_KEYS = ("included", "billable", "amount", "asset", "funding", "included_from")
+CHARGE_KEYS: tuple[str, ...] = (
+    "included",
+    "billable",
+    "amount",
+    "asset",
+    "funding",
+    "included_from",
+)
 
 CHARGE_KEYS += ("accrued", "rating")
 
@@ -113,7 +128,10 @@ def in_order(body: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return ordered
 
 
-DECLINES = {cls.code: cls for cls in (InsufficientFunds, NegativeBalance, SpendLimitExceeded)}
+# looked up with a stored answer's ``decline_code``, None when it has none
+DECLINES: dict[str | None, type[Declined]] = {
+    cls.code: cls for cls in (InsufficientFunds, NegativeBalance, SpendLimitExceeded)
+}
 
 
 def declined_answer(response: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
 from django.db import DataError, transaction
 from django.utils import timezone
@@ -22,15 +23,16 @@ from billing.metering.context import (
     RESOLVE_MANY_SQL,
     RESOLVED_WIDTH,
     Context,
+    Period,
     Resolved,
     check_open,
     context_of,
     event_period,
 )
-from billing.metering.decide import NO_TOTALS, Charge, Totals, realtime
+from billing.metering.decide import NO_TOTALS, Charge, Loaded, Totals, realtime
 from billing.metering.errors import BatchConflict
 from billing.metering.input import EventData
-from billing.metering.periodic_bounds import PeriodicCounters, periodic_prices
+from billing.metering.periodic_bounds import Key, PeriodicCounters, periodic_prices
 from billing.metering.reads import DatabaseReads
 from billing.metering.write import (
     BATCH_COUNTERS_SQL,
@@ -43,7 +45,7 @@ from billing.models import Invoice
 from billing.selectors.prices import CachedPrice, price_for_event
 from core.db import columns, hot_cursor, int_array, numeric_texts, rows_as, text_array
 from core.errors import BillfoldError, ValidationFailed
-from wallets.models import Account
+from wallets.models import Account, Grant
 from wallets.services.draws import (
     BATCH_GRANTS_WHERE,
     DrawableGrant,
@@ -54,6 +56,14 @@ from wallets.services.draws import (
 from wallets.services.ledger import ledger_post_many, txn_ids_draw
 
 ZERO = Decimal(0)
+
+# an event a batch charges in real time: its index in the batch, context, data, period and
+# price (None: units only)
+RealtimeItem = tuple[int, Context, EventData, Period, CachedPrice | None]
+# an event of periodically rated meters: index, context, data, period
+PendingItem = tuple[int, Context, EventData, Period]
+# each event's answer by index (None until it has one)
+Results = list[Outcome | BillfoldError | None]
 
 
 class BatchReads(DatabaseReads):
@@ -70,8 +80,10 @@ class BatchReads(DatabaseReads):
             BATCH_GRANTS_WHERE, [int_array(sorted(wallet_ids)), valid_from]
         ):
             self.by_wallet[grant.wallet_id].append(grant)
-        self.counters: dict[tuple, Totals] = {}
-        self.ordered: dict[tuple, dict[str, list[DrawableGrant]]] = {}  # see ``grants``
+        self.counters: dict[Key, Totals] = {}
+        # see ``grants``: DrawableGrants, which a draw reads as it reads Grants
+        self.ordered: dict[tuple[int, tuple[str, ...], str, datetime], dict[str, list[Grant]]]
+        self.ordered = {}
         self.revenues: dict[str, Account] = {}
         self.rows: list[EventRow] = []  # what the batch decided, written by ``flush``
         with hot_cursor(binary=True) as cursor:
@@ -90,13 +102,20 @@ class BatchReads(DatabaseReads):
         )
         self.ordered = {key: found for key, found in self.ordered.items() if key[0] != wallet_id}
 
-    def load(self, ctx: Context, assets: list[str], valid_at: datetime, period, price):
+    def load(
+        self,
+        ctx: Context,
+        assets: list[str],
+        valid_at: datetime,
+        period: Period,
+        price: CachedPrice | None,
+    ) -> Loaded:
         totals = NO_TOTALS
         if price is not None:
             totals = self.counters.get((ctx.subscription_id, period[0], price.id), NO_TOTALS)
         return self.grants(ctx, assets, valid_at), totals
 
-    def grants(self, ctx: Context, assets: list[str], valid_at: datetime):
+    def grants(self, ctx: Context, assets: list[str], valid_at: datetime) -> dict[str, list[Grant]]:
         """The wallet's grants that may pay, in burn-down order: sorted once per wallet,
         assets, meter and time in the transaction, not once per event. A grant the batch
         draws to nothing stays in the list (``plan_draw`` takes nothing from it); nothing
@@ -110,13 +129,32 @@ class BatchReads(DatabaseReads):
                 for g in self.by_wallet[ctx.wallet_id]
                 if g.asset_id in assets and is_eligible(g, ctx.meter_code, valid_at)
             ]
-            found = self.ordered[key] = in_burn_down_order(eligible, assets, ctx.meter_code)
+            found = self.ordered[key] = in_burn_down_order(
+                cast("list[Grant]", eligible), assets, ctx.meter_code
+            )
         return found
 
-    def write_declined(self, ctx, data, period, body, code: str, now) -> None:
+    def write_declined(
+        self,
+        ctx: Context,
+        data: EventData,
+        period: Period,
+        body: dict[str, Any],
+        code: str,
+        now: datetime,
+    ) -> None:
         self.rows.append(EventRow("declined", code, ctx, data, period, None, None, body))
 
-    def write_accepted(self, ctx, data, accounts, period, charge, now, decimals) -> Outcome:
+    def write_accepted(
+        self,
+        ctx: Context,
+        data: EventData,
+        accounts: dict[str, Account],
+        period: Period,
+        charge: Charge,
+        now: datetime,
+        decimals: dict[str, tuple[bool, int]],
+    ) -> Outcome:
         post, fundings = plan_posting(ctx, data, accounts, charge, reads=self, now=now)
         if post is not None:
             post.applied()  # the balances in the answer are the ones after this charge
@@ -143,10 +181,10 @@ class BatchReads(DatabaseReads):
         if len(written) < len(rows):
             raise BatchConflict({r.data.id for r in self.rows} - written)
         ledger_post_many(posts, ids)
-        counters: dict[tuple, list] = {}
+        counters: dict[Key, list[Any]] = {}
         for row in self.rows:
             charge = row.charge
-            if row.status != "accepted" or charge.price is None:
+            if row.status != "accepted" or charge is None or charge.price is None:
                 continue
             key = (row.ctx.subscription_id, row.period[0], charge.price.id)
             total = counters.setdefault(key, [row.period[1], ZERO, ZERO, ZERO, ZERO, ZERO, 0])
@@ -167,7 +205,7 @@ class BatchReads(DatabaseReads):
             self.revenues[asset] = super().revenue(ctx, asset)
         return self.revenues[asset]
 
-    def taken(self, ctx: Context, period, charge: Charge) -> None:
+    def taken(self, ctx: Context, period: Period, charge: Charge) -> None:
         for grant, take in (*charge.unit_plan, *charge.money_plan):
             grant.remaining -= take
         if charge.price is not None:
@@ -185,15 +223,15 @@ def events_charge_batch(
     keeps them current in memory, and writes each event with its one statement. Events of
     periodically rated meters involve no wallet and are written together in one statement."""
     now = now or timezone.now()
-    results: list[Outcome | BillfoldError | None] = [None] * len(events)
+    results: Results = [None] * len(events)
     stored = stored_events([data.id for data in events])
     contexts = _contexts({(data.customer, data.meter) for data in events})
-    realtime_events: list[tuple[int, Context, EventData, tuple, CachedPrice | None]] = []
-    pending: list[tuple[int, Context, EventData, tuple[datetime, datetime]]] = []
+    realtime_events: list[RealtimeItem] = []
+    pending: list[PendingItem] = []
     first_seen: dict[str, int] = {}
     again: list[int] = []  # an id seen earlier in this batch: answered as its replay
     built: dict[tuple[str, str], Context] = {}  # per (customer, meter)
-    periods: dict[tuple, tuple[datetime, datetime]] = {}  # see ``event_period``
+    periods: dict[tuple[datetime, str], Period] = {}  # see ``event_period``
     for index, data in enumerate(events):
         if data.id in first_seen:
             again.append(index)
@@ -223,7 +261,7 @@ def events_charge_batch(
             results[index] = exc
         if results[index] is None:  # its first occurrence was refused: so is this one
             results[index] = results[first_seen[events[index].id]]
-    return results  # type: ignore[return-value]
+    return cast("list[Outcome | BillfoldError]", results)  # every event has its answer
 
 
 def stored_events(ids: list[str]) -> dict[str, StoredAnswer]:
@@ -268,7 +306,7 @@ BATCH_LOCK_SQL = (
 BATCH_WALLETS_PER_TRANSACTION = 100
 
 
-def _charge_realtime(items, results, now) -> list[int]:
+def _charge_realtime(items: list[RealtimeItem], results: Results, now: datetime) -> list[int]:
     """The real-time events of a batch, in one transaction per ``BATCH_WALLETS_PER_TRANSACTION``
     wallets (a customer's events together, in batch order); returns the indexes of events a
     concurrent request wrote first (answered as replays)."""
@@ -283,7 +321,7 @@ def _charge_realtime(items, results, now) -> list[int]:
         Account.objects.bulk_create(
             [Account(wallet_id=w, asset_id=a) for w, a in sorted(missing)], ignore_conflicts=True
         )
-    by_wallet: dict[int, list] = {}
+    by_wallet: dict[int, list[RealtimeItem]] = {}
     for item in items:
         by_wallet.setdefault(item[1].wallet_id, []).append(item)
     wallets = sorted(by_wallet)
@@ -305,14 +343,14 @@ def _pairs_arrays(pairs: list[tuple[int, str]]) -> list[str]:
     return [int_array(w for w, _ in pairs), text_array(a for _, a in pairs)]
 
 
-def _accounts_needed(items) -> list[tuple[int, str]]:
+def _accounts_needed(items: list[RealtimeItem]) -> list[tuple[int, str]]:
     return sorted(
         {(ctx.wallet_id, ctx.unit) for _, ctx, _, _, _ in items}
         | {(ctx.wallet_id, price.asset) for _, ctx, _, _, price in items if price is not None}
     )
 
 
-def _charge_part(items, results, now) -> list[int]:
+def _charge_part(items: list[RealtimeItem], results: Results, now: datetime) -> list[int]:
     """Some wallets' events of a batch in one transaction. Should PostgreSQL refuse a value
     the checks let through, the part is rolled back and each of its events charged alone,
     so that only the event at fault fails (each event succeeds or fails on its own)."""
@@ -348,7 +386,7 @@ LATE_INVOICES_LOCK_SQL = (
 )
 
 
-def _late_invoices_lock(items) -> None:
+def _late_invoices_lock(items: list[RealtimeItem]) -> None:
     """Share-lock the invoices issued at the end of the batch's late events' periods (see
     ``check_open``) before any account, as a single late event, a reversal and a
     finalization do: invoice first, then accounts. Taken after the batch's account locks,
@@ -368,7 +406,9 @@ def _late_invoices_lock(items) -> None:
             )
 
 
-def _charge_locked_batch(items, results, needed, now) -> None:
+def _charge_locked_batch(
+    items: list[RealtimeItem], results: Results, needed: list[tuple[int, str]], now: datetime
+) -> None:
     _late_invoices_lock(items)
     locked: dict[int, dict[str, Account]] = {}
     for account in rows_as(Account, BATCH_LOCK_SQL, _pairs_arrays(needed), binary=True):
@@ -388,7 +428,7 @@ def _charge_locked_batch(items, results, needed, now) -> None:
     reads.flush(now)
 
 
-def _flush_periodic(pending, results, now) -> None:
+def _flush_periodic(pending: list[PendingItem], results: Results, now: datetime) -> None:
     if not pending:
         return
     with transaction.atomic():

@@ -58,6 +58,7 @@ def event_charge(
     replay, ctx = lookup(data, api_key_hash=api_key_hash)
     if replay is not None:
         return replay
+    assert ctx is not None  # a lookup without a replay finds the context or raises
     period = event_period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
     charged_now = realtime(ctx, price)
@@ -77,7 +78,7 @@ def event_charge(
         return replay
 
 
-def _record_periodic(ctx: Context, data: EventData, period, now) -> Outcome:
+def _record_periodic(ctx: Context, data: EventData, period: Period, now: datetime) -> Outcome:
     """Record an event of a periodically rated meter: no wallet movement now, but its
     period's counters (``periodic_bounds``), in the caller's transaction."""
     check_open(ctx, period)
@@ -91,7 +92,9 @@ def _record_periodic(ctx: Context, data: EventData, period, now) -> Outcome:
     return Outcome(status_code=201, body=body)
 
 
-def _spend_record(ctx: Context, charge: Charge, period, data: EventData, now) -> None:
+def _spend_record(
+    ctx: Context, charge: Charge, period: Period, data: EventData, now: datetime
+) -> None:
     spend_service.spend_record(
         customer_id=ctx.customer_id,
         currency=ctx.currency,

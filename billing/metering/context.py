@@ -80,31 +80,34 @@ LEFT JOIN billing_usageevent e ON e.event_id = %s
 
 
 class Resolved(NamedTuple):
-    """A row of ``RESOLVE_SQL``, its columns in order."""
+    """A row of ``RESOLVE_SQL``, its columns in order. A key (``customer_id``,
+    ``subscription_id``, ``meter_id``) is None when nothing matched; the columns after it
+    are typed as they are once it matched (the LEFT JOIN leaves them None with their key),
+    so they are read only after ``context_of`` has checked the keys."""
 
     customer_id: int | None
-    external_id: str | None
-    wallet_id: int | None
-    currency: str | None
+    external_id: str
+    wallet_id: int
+    currency: str
     subscription_id: int | None
-    version_id: int | None
-    started_at: datetime | None
-    interval: str | None
-    overage: str | None
-    current_period_start: datetime | None
-    current_period_end: datetime | None
-    status: str | None
-    anchor: datetime | None
+    version_id: int
+    started_at: datetime
+    interval: str
+    overage: str
+    current_period_start: datetime
+    current_period_end: datetime
+    status: str
+    anchor: datetime
     meter_id: int | None
-    meter_code: str | None
-    unit: str | None
-    aggregation: str | None
-    unit_kind: str | None
-    unit_decimals: int | None
-    has_limit: bool | None
+    meter_code: str
+    unit: str
+    aggregation: str
+    unit_kind: str
+    unit_decimals: int
+    has_limit: bool
     stored_hash: str | None  # the event id's stored request, when it was seen
     stored_response: Any
-    stored_status: str | None
+    stored_status: str  # None only with ``stored_hash``
     revenue_assets: list[str]
     revenue_ids: list[int]
 
@@ -116,7 +119,7 @@ class KeyColumns(NamedTuple):
     """The columns ``RESOLVE_KEYED_SQL`` adds after ``Resolved``'s: the caller's key."""
 
     key_id: int | None
-    scopes: list[str] | None
+    scopes: list[str]  # None only with ``key_id`` (no active key has that hash)
     last_used_at: datetime | None
 
 
@@ -129,7 +132,7 @@ RESOLVE_KEYED_SQL = (
 )
 
 
-def key_checked(key_id: int | None, scopes: list[str] | None, last_used_at) -> None:
+def key_checked(key_id: int | None, scopes: list[str], last_used_at: datetime | None) -> None:
     """The key columns a hot query read with the caller's key (``billing_apikey`` joined by
     its hash, active only): ``KeyRefused`` unless it may send events; a use is recorded."""
     if key_id is None or "events" not in scopes:
@@ -214,12 +217,16 @@ LEFT JOIN wallets_asset ua ON ua.code = m.unit_id
 
 def resolve(data: EventData, *, api_key_hash: str | None = None) -> Context:
     _, ctx = lookup(data, replay=False, api_key_hash=api_key_hash)
+    assert ctx is not None  # without a replay, a lookup finds the context or raises
     return ctx
 
 
 def event_period(
-    ctx: Context, data: EventData, now: datetime, known: dict | None = None
-) -> tuple[datetime, datetime]:
+    ctx: Context,
+    data: EventData,
+    now: datetime,
+    known: dict[tuple[datetime, str], Period] | None = None,
+) -> Period:
     """The event's period, after the checks of its time. ``known``: the last period found
     per series (anchor, interval), kept by a batch; the periods of a series partition time,
     so one that contains the timestamp is the period (the arithmetic is skipped)."""
@@ -246,7 +253,7 @@ def event_period(
     return period
 
 
-def check_open(ctx: Context, period: tuple[datetime, datetime]) -> None:
+def check_open(ctx: Context, period: Period) -> None:
     """A period closed by period close stays open for late events until the invoice issued
     at its end is finalized. Runs inside the charge's transaction and holds a share lock on
     that invoice, so a finalization either waits for this event or is seen by it."""

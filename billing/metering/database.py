@@ -20,7 +20,7 @@ from billing.metering.input import EventData
 from billing.selectors.prices import CachedPrice
 from core.db import hot_cursor
 from core.text import plain
-from plans.pricing import GRADUATED, PACKAGE, PER_UNIT
+from plans.pricing import GRADUATED, PACKAGE, PER_UNIT, Tier
 from wallets.models import Hold
 from wallets.services.idempotency import request_hash
 
@@ -80,7 +80,7 @@ class DecideTerms:
         )
 
 
-def _tier_json(tier) -> dict[str, str | None]:
+def _tier_json(tier: Tier) -> dict[str, str | None]:
     return {
         "up_to": None if tier.up_to is None else str(tier.up_to),
         "unit_price": str(tier.unit_price),

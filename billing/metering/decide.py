@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
-from billing.metering.context import Context, charged_quantity
+from billing.metering.context import Context, Period, charged_quantity
 from billing.metering.input import EventData
 from billing.models import Subscription
 from billing.selectors.prices import CachedPrice
@@ -77,6 +77,10 @@ class Totals(NamedTuple):
 
 
 NO_TOTALS = Totals()
+
+# what ``decide`` reads: the eligible grants by asset (burn-down order) and the period's
+# counter totals
+Loaded = tuple[dict[str, list[Grant]], Totals]
 
 
 def check_bounds(charge: Charge, totals: Totals) -> None:
@@ -146,14 +150,14 @@ def decide(
     ctx: Context,
     data: EventData,
     accounts: dict[str, Account],
-    period: tuple[datetime, datetime],
+    period: Period,
     price: CachedPrice | None,
     now: datetime,
     *,
     prefer: dict[str, list[tuple[Grant, Decimal]]] | None = None,
     overdraw: bool = False,
     reads: DatabaseReads,
-    loaded: tuple | None = None,
+    loaded: Loaded | None = None,
 ) -> Charge:
     """Steps 1–4 with reads only (the account rows are locked by the caller), within the
     bounds of what Billfold records (``check_bounds``)."""
@@ -188,6 +192,7 @@ def decide(
         charge.asset = price.asset
     check_bounds(charge, totals)  # before paying: too large is refused, not declined
     if charge.amount != 0:
+        assert price is not None  # an amount is only priced by a price
         _pay(ctx, charge, price, grants, prefer, overdraw)
     return charge
 

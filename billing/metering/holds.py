@@ -28,7 +28,15 @@ from billing.metering.answers import (
     hold_metadata,
     known_decimals,
 )
-from billing.metering.context import check_open, event_period, key_checked, lookup, resolve
+from billing.metering.context import (
+    Context,
+    Period,
+    check_open,
+    event_period,
+    key_checked,
+    lookup,
+    resolve,
+)
 from billing.metering.decide import decide, realtime
 from billing.metering.errors import Duplicate
 from billing.metering.input import EventData
@@ -40,7 +48,7 @@ from billing.metering.periodic_bounds import (
 from billing.metering.reads import DATABASE_READS
 from billing.metering.write import accepted_event_write
 from billing.models import UsageEvent
-from billing.selectors.prices import price_for_event
+from billing.selectors.prices import CachedPrice, price_for_event
 from core.db import columns, hot_cursor, hot_pipeline, instances
 from core.errors import Declined, IdempotencyConflict, NotFound, ValidationFailed
 from core.text import plain
@@ -63,6 +71,7 @@ from wallets.services.holds import (
     hold_settled,
     settle_params,
 )
+from wallets.services.idempotency import IdempotencySlot
 
 ZERO = Decimal(0)
 
@@ -113,7 +122,15 @@ def hold_authorize(
         raise taken from None
 
 
-def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) -> Outcome:
+def _reserve(
+    ctx: Context,
+    data: EventData,
+    period: Period,
+    price: CachedPrice | None,
+    now: datetime,
+    expires_in: int,
+    slot: IdempotencySlot,
+) -> Outcome:
     """The reservation of ``hold_authorize``, inside its transaction: lock and read in one
     round trip, decide as an event's charge does, then write the hold and its idempotency
     record in one more."""
@@ -175,7 +192,7 @@ def _reserve(ctx, data: EventData, period, price, now, expires_in: int, slot) ->
     return Outcome(status_code=201, body=body)
 
 
-def _check_spend(ctx, value: Decimal, period, now) -> None:
+def _check_spend(ctx: Context, value: Decimal, period: Period, now: datetime) -> None:
     """A hold whose estimate would pass a hard limit is declined; nothing is recorded."""
     from billing.models import SpendCounter, SpendLimit
 
@@ -287,6 +304,7 @@ def hold_capture_usage(
     )
     if hold.status != Hold.Status.PENDING:
         return _settled_answer(hold, data)
+    replay: Outcome | bool | None  # True: the event id is taken with another body
     try:
         replay, ctx = lookup(data)  # the event id's stored answer, if it is taken
     except IdempotencyConflict:
@@ -298,6 +316,7 @@ def hold_capture_usage(
         if hold.status != Hold.Status.PENDING:
             return _settled_answer(hold, data)
         raise _event_id_taken(data)
+    assert ctx is not None  # a lookup without a replay finds the context or raises
     period = event_period(ctx, data, now)
     price = price_for_event(ctx.version_id, ctx.meter_id, data.properties)
     periodic = []
@@ -329,6 +348,7 @@ def hold_capture_usage(
                 lock={a.asset_id for a in hold.allocations.all()},  # prefetched
                 between=(SETTLE_SQL, settle_params(hold, Hold.Status.CAPTURED, now, True)),
             )
+            assert settled is not None  # ``between`` was given: its rows are returned
             released = hold_settled(hold, Hold.Status.CAPTURED, now, settled, accounts)
             charge = decide(
                 ctx,
@@ -374,7 +394,13 @@ def hold_capture_usage(
     return _captured(hold, meta, data, outcome, known)
 
 
-def _captured(hold: Hold, meta: dict, data: EventData, outcome: Outcome, known) -> Outcome:
+def _captured(
+    hold: Hold,
+    meta: dict[str, Any],
+    data: EventData,
+    outcome: Outcome,
+    known: dict[str, tuple[bool, int]],
+) -> Outcome:
     hold.metadata = {**meta, "event": data.id}  # as the capture's statement wrote them
     hold.capture_transaction_id = outcome.txn_id
     return Outcome(status_code=200, body={**hold_body(hold, known=known), "event": outcome.body})

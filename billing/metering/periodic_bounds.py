@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from billing.metering.context import Context, charged_quantity
+from billing.metering.context import Context, Period, charged_quantity
 from billing.metering.decide import realtime
 from billing.metering.input import EventData
 from billing.selectors.prices import CachedPrice, version_prices
@@ -106,7 +106,11 @@ def _refused(price: CachedPrice, what: str, value: Decimal) -> AmountTooLarge:
 
 
 def periodic_bound_check(
-    ctx: Context, quantity: Decimal, price: CachedPrice, quantity_before: Decimal, events_before
+    ctx: Context,
+    quantity: Decimal,
+    price: CachedPrice,
+    quantity_before: Decimal,
+    events_before: int,
 ) -> None:
     """``AmountTooLarge`` when an event of ``quantity`` (as charged: 1 for a count meter)
     would let the period of ``price`` price at 10^18 or more, the counter holding
@@ -129,7 +133,9 @@ class PeriodicCounters:
     read at once; ``take`` checks one event and counts it in memory, ``write`` adds what the
     events that were written took."""
 
-    def __init__(self, items: Iterable[tuple[Context, tuple, list[CachedPrice]]], now):
+    def __init__(
+        self, items: Iterable[tuple[Context, Period, list[CachedPrice]]], now: datetime
+    ) -> None:
         self.now = now
         self.totals = counters_lock(
             (
@@ -141,7 +147,9 @@ class PeriodicCounters:
         )
         self.taken: dict[str, list[tuple[Key, Decimal]]] = {}
 
-    def take(self, ctx: Context, data: EventData, period, prices: list[CachedPrice]) -> None:
+    def take(
+        self, ctx: Context, data: EventData, period: Period, prices: list[CachedPrice]
+    ) -> None:
         quantity = charged_quantity(ctx, data)
         keys = [(ctx.subscription_id, period[0], price.id) for price in prices]
         for key, price in zip(keys, prices, strict=True):
@@ -178,7 +186,7 @@ class PeriodicCounters:
 
 
 def periodic_estimate_check(
-    ctx: Context, data: EventData, period, prices: list[CachedPrice]
+    ctx: Context, data: EventData, period: Period, prices: list[CachedPrice]
 ) -> None:
     """A hold's estimate checked as its capture will be (``AmountTooLarge``), from the
     counters as they stand (read without locks: the capture checks again)."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from billing.metering.answers import Outcome
-from billing.metering.context import Context
-from billing.metering.decide import NO_TOTALS, Charge, Totals
+from billing.metering.context import Context, Period
+from billing.metering.decide import NO_TOTALS, Charge, Loaded, Totals
+from billing.metering.input import EventData
 from billing.metering.write import accepted_event_write, insert_event
+from billing.selectors.prices import CachedPrice
 from core.db import columns, hot_cursor, hot_pipeline, instances
 from wallets.models import Account, Grant
 from wallets.services import accounts_lock, system_account
@@ -23,8 +26,13 @@ class DatabaseReads:
     posts_one_by_one = True  # each posting is written by its own statement
 
     def load(
-        self, ctx: Context, assets: list[str], valid_at: datetime, period, price
-    ) -> tuple[dict[str, list[Grant]], Totals]:
+        self,
+        ctx: Context,
+        assets: list[str],
+        valid_at: datetime,
+        period: Period,
+        price: CachedPrice | None,
+    ) -> Loaded:
         """The eligible grants of ``assets`` (burn-down order) and the period's counter
         totals so far for ``price``, in one statement (the account locks are held)."""
         if price is None:
@@ -44,12 +52,12 @@ class DatabaseReads:
         ctx: Context,
         assets: list[str],
         valid_at: datetime,
-        period,
-        price,
+        period: Period,
+        price: CachedPrice | None,
         *,
         lock: Iterable[str] = (),
-        between: tuple[str, list] | None = None,
-    ):
+        between: tuple[str, list[Any]] | None = None,
+    ) -> tuple[dict[str, Account], Loaded | None, list[tuple[Any, ...]] | None]:
         """Lock the wallet's accounts in ``assets`` (and ``lock``) and read what ``load``
         reads, in one round trip: the statements go in one pipeline, and PostgreSQL runs the
         read only once the locks are granted, so it sees what the previous holder committed.
@@ -79,7 +87,7 @@ class DatabaseReads:
             return accounts, None, between_rows
         return accounts, _loaded(ctx, assets, rows), between_rows
 
-    def taken(self, ctx: Context, period, charge: Charge) -> None:
+    def taken(self, ctx: Context, period: Period, charge: Charge) -> None:
         """An accepted charge was written (nothing to remember for one event)."""
 
     def revenue(self, ctx: Context, asset: str) -> Account:
@@ -89,7 +97,15 @@ class DatabaseReads:
             )
         return system_account(Account.System.REVENUE, asset)
 
-    def write_declined(self, ctx, data, period, body, code: str, now) -> None:
+    def write_declined(
+        self,
+        ctx: Context,
+        data: EventData,
+        period: Period,
+        body: dict[str, Any],
+        code: str,
+        now: datetime,
+    ) -> None:
         insert_event(
             ctx,
             data,
@@ -102,14 +118,25 @@ class DatabaseReads:
             now=now,
         )
 
-    def write_accepted(self, ctx, data, accounts, period, charge, now, decimals) -> Outcome:
+    def write_accepted(
+        self,
+        ctx: Context,
+        data: EventData,
+        accounts: dict[str, Account],
+        period: Period,
+        charge: Charge,
+        now: datetime,
+        decimals: dict[str, tuple[bool, int]],
+    ) -> Outcome:
         return accepted_event_write(ctx, data, accounts, period, charge, now, decimals, self)
 
     def reload(self, wallet_id: int) -> None:
         """The wallet got a new grant."""
 
 
-def _load_params(ctx: Context, assets, valid_at, period, price) -> list:
+def _load_params(
+    ctx: Context, assets: list[str], valid_at: datetime, period: Period, price: CachedPrice
+) -> list[Any]:
     return [
         ctx.subscription_id,
         period[0],
@@ -121,7 +148,7 @@ def _load_params(ctx: Context, assets, valid_at, period, price) -> list:
     ]
 
 
-def _loaded(ctx: Context, assets, rows) -> tuple[dict[str, list[Grant]], Totals]:
+def _loaded(ctx: Context, assets: list[str], rows: list[tuple[Any, ...]]) -> Loaded:
     totals = Totals(*rows[0][0]) if rows[0][0] is not None else NO_TOTALS
     grants = instances(Grant, [row[1:] for row in rows if row[1] is not None])
     return in_burn_down_order(grants, assets, ctx.meter_code), totals

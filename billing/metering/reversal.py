@@ -87,6 +87,7 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
             assets = set(
                 txn.entries.filter(account__wallet__isnull=False).values_list("asset_id", flat=True)
             )
+            assert txn.wallet_id is not None  # an event's charge moves its wallet's accounts
             accounts_lock(txn.wallet_id, assets)
         moved = UsageEvent.objects.filter(pk=event.pk, status=UsageEvent.Status.ACCEPTED).update(
             status=UsageEvent.Status.REVERSED, reversed_at=now
@@ -105,11 +106,7 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
                 amount=event.amount,
                 accrued=event.accrued,
             ).counted()  # what the event added to its counter
-            UsageCounter.objects.filter(
-                subscription_id=event.subscription_id,
-                period_start=event.period_start,
-                price_id=event.price_id,
-            ).update(
+            _counter(event).update(
                 quantity=F("quantity") - counted.quantity,
                 included=F("included") - counted.included,
                 billable=F("billable") - counted.billable,
@@ -119,6 +116,7 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
                 updated_at=now,
             )
         if event.amount and event.asset_id and event.subscription_id:
+            assert event.period_start is not None  # an event of a subscription has its period
             spend_service.spend_release(
                 customer_id=event.customer_id,
                 value=spend_service.value_in_currency(
@@ -134,6 +132,9 @@ def event_reverse(*, event_id: str, now: datetime | None = None) -> UsageEvent:
 
 
 def _counter(event: UsageEvent) -> QuerySet[UsageCounter]:
+    """The period counter of ``event``, a priced event (it has a subscription and period)."""
+    assert event.subscription_id is not None and event.period_start is not None
+    assert event.price_id is not None
     return UsageCounter.objects.filter(
         subscription_id=event.subscription_id,
         period_start=event.period_start,

@@ -159,7 +159,15 @@ def _counter(customer_id: int, window: str, start: datetime, end: datetime) -> i
         return cursor.fetchone()[0]
 
 
-def _thresholds(customer_id, limit, start, before, after, currency, event_id) -> None:
+def _thresholds(
+    customer_id: int,
+    limit: SpendLimit,
+    start: datetime,
+    before: Decimal,
+    after: Decimal,
+    currency: str,
+    event_id: str,
+) -> None:
     crossed = [t for t in limit.alert_thresholds if before < limit.amount * t / 100 <= after]
     if not crossed:
         return
@@ -181,7 +189,14 @@ def _thresholds(customer_id, limit, start, before, after, currency, event_id) ->
     )
 
 
-def _alert_exceeded(customer_id, limit, start, spent, currency, event_id) -> None:
+def _alert_exceeded(
+    customer_id: int,
+    limit: SpendLimit,
+    start: datetime,
+    spent: Decimal,
+    currency: str,
+    event_id: str,
+) -> None:
     if Alert.objects.filter(
         customer_id=customer_id, kind=Alert.Kind.EXCEEDED, window_start=start
     ).exists():

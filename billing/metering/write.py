@@ -4,9 +4,10 @@ the multi-row forms a batch writes with."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from psycopg.types.json import Jsonb
 
@@ -14,6 +15,7 @@ from billing.metering.answers import Outcome, event_body
 from billing.metering.context import Context, Period
 from billing.metering.errors import Duplicate
 from billing.metering.input import EventData
+from billing.selectors.prices import CachedPrice
 from core.db import JSONB_ARRAY, hot_cursor, int_array, json_array, numeric_texts, text_array
 from core.text import plain
 from wallets.models import Account, LedgerTransaction
@@ -45,7 +47,9 @@ def plan_posting(
     database function posts it)."""
     fundings: list[Funding] = []
     legs: list[Leg] = []
-    for asset, plan in ((ctx.unit, charge.unit_plan), (charge.asset, charge.money_plan)):
+    # set whenever money moves (a money plan, a payment or a debt); None only when none does
+    money_asset = cast(str, charge.asset)
+    for asset, plan in ((ctx.unit, charge.unit_plan), (money_asset, charge.money_plan)):
         for grant, take in plan:
             fundings.append(Funding(grant.pk, asset, take))
             legs.append(Leg(accounts[asset], -take, grant.pk))
@@ -53,8 +57,8 @@ def plan_posting(
     debt = ZERO
     if overdraw and charge.asset and charge.amount - paid - charge.accrued > 0:
         debt = charge.amount - paid - charge.accrued
-        fundings.append(Funding(None, charge.asset, debt))
-        legs.append(Leg(accounts[charge.asset], -debt, None))
+        fundings.append(Funding(None, money_asset, debt))
+        legs.append(Leg(accounts[money_asset], -debt, None))
     # The revenue accounts are shared by every customer and made on first use: make (or
     # find) them in one global order, so that two first charges posting revenue in the same
     # two assets in opposite orders (a unit and a price asset) never wait on each other.
@@ -62,12 +66,12 @@ def plan_posting(
     if charge.included:
         revenue_assets.add(ctx.unit)
     if paid + debt:
-        revenue_assets.add(charge.asset)
+        revenue_assets.add(money_asset)
     revenue = {a: reads.revenue(ctx, a) for a in sorted(revenue_assets)}
     if charge.included:
         legs.append(Leg(revenue[ctx.unit], charge.included))
     if paid + debt:
-        legs.append(Leg(revenue[charge.asset], paid + debt))
+        legs.append(Leg(revenue[money_asset], paid + debt))
     if not legs:
         return None, fundings
     post = posting(
@@ -114,12 +118,14 @@ SELECT *, %b::timestamptz FROM unnest(%b::bigint[], %b::timestamptz[], %b::bigin
 """ + COUNTER_ADD.format(events="EXCLUDED.events")
 
 
-def _counter_params(ctx: Context, charge: Charge, period, now) -> list:
+def _counter_params(
+    ctx: Context, charge: Charge, price: CachedPrice, period: Period, now: datetime
+) -> list[Any]:
     return [
         ctx.subscription_id,
         period[0],
         period[1],
-        charge.price.id,
+        price.id,
         *charge.counted(),
         now,
     ]
@@ -148,7 +154,8 @@ BATCH_EVENTS_SQL = (
     + ") ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
 
-ARRAY_FORMS = {
+# how a batch passes a column of each type
+ARRAY_FORMS: dict[str, Callable[[list[Any]], Any]] = {
     "numeric": numeric_texts,
     "jsonb": json_array,
     "bigint": int_array,
@@ -176,7 +183,7 @@ def batch_event_columns(rows: list[EventRow], txn_ids: dict[int, int], now: date
     charges = [row.charge for row in rows]
     datas = [row.data for row in rows]
     ctxs = [row.ctx for row in rows]
-    columns_ = [
+    columns_: list[list[Any]] = [
         [data.id for data in datas],
         [ctx.customer_id for ctx in ctxs],
         [ctx.subscription_id for ctx in ctxs],
@@ -261,7 +268,7 @@ def _event_params(
     ]
 
 
-def insert_event(ctx: Context, data: EventData, **fields) -> int:
+def insert_event(ctx: Context, data: EventData, **fields: Any) -> int:
     with hot_cursor() as cursor:
         cursor.execute(INSERT_EVENT_SQL, _event_params(ctx, data, **fields))
         row = cursor.fetchone()
@@ -285,13 +292,13 @@ def periodic_fields(period: Period, body: dict[str, Any], now: datetime) -> dict
 
 
 def accepted_event_write(
-    ctx,
-    data,
-    accounts,
-    period,
+    ctx: Context,
+    data: EventData,
+    accounts: dict[str, Account],
+    period: Period,
     charge: Charge,
-    now,
-    decimals,
+    now: datetime,
+    decimals: dict[str, tuple[bool, int]],
     reads: DatabaseReads,
     *,
     hold_id: str = "",
@@ -340,7 +347,7 @@ def accepted_event_write(
         params = event_params
     if charge.price is not None:
         ctes.append(f"counter AS ({COUNTER_AFTER_EVENT} RETURNING 1)")
-        params += _counter_params(ctx, charge, period, now)
+        params += _counter_params(ctx, charge, charge.price, period, now)
     if hold_id:  # a capture: the hold records its transaction and event
         txn = "(SELECT txn_id FROM event)" if post is not None else "NULL::bigint"
         ctes.append(

@@ -125,7 +125,7 @@ def eligible_where(alias: str = "") -> str:
 BATCH_GRANTS_WHERE = f"wallet_id = ANY(%b::bigint[]) AND {live_where()}"
 
 
-def is_eligible(grant: Grant, meter: str | None, now: datetime) -> bool:
+def is_eligible(grant: Grant | DrawableGrant, meter: str | None, now: datetime) -> bool:
     return (
         grant.status == Grant.Status.ACTIVE
         and grant.remaining > grant.held
