@@ -412,7 +412,8 @@ def _charge_locked_batch(
     _late_invoices_lock(items)
     locked: dict[int, dict[str, Account]] = {}
     for account in rows_as(Account, BATCH_LOCK_SQL, _pairs_arrays(needed), binary=True):
-        locked.setdefault(account.wallet_id, {})[account.asset_id] = account
+        # a wallet's account (BATCH_LOCK_SQL selects by wallet): its wallet_id is set
+        locked.setdefault(cast(int, account.wallet_id), {})[account.asset_id] = account
     reads = BatchReads(
         set(locked),
         {ctx.subscription_id for _, ctx, _, _, _ in items},

@@ -245,7 +245,7 @@ def hold_get(*, hold_id: str, api_key_hash: str | None = None) -> Hold:
         hold = instances(Hold, [hold_columns])[0]
     if hold is None or "customer" not in (hold.metadata or {}):
         raise NotFound(f"No hold '{hold_id}'.")
-    hold._prefetched_objects_cache = {
+    hold._prefetched_objects_cache = {  # type: ignore[attr-defined]  # not in the stubs
         "allocations": [
             HoldAllocation(id=pk, hold_id=hold.pk, grant_id=grant, asset_id=asset, amount=amount)
             for pk, grant, asset, amount in zip(ids, grant_ids, assets, amounts, strict=True)
