@@ -5,7 +5,7 @@ locked, and the decision (units, price, burn-down, accrual) — and used three w
 statement and its own transaction: ``billfold_event_charge`` charges an event and, with
 ``p_hold``, captures that pending hold; ``billfold_hold_reserve`` reserves the estimated
 cost of a hold. Anything else returns NULL having written nothing and goes through the
-Python path (``tests/billing/test_holds_in_database.py`` compares them).
+Python path (``tests/billing/metering/test_holds_in_database.py`` compares them).
 
 The functions live in ``billing/sql`` and ``wallets/sql`` and are installed from there by
 billing 0018 (with wallets 0008), which replaces wholesale everything this migration made,

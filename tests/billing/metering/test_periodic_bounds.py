@@ -17,7 +17,7 @@ from plans.models import Price
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Hold, LedgerEntry
 
-from .scenario import setup_customer, setup_meter, setup_plan
+from tests.billing.scenario import setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

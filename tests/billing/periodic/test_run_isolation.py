@@ -17,7 +17,7 @@ from billing.periodic import billing_run, invoices_finalize_due, rating_run, sub
 from billing.periodic import rating as rating_module
 from plans.models import Price
 
-from .scenario import setup_customer, setup_meter, setup_plan
+from tests.billing.scenario import setup_customer, setup_meter, setup_plan
 
 D = Decimal
 JAN = datetime(2026, 1, 1, tzinfo=UTC)

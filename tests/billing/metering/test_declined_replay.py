@@ -15,7 +15,7 @@ from tests.api.test_fast_path import call
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Hold
 
-from .scenario import grant, setup_customer, setup_meter, setup_plan
+from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from billing.periodic import billing_run, rating_run, subscription_period_close
 from billing.periodic import close as close_module
 from wallets.models import Grant
 
-from .scenario import event, grant, setup_customer, setup_example_c_plan, setup_meter, setup_plan
+from tests.billing.scenario import event, grant, setup_customer, setup_example_c_plan, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from billing.models import Alert, UsageCounter, UsageEvent
 from wallets.models import Grant, LedgerEntry
 
-from .scenario import available, event, grant, setup_customer, setup_meter, setup_plan
+from tests.billing.scenario import available, event, grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -29,7 +29,7 @@ from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Grant, Hold, LedgerTransaction
 from wallets.services import hold_expire
 
-from .scenario import available, grant, setup_customer, setup_meter, setup_plan
+from tests.billing.scenario import available, grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 WORKERS = 16

@@ -28,8 +28,8 @@ from tests.strategies.metering import CREDITS, METERS, Setup, event_steps, scena
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Grant, LedgerEntry
 
-from .conftest import METERING_NOW
-from .scenario import grant, setup_customer, setup_meter, setup_plan
+from tests.billing.conftest import METERING_NOW
+from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

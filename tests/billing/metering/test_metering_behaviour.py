@@ -32,8 +32,8 @@ from wallets.models import (
 )
 from wallets.services import HoldLeg, hold_create, holds_expire_due
 
-from .conftest import METERING_NOW
-from .scenario import available, event, grant, setup_customer, setup_meter, setup_plan
+from tests.billing.conftest import METERING_NOW
+from tests.billing.scenario import available, event, grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

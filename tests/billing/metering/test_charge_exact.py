@@ -14,7 +14,7 @@ from billing.models import UsageCounter, UsageEvent
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Grant
 
-from .scenario import grant, setup_customer, setup_meter, setup_plan
+from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -30,7 +30,7 @@ from wallets.models import (
     LedgerTransaction,
 )
 
-from .scenario import grant, setup_customer, setup_meter, setup_plan
+from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

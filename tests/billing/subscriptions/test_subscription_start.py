@@ -17,7 +17,7 @@ from core.errors import ValidationFailed
 from tests.factories import CustomerFactory, MeterFactory, PublishedPlanFactory
 from wallets.models import Grant
 
-from .scenario import event
+from tests.billing.scenario import event
 
 pytestmark = pytest.mark.django_db
 
