@@ -69,7 +69,7 @@ def problem(
     return body
 
 
-def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     """DRF validation detail (nested dicts and lists) → {"field.sub": [messages]}."""
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
@@ -78,14 +78,14 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
                 name = f"{prefix}[{key}]"
             else:
                 name = f"{prefix}.{key}" if prefix else str(key)
-            for k, v in _flatten(value, name).items():
+            for k, v in flatten_errors(value, name).items():
                 out.setdefault(k, []).extend(v)
     elif isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):
             out.setdefault(prefix or "non_field_errors", []).extend(str(i) for i in detail)
         else:
             for index, item in enumerate(detail):
-                for k, v in _flatten(item, f"{prefix}[{index}]").items():
+                for k, v in flatten_errors(item, f"{prefix}[{index}]").items():
                     out.setdefault(k, []).extend(v)
     else:
         out.setdefault(prefix or "non_field_errors", []).append(str(detail))
@@ -177,7 +177,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
                 code, title = pair
                 break
         if isinstance(exc, drf.ValidationError):
-            errors = _flatten(exc.detail)
+            errors = flatten_errors(exc.detail)
             detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
         else:
             errors = {}

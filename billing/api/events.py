@@ -16,7 +16,7 @@ from drf_spectacular.utils import (
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 
-from billing.api.errors import _flatten
+from billing.api.errors import flatten_errors
 from billing.api.event_input import (
     BalanceAvailableSerializer,
     EventInputSerializer,
@@ -214,7 +214,9 @@ class EventBatchView(generics.GenericAPIView):
             try:
                 parsed.append(parse_event(item, now))
             except serializers.ValidationError as exc:
-                parsed.append(_invalid(item, "invalid", "Invalid event.", _flatten(exc.detail)))
+                parsed.append(
+                    _invalid(item, "invalid", "Invalid event.", flatten_errors(exc.detail))
+                )
             except BillfoldError as exc:
                 parsed.append(_invalid(item, exc.code, exc.detail, exc.errors))
         valid = [p for p in parsed if isinstance(p, EventData)]
