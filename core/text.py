@@ -75,11 +75,17 @@ def plain_decimals(value: Any) -> Any:
     return value
 
 
+_QUANTA = tuple(Decimal(1).scaleb(-places) for places in range(101))  # 1, 0.1, 0.01, …
+
+
 def fixed_text(value: Decimal, places: int) -> str:
     """Exactly ``places`` decimal places, rounded half-up, without separators: ``10.50``
-    at 2, ``0.000002000000`` at 12."""
-    rounded = Decimal(value).quantize(Decimal(1).scaleb(-places), context=_EXACT)
-    return format(_unsigned_zero(rounded), "f")
+    at 2, ``0.000002000000`` at 12. (Every amount of an event's answer goes through it.)"""
+    if type(value) is not Decimal:
+        value = Decimal(value)
+    quantum = _QUANTA[places] if 0 <= places <= 100 else Decimal(1).scaleb(-places)
+    text = format(value.quantize(quantum, context=_EXACT), "f")
+    return text[1:] if text[0] == "-" and text.strip("-0.") == "" else text
 
 
 def number_text(value: Decimal, min_places: int = 0, *, grouping: bool = True) -> str:
