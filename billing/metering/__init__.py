@@ -8,6 +8,7 @@ lock the billing run takes on the period counters of periodically rated prices.
 from billing.metering.answers import Outcome, declined_event, event_get, event_replay
 from billing.metering.batch import events_charge_batch
 from billing.metering.charge import event_charge
+from billing.metering.decide import allowance_prefix, allowance_source
 from billing.metering.errors import (
     EventNotAccepted,
     InvalidTimestamp,
@@ -49,6 +50,8 @@ __all__ = [
     "UnknownCustomer",
     "UnknownMeter",
     "Unprocessable",
+    "allowance_prefix",
+    "allowance_source",
     "counters_lock",
     "declined_event",
     "event_charge",

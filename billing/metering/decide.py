@@ -106,6 +106,18 @@ def check_bounds(charge: Charge, totals: Totals) -> None:
             )
 
 
+def allowance_source(subscription_id: int, price_id: int, period_start: datetime) -> str:
+    """The source of the grant of a price's included quantity for one period of a
+    subscription: one such grant per period, whichever issues it first (the period's close
+    or the first event of a period the close has not reached)."""
+    return f"{allowance_prefix(subscription_id)}{price_id}:{period_start.isoformat()}"
+
+
+def allowance_prefix(subscription_id: int) -> str:
+    """What the source of every allowance grant of a subscription starts with."""
+    return f"allowance:{subscription_id}:"
+
+
 def ensure_allowance(
     ctx: Context,
     price: CachedPrice,
@@ -117,7 +129,7 @@ def ensure_allowance(
     """A period the periodic close has not reached yet still gets its allowance."""
     if price.included <= 0 or start <= ctx.current_period_start or end <= now:
         return False
-    source = f"allowance:{ctx.subscription_id}:{price.id}:{start.isoformat()}"
+    source = allowance_source(ctx.subscription_id, price.id, start)
     if Grant.objects.filter(source=source).exists():
         return False
     ledger_grant(

@@ -10,19 +10,11 @@ from fractions import Fraction
 
 from django.utils import timezone
 
+from billing.metering import allowance_prefix, allowance_source
 from billing.models import Subscription
 from billing.subscriptions.proration import microseconds
 from wallets.models import Grant
 from wallets.services import grant_create, grant_void
-
-
-def allowance_source(subscription: Subscription, price_id: int, period_start: datetime) -> str:
-    return f"allowance:{subscription.pk}:{price_id}:{period_start.isoformat()}"
-
-
-def allowance_prefix(subscription: Subscription) -> str:
-    """What the source of every allowance grant of ``subscription`` starts with."""
-    return f"allowance:{subscription.pk}:"
 
 
 def _floor(value: Fraction, places: int) -> Decimal:
@@ -55,7 +47,7 @@ def subscription_allowances_issue(
     for price in prices:
         if price.included <= 0 or not price.meter.is_additive:
             continue
-        source = allowance_source(subscription, price.pk, subscription.current_period_start)
+        source = allowance_source(subscription.pk, price.pk, subscription.current_period_start)
         amount = price.included
         if prorate_from is not None:
             source += f":from:{prorate_from.isoformat()}"
@@ -88,7 +80,7 @@ def allowances_void(subscription: Subscription, *, at: datetime, reason: str) ->
     expiring after ``at``), in id order. A grant with open holds raises ``GrantHeld``."""
     grant_ids = (
         Grant.objects.filter(
-            source__startswith=allowance_prefix(subscription),
+            source__startswith=allowance_prefix(subscription.pk),
             status=Grant.Status.ACTIVE,
             expires_at__gt=at,
         )

@@ -10,11 +10,13 @@ from django.db.models import ProtectedError
 
 from billing.models import UsageEvent
 from plans.models import Meter, Price
+from tests.billing.metering.test_charge_in_database import (
+    token_customer_with_bonus_and_two_usd_grants,
+)
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Asset, LedgerEntry
 
 from .scenario import event
-from tests.billing.metering.test_charge_in_database import token_customer_with_bonus_and_two_usd_grants
 
 pytestmark = pytest.mark.django_db
 

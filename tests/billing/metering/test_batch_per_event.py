@@ -10,9 +10,8 @@ import pytest
 
 from billing.metering import decide
 from billing.models import UsageCounter, UsageEvent
-from tests.wallets.helpers import ensure_currencies
-
 from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
+from tests.wallets.helpers import ensure_currencies
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -11,10 +11,9 @@ from decimal import Decimal
 import pytest
 
 from billing.models import UsageCounter, UsageEvent
+from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Grant
-
-from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

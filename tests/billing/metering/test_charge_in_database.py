@@ -24,12 +24,11 @@ from django.db import transaction
 from django.db.models.functions import Coalesce
 
 from billing.models import UsageCounter, UsageEvent
+from tests.billing.conftest import METERING_NOW
+from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 from tests.strategies.metering import CREDITS, METERS, Setup, event_steps, scenarios
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Grant, LedgerEntry
-
-from tests.billing.conftest import METERING_NOW
-from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

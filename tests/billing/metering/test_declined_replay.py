@@ -12,10 +12,9 @@ import pytest
 
 from billing.models import UsageEvent
 from tests.api.test_fast_path import call
+from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Hold
-
-from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 
 pytestmark = pytest.mark.django_db
 

@@ -22,12 +22,12 @@ import hypothesis
 import pytest
 from django.db import transaction
 
+from tests.billing.conftest import METERING_NOW
+from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 from tests.strategies.metering import Setup, hold_steps, scenarios
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Hold, HoldAllocation, IdempotencyRecord
 
-from tests.billing.conftest import METERING_NOW
-from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 from .test_charge_in_database import (
     EXAMPLES,
     build,

@@ -19,6 +19,7 @@ import pytest
 import time_machine
 
 from billing.models import Alert, SpendCounter, SpendLimit, UsageCounter, UsageEvent
+from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import (
     Account,
@@ -29,8 +30,6 @@ from wallets.models import (
     LedgerEntry,
     LedgerTransaction,
 )
-
-from tests.billing.scenario import grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -19,6 +19,8 @@ from billing.metering import holds as holds_service
 from billing.models import Alert, Invoice, Subscription, UsageCounter, UsageEvent
 from billing.periodic import subscription_period_close
 from plans.models import Plan
+from tests.billing.conftest import METERING_NOW
+from tests.billing.scenario import available, event, grant, setup_customer, setup_meter, setup_plan
 from tests.wallets.helpers import ensure_currencies
 from wallets.errors import HoldNotPending
 from wallets.models import (
@@ -31,9 +33,6 @@ from wallets.models import (
     LedgerTransaction,
 )
 from wallets.services import HoldLeg, hold_create, holds_expire_due
-
-from tests.billing.conftest import METERING_NOW
-from tests.billing.scenario import available, event, grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -25,11 +25,10 @@ from rest_framework.test import APIClient
 
 from billing.metering import batch as batch_module
 from billing.models import Alert, SpendCounter, UsageCounter, UsageEvent
+from tests.billing.scenario import available, grant, setup_customer, setup_meter, setup_plan
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Grant, Hold, LedgerTransaction
 from wallets.services import hold_expire
-
-from tests.billing.scenario import available, grant, setup_customer, setup_meter, setup_plan
 
 D = Decimal
 WORKERS = 16

@@ -7,9 +7,8 @@ from decimal import Decimal
 import pytest
 
 from billing.models import Alert, UsageCounter, UsageEvent
-from wallets.models import Grant, LedgerEntry
-
 from tests.billing.scenario import available, event, grant, setup_customer, setup_meter, setup_plan
+from wallets.models import Grant, LedgerEntry
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -14,10 +14,9 @@ import pytest
 from billing.models import Alert, Subscription, UsageCounter, UsageEvent
 from billing.periodic import rating_run, subscription_period_close
 from plans.models import Price
+from tests.billing.scenario import setup_customer, setup_meter, setup_plan
 from tests.wallets.helpers import ensure_currencies
 from wallets.models import Account, Hold, LedgerEntry
-
-from tests.billing.scenario import setup_customer, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -14,9 +14,15 @@ from billing.invoicing import invoice_draft_create
 from billing.models import Invoice, Subscription, UsageCounter
 from billing.periodic import billing_run, rating_run, subscription_period_close
 from billing.periodic import close as close_module
+from tests.billing.scenario import (
+    event,
+    grant,
+    setup_customer,
+    setup_example_c_plan,
+    setup_meter,
+    setup_plan,
+)
 from wallets.models import Grant
-
-from tests.billing.scenario import event, grant, setup_customer, setup_example_c_plan, setup_meter, setup_plan
 
 D = Decimal
 pytestmark = pytest.mark.django_db

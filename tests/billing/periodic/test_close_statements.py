@@ -18,7 +18,6 @@ from billing.periodic import billing_run
 from billing.periodic.close import CLOSE_FIELDS, _locked_for_close, _save_closed
 from core import db as core_db
 from core.db import columns, hot_cursor, insert_all, refresh_from_row
-
 from tests.billing.scenario import event, setup_customer, setup_example_c_plan, setup_plan
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,6 @@ from billing.models import Alert, Invoice, Subscription, UsageCounter
 from billing.periodic import billing_run, invoices_finalize_due, rating_run, subscriptions_close_due
 from billing.periodic import rating as rating_module
 from plans.models import Price
-
 from tests.billing.scenario import setup_customer, setup_meter, setup_plan
 
 D = Decimal

@@ -14,10 +14,9 @@ from billing.models import Invoice, Subscription
 from billing.periodic import billing_run, invoices_finalize_due
 from billing.subscriptions import subscription_create
 from core.errors import ValidationFailed
+from tests.billing.scenario import event
 from tests.factories import CustomerFactory, MeterFactory, PublishedPlanFactory
 from wallets.models import Grant
-
-from tests.billing.scenario import event
 
 pytestmark = pytest.mark.django_db
 
