@@ -22,8 +22,8 @@ from __future__ import annotations
 import logging
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from fpdf.fonts import FontFace
 
 from billing.invoicing.statements import CATEGORY_LABELS, Statement
 from billing.models import Invoice
+from core import text as core_text
 
 logger = logging.getLogger(__name__)
 
@@ -41,45 +42,18 @@ logger = logging.getLogger(__name__)
 
 
 def money_text(value: Decimal | None, decimals: int) -> str:
-    """An amount at the currency's minor unit, rounded half-up, with thousands separators:
-    ``1,234.50`` (USD), ``1,235`` (JPY), ``0.125`` (KWD)."""
-    if value is None:
-        return ""
-    rounded = Decimal(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
-    if rounded.is_zero():
-        rounded = abs(rounded)  # never "-0.00"
-    return f"{rounded:,.{decimals}f}"
+    """An amount at the currency's minor unit (``core.text.money_text``); blank for none."""
+    return "" if value is None else core_text.money_text(value, decimals)
 
 
 def exact_text(value: Decimal | None, decimals: int = 0) -> str:
-    """A quantity or unit price as exact as it is, with at least ``decimals`` places and
-    thousands separators: ``1,500,000``, ``0.000002``, ``20.00``."""
-    if value is None:
-        return ""
-    value = Decimal(value)
-    exponent = value.normalize().as_tuple().exponent
-    places = max(decimals, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
-    text = f"{value:,.{places}f}"
-    return text[1:] if text.startswith("-") and value.is_zero() else text
-
-
-def rate_text(rate: Decimal) -> str:
-    """A tax rate in percent without trailing zeros: ``19``, ``7.5``."""
-    return format(Decimal(rate).normalize(), "f") if rate else "0"
+    """A quantity or unit price as exact as it is, at least ``decimals`` places
+    (``core.text.number_text``); blank for none."""
+    return "" if value is None else core_text.number_text(value, decimals)
 
 
 def date_text(value: datetime | None) -> str:
-    return "" if value is None else f"{value.astimezone(UTC):%Y-%m-%d}"
-
-
-def period_text(start: datetime | None, end: datetime | None) -> str:
-    """A half-open period ``[start, end)`` as the days it covers: 2026-01-01 – 2026-01-31."""
-    if start is None:
-        return ""
-    if end is None or end <= start:
-        return date_text(start)
-    last = end - timedelta(microseconds=1)
-    return f"{date_text(start)} – {date_text(last)}"
+    return "" if value is None else core_text.date_text(value)
 
 
 # --- the document model shared by HTML and PDF ------------------------------------------------
@@ -108,7 +82,7 @@ def invoice_document(invoice: Invoice) -> dict[str, Any]:
                 for part in (
                     line.get_kind_display(),
                     line.meter.code if line.meter_id else "",
-                    period_text(line.period_start, line.period_end),
+                    core_text.period_text(line.period_start, line.period_end),
                 )
                 if part
             ),
@@ -135,10 +109,10 @@ def invoice_document(invoice: Invoice) -> dict[str, Any]:
         "currency": currency.code,
         "issued": date_text(invoice.issued_at),
         "due": date_text(invoice.due_at),
-        "period": period_text(invoice.period_start, invoice.period_end),
+        "period": core_text.period_text(invoice.period_start, invoice.period_end),
         "lines": lines,
         "subtotal": money_text(invoice.subtotal, d),
-        "tax_rate": rate_text(invoice.tax_rate),
+        "tax_rate": core_text.plain(invoice.tax_rate),
         "tax": money_text(invoice.tax, d),
         "total": money_text(invoice.total, d),
         "paid": date_text(invoice.paid_at),
@@ -186,7 +160,7 @@ def statement_document(statement: Statement) -> dict[str, Any]:
     return {
         "statement": statement,
         "label": statement.label,
-        "period": period_text(statement.start, statement.end),
+        "period": core_text.period_text(statement.start, statement.end),
         "seller": dict(settings.BILLFOLD.get("SELLER", {})),
         "customer": {
             "name": customer.name,

@@ -13,18 +13,11 @@ from billing.models import ChargeItem, InvoiceLine, Subscription, UsageCounter
 from billing.selectors.usage import aggregate_events
 from core.db import columns, rows_as
 from core.errors import AmountTooLarge
+from core.text import bounds_text, number_text, plain
 from plans.models import Meter, PlanVersion, Price
 from plans.pricing import rated_periodically, total_amount
 from plans.services import price_spec
 from wallets.services.amounts import MAX_AMOUNT
-
-
-def _plain(value: Decimal) -> str:
-    return f"{value.normalize():,f}" if value else "0"
-
-
-def _dates(start: datetime, end: datetime) -> str:
-    return f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
 
 
 def _periodic(price: Price) -> bool:
@@ -57,7 +50,7 @@ def rated_price(
         if value >= MAX_AMOUNT:
             raise RatedAmountTooLarge(
                 f"Price {price.pk} ({price.meter.code}) of subscription {subscription.pk} "
-                f"rates a {name} of {value.normalize():f} for {_dates(start, end)}: "
+                f"rates a {name} of {plain(value)} for {bounds_text(start, end)}: "
                 "amounts and quantities stay below 10^18."
             )
     return quantity, included, billable, amount
@@ -69,6 +62,24 @@ COUNTERS_SQL = (
     f"SELECT {columns(UsageCounter)} FROM billing_usagecounter "  # noqa: S608 - column names
     "WHERE subscription_id = %s AND period_start = %s"
 )
+
+
+def _base_fee_line(version: PlanVersion, start: datetime, end: datetime) -> LineSpec:
+    """The base fee of the period ``[start, end)``, in advance or in arrears as the version
+    bills it."""
+    return LineSpec(
+        kind=InvoiceLine.Kind.BASE_FEE,
+        description=f"{version.name} base fee, {bounds_text(start, end)}",
+        amount_exact=version.base_fee,
+        quantity=Decimal(1),
+        unit_price=version.base_fee,
+        period_start=start,
+        period_end=end,
+        computation={
+            "timing": str(version.base_fee_timing),
+            "base_fee": format(version.base_fee, "f"),
+        },
+    )
 
 
 def arrears_lines(
@@ -84,18 +95,7 @@ def arrears_lines(
     ``version`` and ``extra_versions``."""
     lines: list[LineSpec] = []
     if version.base_fee and version.base_fee_timing == PlanVersion.Timing.IN_ARREARS:
-        lines.append(
-            LineSpec(
-                kind=InvoiceLine.Kind.BASE_FEE,
-                description=f"{version.name} base fee, {_dates(start, end)}",
-                amount_exact=version.base_fee,
-                quantity=Decimal(1),
-                unit_price=version.base_fee,
-                period_start=start,
-                period_end=end,
-                computation={"timing": "in_arrears", "base_fee": format(version.base_fee, "f")},
-            )
-        )
+        lines.append(_base_fee_line(version, start, end))
     counters = {
         c.price_id: c
         for c in rows_as(UsageCounter, COUNTERS_SQL, [subscription.pk, start], binary=True)
@@ -129,7 +129,8 @@ def arrears_lines(
                 LineSpec(
                     kind=kind,
                     description=(
-                        f"{label}: {_plain(billable)} {meter.unit_id}, {_dates(start, end)}"
+                        f"{label}: {number_text(billable)} {meter.unit_id}, "
+                        f"{bounds_text(start, end)}"
                     ),
                     amount_exact=amount,
                     quantity=billable,
@@ -169,8 +170,8 @@ def _real_time_lines(
         LineSpec(
             kind=kind,
             description=(
-                f"{label}: {_plain(counter.billable)} {meter.unit_id} billable, "
-                f"{_dates(start, end)}"
+                f"{label}: {number_text(counter.billable)} {meter.unit_id} billable, "
+                f"{bounds_text(start, end)}"
             ),
             amount_exact=usage,
             quantity=counter.billable,
@@ -194,7 +195,7 @@ def _real_time_lines(
         lines.append(
             LineSpec(
                 kind=InvoiceLine.Kind.PAID_FROM_WALLET,
-                description=f"{label}: paid from wallet, {_dates(start, end)}",
+                description=f"{label}: paid from wallet, {bounds_text(start, end)}",
                 amount_exact=-counter.amount,
                 meter_id=meter.pk,
                 period_start=start,
@@ -226,24 +227,15 @@ def advance_lines(
     """The in-advance items of the period ``[start, end)``: base fee and seats."""
     lines = []
     if version.base_fee and version.base_fee_timing == PlanVersion.Timing.IN_ADVANCE:
-        lines.append(
-            LineSpec(
-                kind=InvoiceLine.Kind.BASE_FEE,
-                description=f"{version.name} base fee, {_dates(start, end)}",
-                amount_exact=version.base_fee,
-                quantity=Decimal(1),
-                unit_price=version.base_fee,
-                period_start=start,
-                period_end=end,
-                computation={"timing": "in_advance", "base_fee": format(version.base_fee, "f")},
-            )
-        )
+        lines.append(_base_fee_line(version, start, end))
     if version.seat_price and seats:
         amount = version.seat_price * seats
         lines.append(
             LineSpec(
                 kind=InvoiceLine.Kind.SEATS,
-                description=f"{seats} seats × {_plain(version.seat_price)}, {_dates(start, end)}",
+                description=(
+                    f"{seats} seats × {number_text(version.seat_price)}, {bounds_text(start, end)}"
+                ),
                 amount_exact=amount,
                 quantity=Decimal(seats),
                 unit_price=version.seat_price,

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from billing.models import Customer, Invoice
 from core.errors import ValidationFailed
+from core.text import fixed_text, number_text
 from wallets.models import Asset, LedgerTransaction
 
 ZERO = Decimal(0)
@@ -210,13 +211,6 @@ def statement_for(*, customer: Customer, year: int, month: int) -> Statement:
 CSV_HEADER = ["kind", "asset", "item", "meter", "status", "date", "amount"]
 
 
-def _exact(value: Decimal, decimals: int) -> str:
-    """At least the asset's decimals, more only as far as the value needs (ledger amounts
-    keep 12 places): exact, never a float."""
-    places = max(decimals, -value.normalize().as_tuple().exponent, 0)
-    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
-
-
 def _text_cell(value: str) -> str:
     """Free text (a meter code) that a spreadsheet would read as a formula is quoted."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
@@ -232,13 +226,21 @@ def statement_csv(statement: Statement) -> str:
     last = (statement.end - timedelta(days=1)).date().isoformat()
     for asset in statement.assets:
         d = asset.decimals
-        opening = _exact(asset.opening, d)
+        opening = number_text(asset.opening, d, grouping=False)
         writer.writerow(["opening", asset.asset, "Opening balance", "", "", first, opening])
         for category, label, meter, amount in asset.rows():
             writer.writerow(
-                [category, asset.asset, label, _text_cell(meter), "", "", _exact(amount, d)]
+                [
+                    category,
+                    asset.asset,
+                    label,
+                    _text_cell(meter),
+                    "",
+                    "",
+                    number_text(amount, d, grouping=False),
+                ]
             )
-        closing = _exact(asset.closing, d)
+        closing = number_text(asset.closing, d, grouping=False)
         writer.writerow(["closing", asset.asset, "Closing balance", "", "", last, closing])
     for invoice in statement.invoices:
         writer.writerow(
@@ -249,7 +251,7 @@ def statement_csv(statement: Statement) -> str:
                 "",
                 invoice.status,
                 invoice.issued_at.date().isoformat() if invoice.issued_at else "",
-                format(invoice.total.quantize(Decimal(1).scaleb(-invoice.currency.decimals)), "f"),
+                fixed_text(invoice.total, invoice.currency.decimals),
             ]
         )
     return out.getvalue()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 
 from billing.models import ChargeItem, Subscription
+from core.text import plain
 from plans.models import PlanVersion
 from plans.pricing import PRICE_PLACES, prorate, round_half_up
 
@@ -38,8 +39,7 @@ def _span_text(covered: timedelta, period: timedelta) -> str:
         return f"{covered // _DAY}/{period // _DAY} days"
 
     def seconds(delta: timedelta) -> str:
-        value = Decimal(microseconds(delta)).scaleb(-6).normalize()
-        return format(value, "f")
+        return plain(Decimal(microseconds(delta)).scaleb(-6))
 
     return f"{seconds(covered)}/{seconds(period)} seconds"
 
