@@ -16,13 +16,12 @@ whichever migration last installed them; the recorded hashes are what
 ``tests/test_database_functions.py`` holds the files to: the newest hash recorded for a file
 must be the file's, so a changed file without a migration that installs it fails CI.
 
-The charge path's functions were first written as strings inside migrations billing 0012,
-0013 and 0015. Those migrations now install nothing: every function they made is replaced
-wholesale by the migrations that install these files (wallets 0008, plans 0003, billing
-0018), which run after them on every database, and no migration between them calls the
-functions, so one body of each function stands in the tree. Going back past the installing
-migrations leaves the functions in place (their reverse does nothing): the code before them
-calls the same functions with the same arguments and answers.
+Migrations billing 0012, 0013 and 0015, which introduced the charge path's functions, install
+nothing: every function they name is replaced wholesale by the migrations that install these
+files (wallets 0008, plans 0003, billing 0018), which run after them on every database, and no
+migration between them calls the functions, so one body of each function stands in the tree.
+Going back past the installing migrations leaves the functions in place (their reverse does
+nothing): the code before them calls the same functions with the same arguments and answers.
 """
 
 from __future__ import annotations
