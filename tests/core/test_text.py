@@ -4,7 +4,7 @@ the documents and answers show, and properties that hold for every decimal."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 import pytest
 from hypothesis import given
@@ -180,3 +180,18 @@ def test_stripped_is_the_same_number(value):
     assert stripped(value) == value
     exponent = stripped(value).as_tuple().exponent
     assert isinstance(exponent, int) and exponent <= 0
+
+
+@given(amounts | st.sampled_from([D("-0"), D("-0E-12"), D("0E+3"), D("1E+5")]))
+def test_plain_is_the_text_of_stripped(value):
+    """``plain`` writes in C what ``stripped`` computes digit by digit: the same text."""
+    assert plain(value) == format(stripped(value), "f")
+
+
+@given(amounts, st.integers(0, 14))
+def test_fixed_text_rounds_half_up_and_writes_no_negative_zero(value, places):
+    rounded = value.quantize(
+        D(1).scaleb(-places), rounding=ROUND_HALF_UP, context=Context(prec=200)
+    )
+    expected = format(abs(rounded) if rounded.is_zero() else rounded, "f")
+    assert fixed_text(value, places) == expected
