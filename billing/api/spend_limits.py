@@ -12,7 +12,7 @@ from billing.api.fields import DecimalString, WholeNumber
 from billing.metering import spend_limit_delete, spend_limit_set
 from billing.models import SpendLimit
 from billing.selectors.customers import customer_get
-from billing.selectors.spend_limits import spend_limit_of
+from billing.selectors.spend_limits import spend_limit_for
 from core.errors import NotFound
 from core.text import plain
 
@@ -43,7 +43,7 @@ class SpendLimitView(generics.GenericAPIView):
 
     def get(self, request, external_id: str):
         customer = customer_get(external_id=external_id)
-        limit = spend_limit_of(customer=customer)
+        limit = spend_limit_for(customer.pk)
         if limit is None:
             raise NotFound(f"{external_id} has no spend limit.")
         return Response(spend_limit_json(limit))

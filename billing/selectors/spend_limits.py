@@ -14,11 +14,6 @@ from wallets.models import AssetRate
 ZERO = Decimal(0)
 
 
-def spend_limit_of(*, customer: Customer) -> SpendLimit | None:
-    """The customer's spend limit, or None when it has none."""
-    return SpendLimit.objects.filter(customer=customer).first()
-
-
 def value_in_currency(amount: Decimal, asset: str | None, currency: str) -> Decimal:
     """The money value of ``amount`` of ``asset`` in ``currency`` (0 when it has no rate)."""
     if not amount or asset is None:
@@ -43,6 +38,7 @@ def window_bounds(
 
 
 def spend_limit_for(customer_id: int) -> SpendLimit | None:
+    """The customer's spend limit, or None when it has none."""
     return SpendLimit.objects.filter(customer_id=customer_id).first()
 
 
